@@ -1,0 +1,52 @@
+// One error family for all of framewise: a stable `code` that scripts, exit codes and the
+// WebSocket protocol can rely on, and the original `cause` kept for debugging.
+
+export const ErrorCodes = {
+  /** The command line or an option is wrong (exit code 2). */
+  USAGE: 'E_USAGE',
+  /** An input file or URL does not exist or cannot be opened. */
+  INPUT_NOT_FOUND: 'E_INPUT_NOT_FOUND',
+  /** ffmpeg could not read the input as a video (not a video, corrupt, truncated). */
+  DECODE_FAILED: 'E_DECODE_FAILED',
+  /** The input has no video stream (e.g. audio only). */
+  NO_VIDEO_STREAM: 'E_NO_VIDEO_STREAM',
+  /** ffmpeg or ffprobe is not installed or not runnable. */
+  FFMPEG_MISSING: 'E_FFMPEG_MISSING',
+  /** No weights for an embedder could be found or fetched. */
+  MODEL_NOT_FOUND: 'E_MODEL_NOT_FOUND',
+  /** Weights or a bundle exist but are unreadable or inconsistent. */
+  MODEL_INVALID: 'E_MODEL_INVALID',
+  /** A requested compute backend or engine cannot be used. */
+  BACKEND_UNAVAILABLE: 'E_BACKEND_UNAVAILABLE',
+  /** A dataset folder is malformed (no classes, label files out of step with videos, ...). */
+  DATASET_INVALID: 'E_DATASET_INVALID',
+  /** Training stopped on a failed sanity check (e.g. initial loss far from ln C). */
+  TRAINING_CHECK_FAILED: 'E_TRAINING_CHECK_FAILED',
+  /** An output could not be written. */
+  OUTPUT_FAILED: 'E_OUTPUT_FAILED',
+  /** A WebSocket message is malformed, unknown, oversized or out of order. */
+  PROTOCOL: 'E_PROTOCOL',
+  /** A worker (thread or process) died or failed. */
+  WORKER_FAILED: 'E_WORKER_FAILED',
+  /** The operation was cancelled (unsubscribe, Ctrl-C, shutdown). */
+  CANCELLED: 'E_CANCELLED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class FramewiseError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FramewiseError';
+    this.code = code;
+  }
+}
+
+/** Wraps anything thrown into a FramewiseError, keeping it as the cause. */
+export function asFramewiseError(err: unknown, code: ErrorCode, context: string): FramewiseError {
+  if (err instanceof FramewiseError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new FramewiseError(code, `${context}: ${detail}`, { cause: err });
+}

@@ -1,0 +1,50 @@
+// `framewise <command>`: dispatch and help. Each command lives in scripts/commands/<name>.ts and
+// is imported only when used, so `framewise --help` does not load tfjs.
+import { FramewiseError, ErrorCodes } from '../pipeline/errors.ts';
+import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {
+  // one line per command, kept in the order a user meets them
+};
+
+function topHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}${c.summary}`);
+  return ['Usage: framewise <command> [options]', '', 'Commands:', ...rows, '', 'framewise <command> --help for its options.', ''].join('\n');
+}
+
+export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(topHelp());
+    return name ? 0 : 2;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    io.stderr.write(`framewise: unknown command "${name}"\n\n${topHelp()}`);
+    return 2;
+  }
+  let spec: CommandSpec;
+  try {
+    spec = (await entry.load()).command;
+  } catch (err) {
+    io.stderr.write(`framewise ${name}: not available in this build (${(err as Error).message})\n`);
+    return 1;
+  }
+  try {
+    const { positionals, values } = parseCommand(spec, rest);
+    if (values.help) {
+      io.stdout.write(renderHelp(spec));
+      return 0;
+    }
+    return await spec.run({ positionals, values, stdout: io.stdout, stderr: io.stderr });
+  } catch (err) {
+    if (err instanceof FramewiseError) {
+      io.stderr.write(`framewise ${name}: ${err.message} [${err.code}]\n`);
+      if (err.code === ErrorCodes.USAGE) io.stderr.write(`\n${renderHelp(spec)}`);
+      return err.code === ErrorCodes.USAGE ? 2 : 1;
+    }
+    io.stderr.write(`framewise ${name}: unexpected error: ${(err as Error)?.stack ?? err}\n`);
+    return 1;
+  }
+}
