@@ -19,7 +19,29 @@ export const DEFAULTS = {
   learningRate: 1e-3,
   epochs: 30,
   batch: 8,
+  /** Frames per embedder call when frames are queued (the embed operator never waits to fill one). */
+  embedBatch: 8,
   seed: 42,
+  /** Segment smoothing (pipeline/segment.ts): centred moving average in frames (1 = off), frames a
+   * new label must lead by `margin` (probability) before a switch, shortest segment in ms. */
+  smoothing: { windowFrames: 1, hysteresisFrames: 3, margin: 0.05, minSegmentMs: 500 },
+  /** `framewise serve`: bind address (loopback unless --host), port, live limits and timing. */
+  serve: {
+    host: '127.0.0.1',
+    port: 8080,
+    /** Concurrent WebSocket sessions; one more is refused with E_BUSY. */
+    maxSessions: 8,
+    /** Ping interval; a peer that misses one pong is terminated. */
+    heartbeatMs: 15_000,
+    /** Rate the browser client sends webcam frames at. */
+    liveFps: 15,
+    /** Frames a client may have sent without an answer (label or dropped) before it skips capture. */
+    maxInFlight: 2,
+    /** Outgoing bytes queued on a socket above which label/stats messages are coalesced. */
+    coalesceBytes: 256 * 1024,
+    /** Largest upload accepted by POST /api/jobs. */
+    maxUploadBytes: 512 * 1024 * 1024,
+  },
   /** Cache for downloaded weights and embeddings. */
   cacheDir: process.env.FRAMEWISE_CACHE ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME ?? '.'}/.cache`}/framewise`,
 } as const;

@@ -26,6 +26,10 @@ export const ErrorCodes = {
   OUTPUT_FAILED: 'E_OUTPUT_FAILED',
   /** A WebSocket message is malformed, unknown, oversized or out of order. */
   PROTOCOL: 'E_PROTOCOL',
+  /** The server is at its cap of concurrent sessions (or jobs); try again later. */
+  BUSY: 'E_BUSY',
+  /** A path outside the served media folder (`..`, another absolute path, a symlink out). */
+  FORBIDDEN: 'E_FORBIDDEN',
   /** A worker (thread or process) died or failed. */
   WORKER_FAILED: 'E_WORKER_FAILED',
   /** The operation was cancelled (unsubscribe, Ctrl-C, shutdown). */

@@ -5,6 +5,9 @@ import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {
   // one line per command, kept in the order a user meets them
+  embed: { summary: 'embed every frame of a video with a MobileNet into an embedding file (for training)', load: () => import('./commands/embed.ts') },
+  doctor: { summary: 'check backend, ffmpeg and local model weights; print the fix for anything missing', load: () => import('./commands/doctor.ts') },
+  models: { summary: 'list embedders and their weights; export-onnx <id> for the native engine', load: () => import('./commands/models.ts') },
 };
 
 function topHelp(): string {

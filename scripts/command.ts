@@ -41,8 +41,7 @@ export const modelOptions: Record<string, OptionSpec> = {
   backend: {
     type: 'string',
     valueName: 'NAME',
-    description: 'tfjs backend: auto, node-gpu, node, wasm, cpu (env FRAMEWISE_BACKEND)',
-    default: 'auto',
+    description: 'tfjs backend: auto, node-gpu, node, wasm, cpu (default: env FRAMEWISE_BACKEND, else auto)',
   },
   'models-dir': {
     type: 'string',

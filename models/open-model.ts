@@ -1,0 +1,45 @@
+// A trained bundle together with the embedder it was trained on: what label, eval, serve and the
+// queue worker all need. Checks that the two agree before any frame is decoded.
+import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import type { BackendRequest } from './backend.ts';
+import { loadEmbedder, type Embedder } from './embedder.ts';
+import { loadBundle, type BundleMeta } from './recurrent/bundle.ts';
+import type { RecurrentHead } from './recurrent/head.ts';
+
+export interface OpenModel {
+  head: RecurrentHead;
+  meta: BundleMeta;
+  embedder: Embedder;
+  dispose(): void;
+}
+
+export async function openModel(o: { bundle: string; modelsDir?: string; backend?: BackendRequest; onProgress?: (m: string) => void }): Promise<OpenModel> {
+  const { head, meta } = await loadBundle(o.bundle);
+  let embedder: Embedder;
+  try {
+    embedder = await loadEmbedder({ id: meta.embedderId, modelsDir: o.modelsDir, backend: o.backend, onProgress: o.onProgress });
+  } catch (err) {
+    head.dispose();
+    if (err instanceof FramewiseError) {
+      throw new FramewiseError(err.code, `bundle ${o.bundle} needs embedder ${meta.embedderId}: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  if (embedder.dim !== meta.embeddingDim) {
+    head.dispose();
+    embedder.dispose();
+    throw new FramewiseError(
+      ErrorCodes.MODEL_INVALID,
+      `bundle ${o.bundle} expects ${meta.embeddingDim}-d embeddings but ${embedder.id} gives ${embedder.dim}-d`,
+    );
+  }
+  return {
+    head,
+    meta,
+    embedder,
+    dispose: () => {
+      head.dispose();
+      embedder.dispose();
+    },
+  };
+}

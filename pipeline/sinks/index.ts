@@ -1,0 +1,121 @@
+// The outputs of one labeled input: a Segmenter plus one sink per chosen format, fed frame by
+// frame. The lead's `label` command opens one OutputSet per input, calls write() per frame, and
+// close(durationMs) at the end, or abort() on Ctrl-C / a failed input (files stay valid).
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { Segmenter, type SmoothingOptions } from '../segment.ts';
+import type { FrameLabel, Segment } from '../types.ts';
+import { ActivityNetSink, type ExternalData } from './activitynet.ts';
+import { CsvSink } from './csv.ts';
+import { ensureDir } from './files.ts';
+import { JsonlFileSink, JsonlStreamSink } from './jsonl.ts';
+import { FORMAT_SUFFIX, OUTPUT_FORMATS, type LabelSink, type OutputFormat } from './sink.ts';
+import { VttSink } from './vtt.ts';
+
+export { parseFormats, OUTPUT_FORMATS, FORMAT_SUFFIX, type OutputFormat, type LabelSink } from './sink.ts';
+export { expandToSourceFrames, SourceFrameMapper } from './every-frame.ts';
+
+export interface OutputOptions {
+  /** The input's name: files are `<outDir>/<name><suffix>`; a name with '/' makes subfolders.
+   * Its basename is the video id in the ActivityNet results. */
+  name: string;
+  /** Output folder (created if missing), or '-' for JSONL lines on `stdout` only. */
+  outDir: string;
+  /** Class labels in the bundle's order (the order of FrameLabel.probs). */
+  classes: readonly string[];
+  /** Default: all formats. Ignored for outDir '-'. */
+  formats?: readonly OutputFormat[];
+  smoothing?: SmoothingOptions;
+  /** The stream for outDir '-'; default process.stdout. */
+  stdout?: Writable;
+  externalData?: ExternalData;
+}
+
+export interface OutputSet {
+  /** The files being written, by format (empty for '-'). */
+  readonly files: Partial<Record<OutputFormat, string>>;
+  /** Segments final so far (all of them after close). */
+  readonly segments: readonly Segment[];
+  /** One labeled frame, in order. Rejects with E_OUTPUT_FAILED when a file cannot be written. */
+  write(label: FrameLabel): Promise<void>;
+  /** Ends the input: `endMs` is where the last frame stops (e.g. the video's duration; ignored
+   * unless after the last frame). Flushes the last segments, closes every file. */
+  close(endMs?: number): Promise<Segment[]>;
+  /** Like close, after a failure or Ctrl-C: finishes every file with the frames written so far,
+   * never rejects (the run has already failed; a second error would hide the first). */
+  abort(): Promise<Segment[]>;
+}
+
+export function openOutputs(options: OutputOptions): OutputSet {
+  const { name, outDir, classes } = options;
+  const segmenter = new Segmenter(classes, options.smoothing);
+  const sinks: LabelSink[] = [];
+  const files: Partial<Record<OutputFormat, string>> = {};
+  const all: Segment[] = [];
+
+  if (outDir === '-') {
+    sinks.push(new JsonlStreamSink(options.stdout ?? process.stdout, name, classes));
+  } else {
+    const base = path.join(outDir, name);
+    ensureDir(path.dirname(base));
+    try {
+      for (const format of options.formats ?? OUTPUT_FORMATS) {
+        const file = base + FORMAT_SUFFIX[format];
+        files[format] = file;
+        sinks.push(
+          format === 'jsonl'
+            ? new JsonlFileSink(file, classes)
+            : format === 'csv'
+              ? new CsvSink(file, classes)
+              : format === 'vtt'
+                ? new VttSink(file)
+                : new ActivityNetSink(file, path.basename(name), options.externalData),
+        );
+      }
+    } catch (err) {
+      // Reporting the open failure matters more than a close failure of a sibling.
+      for (const s of sinks) void Promise.resolve().then(() => s.close()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  let closed = false;
+  const deliver = async (segs: Segment[]) => {
+    if (segs.length === 0) return;
+    all.push(...segs);
+    for (const s of sinks) await s.segments(segs);
+  };
+
+  const finish = async (endMs: number | undefined, tolerant: boolean): Promise<Segment[]> => {
+    if (closed) return all;
+    closed = true;
+    let first: unknown = null;
+    try {
+      const end = endMs !== undefined && endMs > segmenter.lastTimestampMs ? endMs : undefined;
+      await deliver(segmenter.flush(end));
+    } catch (err) {
+      first = err;
+    }
+    for (const s of sinks) {
+      try {
+        await s.close();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== null && !tolerant) throw first;
+    return all;
+  };
+
+  return {
+    files,
+    segments: all,
+    async write(label) {
+      const segs = segmenter.push(label);
+      for (const s of sinks) await s.frame(label);
+      await deliver(segs);
+    },
+    close: (endMs) => finish(endMs, false),
+    abort: () => finish(undefined, true),
+  };
+}

@@ -1,0 +1,51 @@
+// The common shape of an output writer, and the `--formats` vocabulary.
+import { ErrorCodes, FramewiseError } from '../errors.ts';
+import type { FrameLabel, Segment } from '../types.ts';
+
+/** Writers fed as frames are labeled: per-frame sinks use `frame`, segment sinks `segments`. */
+export interface LabelSink {
+  /** The file written, or '-' for a stream such as stdout. */
+  readonly path: string;
+  /** One labeled frame, in index order. Resolves when the sink can take the next one (backpressure). */
+  frame(label: FrameLabel): void | Promise<void>;
+  /** Segments that became final, in time order. */
+  segments(segments: readonly Segment[]): void | Promise<void>;
+  /** Finishes the output (also after an abort: what was written stays valid). Idempotent. */
+  close(): void | Promise<void>;
+}
+
+export const OUTPUT_FORMATS = ['jsonl', 'csv', 'vtt', 'activitynet'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** File name suffix per format: `<name><suffix>`. */
+export const FORMAT_SUFFIX: Readonly<Record<OutputFormat, string>> = Object.freeze({
+  jsonl: '.frames.jsonl',
+  csv: '.csv',
+  vtt: '.vtt',
+  activitynet: '.segments.json',
+});
+
+/**
+ * Parses `--formats`: a comma-separated subset of OUTPUT_FORMATS (case and spaces ignored,
+ * duplicates dropped, `all` for every format); undefined or empty gives all of them.
+ */
+export function parseFormats(spec?: string): OutputFormat[] {
+  if (spec === undefined || spec.trim() === '') return [...OUTPUT_FORMATS];
+  const picked = new Set<OutputFormat>();
+  for (const raw of spec.split(',')) {
+    const f = raw.trim().toLowerCase();
+    if (f === '') continue;
+    if (f === 'all') {
+      OUTPUT_FORMATS.forEach((x) => picked.add(x));
+    } else if ((OUTPUT_FORMATS as readonly string[]).includes(f)) {
+      picked.add(f as OutputFormat);
+    } else {
+      throw new FramewiseError(
+        ErrorCodes.USAGE,
+        `unknown output format '${raw.trim()}' in --formats (choose from ${OUTPUT_FORMATS.join(', ')}, or all)`,
+      );
+    }
+  }
+  if (picked.size === 0) throw new FramewiseError(ErrorCodes.USAGE, `--formats '${spec}' names no format`);
+  return OUTPUT_FORMATS.filter((f) => picked.has(f));
+}

@@ -1,0 +1,103 @@
+// `framewise models list` and `framewise models export-onnx <id>`: which weights each embedder has
+// here, and the native engine's verified ONNX export of them.
+import { access, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
+import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
+import { findLocalWeights } from '../../models/weights.ts';
+import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type Sidecar } from '../../models/onnx/cache.ts';
+import { EXPORTER_VERSION } from '../../models/onnx/export.ts';
+import { layersDir, readLayersArtifacts, resolveModelsDir } from '../../models/onnx/layers-source.ts';
+import { modelOptions, str, type CommandContext, type CommandSpec } from '../command.ts';
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+async function onnxStatus(id: string, cacheDir: string, modelsDir: string | undefined): Promise<string> {
+  const path = onnxCachePath(id, cacheDir);
+  if (!(await exists(path))) return 'onnx: not exported (made on first use, or `framewise models export-onnx`)';
+  let sidecar: Sidecar | undefined;
+  try {
+    sidecar = JSON.parse(await readFile(sidecarPath(path), 'utf8')) as Sidecar;
+  } catch {
+    return `onnx: ${path} (no verification record: verified on next use)`;
+  }
+  const bytes = new Uint8Array(await readFile(path));
+  if (sidecar.onnxSha256 !== sha256(bytes) || !sidecar.verification?.ok) return `onnx: ${path} (changed since verification: verified on next use)`;
+  let stale = sidecar.exporterVersion !== EXPORTER_VERSION;
+  try {
+    stale ||= (await readLayersArtifacts(id, modelsDir)).sourceHash !== sidecar.sourceSha256;
+  } catch {
+    // no layers model here: the file cannot be redone, but its record still holds
+  }
+  const v = sidecar.verification;
+  return `onnx: ${path} (verified, max |diff| ${v.maxAbsDiff.toExponential(1)} on ${v.frames} ${v.inputs}${stale ? '; stale, redone on next use' : ''})`;
+}
+
+async function list(ctx: CommandContext): Promise<number> {
+  const modelsDir = str(ctx.values, 'models-dir');
+  const cacheDir = str(ctx.values, 'cache-dir') ?? DEFAULTS.cacheDir;
+  for (const id of EMBEDDER_IDS) {
+    const info = embedderInfo(id);
+    const graph = await findLocalWeights(id, { modelsDir: modelsDir ?? resolveModelsDir(), cacheDir });
+    const layers = join(layersDir(id, modelsDir), 'model.json');
+    let macs = '';
+    try {
+      const sc = JSON.parse(await readFile(sidecarPath(onnxCachePath(id, cacheDir)), 'utf8')) as Sidecar;
+      macs = `, ${(sc.macs.embedding / 1e6).toFixed(1)} M multiply-adds/frame`;
+    } catch {
+      // MACs are known once an export exists
+    }
+    ctx.stdout.write(`${id}  (${info.dim}-d, ${info.inputSize}x${info.inputSize}${macs})\n`);
+    ctx.stdout.write(`  tfjs:   ${graph.found ? `${graph.found.dir} [${graph.found.source}]` : `not here (searched ${graph.searched.map((s) => s.dir).join(', ')}; downloaded on first use)`}\n`);
+    ctx.stdout.write(`  layers: ${(await exists(layers)) ? resolve(layers) : `not here (${layers}): no ONNX export possible`}\n`);
+    ctx.stdout.write(`  ${await onnxStatus(id, cacheDir, modelsDir)}\n`);
+  }
+  return 0;
+}
+
+async function exportOnnx(ctx: CommandContext): Promise<number> {
+  const id = ctx.positionals[1];
+  if (!id) throw new FramewiseError(ErrorCodes.USAGE, 'framewise models export-onnx needs an embedder id');
+  embedderInfo(id);
+  const modelsDir = str(ctx.values, 'models-dir');
+  const out = str(ctx.values, 'out') ?? onnxCachePath(id, str(ctx.values, 'cache-dir') ?? DEFAULTS.cacheDir);
+  const backend = await ensureBackend(parseBackendRequest(str(ctx.values, 'backend')), (l) => ctx.stderr.write(l + '\n'));
+  const t0 = performance.now();
+  const v = await exportVerified({ id, modelsDir, imagesDir: str(ctx.values, 'images-dir') });
+  const sidecar = await writeExport(out, v);
+  const r = v.verification;
+  ctx.stderr.write(
+    `framewise: ${id} -> ${out} (${(v.export.bytes.length / 1e6).toFixed(1)} MB, opset ${13}, ` +
+      `${Object.entries(v.export.opCounts).map(([k, n]) => `${k} ${n}`).join(', ')})\n` +
+      `framewise: verified against tfjs ${backend.name} layers model on ${r.frames} ${r.inputs}: ` +
+      `embedding max |diff| ${r.maxAbsDiff.toExponential(2)} (tolerance ${r.tolerance}), logits ${r.maxLogitDiff.toExponential(2)}; ` +
+      `${(sidecar.macs.embedding / 1e6).toFixed(1)} M multiply-adds/frame; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
+  ctx.stdout.write(out + '\n');
+  return 0;
+}
+
+export const command: CommandSpec = {
+  name: 'models',
+  summary: 'list the embedders and their weights here, or export one to a verified ONNX file (native engine)',
+  args: '<list | export-onnx <id>>',
+  minArgs: 1,
+  options: {
+    ...modelOptions,
+    out: { type: 'string', valueName: 'FILE', description: 'export-onnx: where to write the .onnx (and FILE.json, its verification record); default: the cache' },
+    'cache-dir': { type: 'string', valueName: 'DIR', description: 'cache root holding onnx/<id>.onnx (env FRAMEWISE_CACHE)' },
+    'images-dir': { type: 'string', valueName: 'DIR', description: 'photos to verify the export on (default <models-dir>/../data/images)' },
+  },
+  async run(ctx) {
+    switch (ctx.positionals[0]) {
+      case 'list':
+        return list(ctx);
+      case 'export-onnx':
+        return exportOnnx(ctx);
+      default:
+        throw new FramewiseError(ErrorCodes.USAGE, `unknown models subcommand "${ctx.positionals[0]}": use list or export-onnx <id>`);
+    }
+  },
+};

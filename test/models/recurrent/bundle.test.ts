@@ -1,0 +1,137 @@
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ensureBackend } from '../../../models/backend.ts';
+import { loadBundle, saveBundle, type BundleInfo } from '../../../models/recurrent/bundle.ts';
+import { createHead, type HeadOptions } from '../../../models/recurrent/head.ts';
+import { SeededRandom } from '../../../models/recurrent/seeded-random.ts';
+import { ErrorCodes } from '../../../pipeline/errors.ts';
+
+let root: string;
+beforeAll(async () => {
+  await ensureBackend();
+  root = await mkdtemp(join(tmpdir(), 'framewise-bundle-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const D = 16, C = 3;
+const info: BundleInfo = {
+  classes: ['idle', 'wave', 'clap'],
+  embedderId: 'test_embedder_16',
+  fps: 10,
+  crop: 'center',
+  training: { chunk: 8 },
+  dataset: { clips: 2 },
+  metrics: { accuracy: 0.5 },
+};
+function sequence(n: number): Float32Array[] {
+  const rng = new SeededRandom(3);
+  return Array.from({ length: n }, () => Float32Array.from({ length: D }, () => rng.normal()));
+}
+function maxDiff(a: ArrayLike<number>[], b: ArrayLike<number>[]): number {
+  let d = 0;
+  a.forEach((p, t) => Array.from(p).forEach((v, k) => (d = Math.max(d, Math.abs(v - b[t]![k]!)))));
+  return d;
+}
+
+/** Stock loading: our own minimal file IOHandler, nothing from bundle.ts. */
+async function stockLoad(dir: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+    const bins = await Promise.all(manifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p))));
+    const data = tf.io.CompositeArrayBuffer.join(bins.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+    return [manifest.flatMap((g) => g.weights), data];
+  });
+  return tf.loadLayersModel({ load: async () => artifacts });
+}
+
+const variants: [string, Partial<HeadOptions>][] = [
+  ['lstm', { cell: 'lstm', layers: 1 }],
+  ['lstm 2 layers + projection', { cell: 'lstm', layers: 2, projection: 8 }],
+  ['gru 2 layers', { cell: 'gru', layers: 2 }],
+  ['frame-by-frame', { cell: 'none', layers: 1, projection: 8 }],
+];
+
+describe('model bundle', () => {
+  test.each(variants)('%s: save/load round trip is identical and stock tf.loadLayersModel agrees', async (name, opts) => {
+    const head = createHead({ inputDim: D, classes: C, hidden: 6, seed: 11, dropout: 0.2, ...opts });
+    // Move the weights away from their init so a loader that re-initialises would be caught.
+    head.setWeights(head.getWeights().map((w) => ({ ...w, values: w.values.map((v, i) => v + 0.05 * Math.sin(i)) })));
+    const dir = join(root, name.replace(/\W+/g, '-'));
+    const seq = sequence(25);
+    const expected = head.predict(seq, 4);
+    const saved = await saveBundle(dir, head, info);
+    expect(saved.embeddingDim).toBe(D);
+
+    const before = tf.memory().numTensors;
+    const { head: loaded, meta } = await loadBundle(dir);
+    expect(meta).toMatchObject({ ...info, formatVersion: 1, embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
+    expect(loaded.spec).toEqual(head.spec);
+    expect(maxDiff(loaded.predict(seq, 7), expected)).toBe(0);
+    loaded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+
+    const model = await stockLoad(dir);
+    const stock = tf.tidy(() => {
+      const x = tf.tensor3d(Float32Array.from(seq.flatMap((f) => Array.from(f))), [1, seq.length, D]);
+      return (model.predict(x) as tf.Tensor).arraySync() as number[][][];
+    });
+    expect(maxDiff(stock[0]!, expected)).toBeLessThan(1e-4);
+    model.dispose();
+    head.dispose();
+  });
+
+  describe('bad bundles fail with E_MODEL_INVALID', () => {
+    let dir: string;
+    beforeAll(async () => {
+      const head = createHead({ inputDim: D, classes: C, hidden: 6 });
+      dir = join(root, 'good');
+      await saveBundle(dir, head, info);
+      head.dispose();
+    });
+    async function broken(name: string, edit: (d: string) => Promise<void>): Promise<string> {
+      const d = join(root, name);
+      await rm(d, { recursive: true, force: true });
+      const { cp } = await import('node:fs/promises');
+      await cp(dir, d, { recursive: true });
+      await edit(d);
+      return d;
+    }
+    const expectInvalid = async (d: string, message: RegExp) =>
+      expect(loadBundle(d)).rejects.toMatchObject({ code: ErrorCodes.MODEL_INVALID, message: expect.stringMatching(message) });
+
+    test('missing folder or files', async () => {
+      await expectInvalid(join(root, 'nope'), /framewise\.json/);
+      await expectInvalid(await broken('no-weights', (d) => unlink(join(d, 'weights.bin'))), /weights\.bin/);
+      await expectInvalid(await broken('no-model', (d) => unlink(join(d, 'model.json'))), /model\.json/);
+    });
+    test('corrupt json and truncated weights', async () => {
+      await expectInvalid(await broken('bad-json', (d) => writeFile(join(d, 'framewise.json'), '{"formatVersion": 1,')), /not valid JSON/);
+      await expectInvalid(await broken('bad-model-json', (d) => writeFile(join(d, 'model.json'), '[]')), /not a tfjs layers model/);
+      await expectInvalid(
+        await broken('short-weights', async (d) => writeFile(join(d, 'weights.bin'), (await readFile(join(d, 'weights.bin'))).subarray(0, 100))),
+        /bytes/,
+      );
+    });
+    test('embedding dim in meta differs from the model, classes disagree, unknown version', async () => {
+      const editMeta = (f: (m: Record<string, unknown>) => void) => async (d: string) => {
+        const m = JSON.parse(await readFile(join(d, 'framewise.json'), 'utf8'));
+        f(m);
+        await writeFile(join(d, 'framewise.json'), JSON.stringify(m));
+      };
+      await expectInvalid(await broken('dim', editMeta((m) => (m.embeddingDim = 1280))), /16-d embeddings.*1280/);
+      await expectInvalid(await broken('classes', editMeta((m) => (m.classes = ['a', 'b', 'c', 'd']))), /does not match/);
+      await expectInvalid(await broken('version', editMeta((m) => (m.formatVersion = 99))), /format version 99/);
+    });
+  });
+
+  test('saving with the wrong number of labels is a usage error', async () => {
+    const head = createHead({ inputDim: D, classes: C, hidden: 6 });
+    await expect(saveBundle(join(root, 'x'), head, { ...info, classes: ['a', 'b'] })).rejects.toMatchObject({ code: ErrorCodes.USAGE });
+    head.dispose();
+  });
+});

@@ -1,0 +1,133 @@
+import * as tf from '@tensorflow/tfjs';
+import { Subject, concat, from, interval, lastValueFrom, map, take, throwError, toArray } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadEmbedder, type Embedder, type RgbImage } from '../../models/embedder.ts';
+import { embed } from '../../pipeline/embed.ts';
+import { FramewiseError } from '../../pipeline/errors.ts';
+import type { EmbeddedFrame, Frame } from '../../pipeline/types.ts';
+import { MODELS_DIR, loadPhotoRgb } from '../helpers/real-models.ts';
+
+const frame = (index: number, size = 2): Frame => ({
+  streamId: 's',
+  index,
+  timestampMs: index * 40,
+  width: size,
+  height: size,
+  rgb: new Uint8Array(size * size * 3).fill(index & 0xff),
+});
+
+/** An embedder whose embedding is [first pixel byte, batch size], with a random delay per call. */
+function fakeEmbedder(opts: { failOnCall?: number } = {}) {
+  const batches: number[] = [];
+  const e: Embedder & { batches: number[]; inFlight: number; maxInFlight: number } = {
+    id: 'fake',
+    dim: 2,
+    inputSize: 2,
+    batches,
+    inFlight: 0,
+    maxInFlight: 0,
+    async embed(frames: readonly RgbImage[]) {
+      batches.push(frames.length);
+      e.inFlight++;
+      e.maxInFlight = Math.max(e.maxInFlight, e.inFlight);
+      await new Promise((r) => setTimeout(r, Math.random() * 5));
+      e.inFlight--;
+      if (opts.failOnCall === batches.length) throw new Error('model exploded');
+      return frames.map((f) => Float32Array.of(f.rgb[0], frames.length));
+    },
+    async classify() {
+      return [];
+    },
+    dispose() {},
+  };
+  return e;
+}
+
+describe('embed operator (fake embedder)', () => {
+  test('every frame once, in order, with its identity; batches of at most batchSize, one call at a time', async () => {
+    const fake = fakeEmbedder();
+    const out = await lastValueFrom(from(Array.from({ length: 50 }, (_, i) => frame(i))).pipe(embed(fake, { batchSize: 4 }), toArray()));
+    expect(out.map((f) => f.index)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(out.map((f) => f.embedding[0])).toEqual(out.map((f) => f.index & 0xff));
+    expect(out[7]).toMatchObject({ streamId: 's', timestampMs: 280 });
+    expect(Math.max(...fake.batches)).toBe(4);
+    expect(fake.batches.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(fake.maxInFlight).toBe(1);
+    // A synchronous source arrives all at once: after the first frame, batches are full.
+    expect(fake.batches.slice(1, -1).every((b) => b === 4)).toBe(true);
+  });
+
+  test('a slow source is not held back to fill a batch', async () => {
+    const fake = fakeEmbedder();
+    const out = await lastValueFrom(interval(15).pipe(take(5), map(frame), embed(fake, { batchSize: 8 }), toArray()));
+    expect(out.map((f) => f.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(fake.batches.every((b) => b === 1)).toBe(true);
+  });
+
+  test('a source error arrives after the frames received before it are embedded', async () => {
+    const fake = fakeEmbedder();
+    const seen: EmbeddedFrame[] = [];
+    const source = concat(from([frame(0), frame(1), frame(2)]), throwError(() => new FramewiseError('E_DECODE_FAILED', 'truncated')));
+    const err = await new Promise<unknown>((resolve) =>
+      source.pipe(embed(fake, { batchSize: 2 })).subscribe({ next: (f) => seen.push(f), error: resolve, complete: () => resolve('completed') }),
+    );
+    expect((err as FramewiseError).code).toBe('E_DECODE_FAILED');
+    expect(seen.map((f) => f.index)).toEqual([0, 1, 2]);
+  });
+
+  test('an embedder error ends the stream with that error and stops embedding', async () => {
+    const fake = fakeEmbedder({ failOnCall: 2 });
+    const seen: number[] = [];
+    const err = await new Promise<unknown>((resolve) =>
+      from(Array.from({ length: 20 }, (_, i) => frame(i)))
+        .pipe(embed(fake, { batchSize: 3 }))
+        .subscribe({ next: (f) => seen.push(f.index), error: resolve }),
+    );
+    expect((err as Error).message).toBe('model exploded');
+    expect(seen).toEqual([0]); // batch 1 = [0], batch 2 = [1, 2, 3] failed
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fake.batches.length).toBe(2);
+  });
+
+  test('unsubscribing drops waiting frames and makes no further calls', async () => {
+    const fake = fakeEmbedder();
+    const input = new Subject<Frame>();
+    const seen: number[] = [];
+    const sub = input.pipe(embed(fake, { batchSize: 2 })).subscribe((f) => seen.push(f.index));
+    for (let i = 0; i < 10; i++) input.next(frame(i));
+    sub.unsubscribe();
+    expect(input.observed).toBe(false);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fake.batches).toEqual([1]);
+    expect(seen).toEqual([]);
+  });
+
+  test('batchSize is range-checked', () => {
+    for (const b of [0, -1, 1.5, 5000]) expect(() => embed(fakeEmbedder(), { batchSize: b })).toThrow(/batchSize/);
+  });
+});
+
+describe('embed operator (real MobileNet)', () => {
+  let real: Embedder;
+  beforeAll(async () => {
+    real = await loadEmbedder({ id: 'mobilenet_v1_0.25_224', modelsDir: MODELS_DIR, allowDownload: false, batchSize: 3 });
+  });
+  afterAll(() => real?.dispose());
+
+  test('gives the same embeddings as direct calls, in order, and leaks no tensor', async () => {
+    const photos = await Promise.all(['cat.bmp', 'grace_hopper.bmp', 'hot_dog.jpg', 'owl.jpg', 'parrot.jpg'].map((p) => loadPhotoRgb(p)));
+    const frames: Frame[] = photos.map((p, i) => ({ streamId: 'r', index: i, timestampMs: i * 100, ...p }));
+    const direct: Float32Array[] = [];
+    for (const p of photos) direct.push((await real.embed([p]))[0]);
+    const before = tf.memory().numTensors;
+    const out = await lastValueFrom(from(frames).pipe(embed(real, { batchSize: 2 }), toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(out.map((f) => f.index)).toEqual([0, 1, 2, 3, 4]);
+    out.forEach((f, i) => {
+      expect(f.embedding.length).toBe(256);
+      let maxDiff = 0;
+      for (let j = 0; j < 256; j++) maxDiff = Math.max(maxDiff, Math.abs(f.embedding[j] - direct[i][j]));
+      expect(maxDiff).toBeLessThan(1e-4);
+    });
+  });
+});
