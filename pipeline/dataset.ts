@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { ErrorCodes, FramewiseError } from './errors.ts';
-import { mulberry32 } from './seeded-random.ts';
+import { seededRandom } from './seeded-random.ts';
 
 export const VIDEO_EXTENSIONS = new Set([
   '.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.gif', '.y4m', '.3gp', '.ogv',
@@ -176,7 +176,7 @@ export function splitDataset<T extends { name: string }>(videos: readonly T[], o
     valKeys = new Set(o.valGroups);
   } else {
     const keys = [...groups.keys()];
-    const rand = mulberry32(o.seed ?? 0);
+    const rand = seededRandom(o.seed ?? 0);
     for (let i = keys.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [keys[i], keys[j]] = [keys[j]!, keys[i]!];

@@ -42,6 +42,26 @@ export const DEFAULTS = {
     /** Largest upload accepted by POST /api/jobs. */
     maxUploadBytes: 512 * 1024 * 1024,
   },
+  /** `framewise queue` / `framewise worker` (server/queue/): BullMQ on Redis. */
+  queue: {
+    /** BullMQ queue name (all of its Redis keys start with `bull:<name>:`). */
+    name: 'framewise-label',
+    /** Tries per job before it is failed; retries wait backoffMs, 2x, 4x, ... (no retry storm). */
+    attempts: 3,
+    backoffMs: 5_000,
+    /** Job lock: renewed every lockMs/2 while a worker is alive; a killed worker's job is taken
+     * again after the lock expires and the next stall check (every stalledMs) sees it. */
+    lockMs: 30_000,
+    stalledMs: 30_000,
+    /** Jobs per worker process; the wasm backend runs one thread, so scale with processes instead. */
+    concurrency: 1,
+    /** SIGTERM: time the current job gets to finish before it is released back to the queue. */
+    graceMs: 30_000,
+    /** Least time between two progress updates of a job (each is a Redis round trip). */
+    progressMs: 500,
+    /** How long `queue` and `worker` try to reach Redis at start before giving up. */
+    connectTimeoutMs: 5_000,
+  },
   /** Cache for downloaded weights and embeddings. */
   cacheDir: process.env.FRAMEWISE_CACHE ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME ?? '.'}/.cache`}/framewise`,
 } as const;

@@ -32,6 +32,8 @@ export const ErrorCodes = {
   FORBIDDEN: 'E_FORBIDDEN',
   /** A worker (thread or process) died or failed. */
   WORKER_FAILED: 'E_WORKER_FAILED',
+  /** The job queue's Redis cannot be reached (`framewise queue`, `framewise worker`). */
+  QUEUE_UNAVAILABLE: 'E_QUEUE_UNAVAILABLE',
   /** The operation was cancelled (unsubscribe, Ctrl-C, shutdown). */
   CANCELLED: 'E_CANCELLED',
 } as const;

@@ -5,7 +5,11 @@ import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {
   // one line per command, kept in the order a user meets them
+  label: { summary: 'label every frame of videos with a trained bundle (JSONL, CSV, WebVTT, ActivityNet, overlay)', load: () => import('./commands/label.ts') },
+  queue: { summary: 'queue videos for workers on many machines (BullMQ on Redis): add, status, retry-failed', load: () => import('./commands/queue.ts') },
+  worker: { summary: 'take label jobs from the queue and write their outputs, until SIGTERM', load: () => import('./commands/worker.ts') },
   embed: { summary: 'embed every frame of a video with a MobileNet into an embedding file (for training)', load: () => import('./commands/embed.ts') },
+  serve: { summary: 'serve the browser client: live webcam labels and labeled video playback over WebSockets', load: () => import('./commands/serve.ts') },
   doctor: { summary: 'check backend, ffmpeg and local model weights; print the fix for anything missing', load: () => import('./commands/doctor.ts') },
   models: { summary: 'list embedders and their weights; export-onnx <id> for the native engine', load: () => import('./commands/models.ts') },
 };
@@ -44,7 +48,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
   } catch (err) {
     if (err instanceof FramewiseError) {
       io.stderr.write(`framewise ${name}: ${err.message} [${err.code}]\n`);
-      if (err.code === ErrorCodes.USAGE) io.stderr.write(`\n${renderHelp(spec)}`);
+      if (err.code === ErrorCodes.USAGE) io.stderr.write(`run 'framewise ${name} --help' for the options\n`);
       return err.code === ErrorCodes.USAGE ? 2 : 1;
     }
     io.stderr.write(`framewise ${name}: unexpected error: ${(err as Error)?.stack ?? err}\n`);

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { mulberry32 } from '../pipeline/seeded-random.ts';
+import { seededRandom } from '../pipeline/seeded-random.ts';
 
 const run = promisify(execFile);
 
@@ -64,7 +64,7 @@ export async function writeSegmentsVideo(
   options: Omit<SynthOptions, 'out'> = {},
 ): Promise<string[]> {
   const o = { fps: 10, width: 320, height: 240, seed: 1, ...options };
-  const rand = mulberry32(o.seed);
+  const rand = seededRandom(o.seed);
   const inputs: string[] = [];
   const chains: string[] = [];
   segments.forEach((seg, i) => {
@@ -102,7 +102,7 @@ export interface SynthDatasetOptions extends SynthOptions {
 
 export async function synthDataset(options: SynthDatasetOptions): Promise<{ root: string; videos: { path: string; labels: string[] }[] }> {
   const o = { videos: 8, layout: 'frames' as const, segmentsPerVideo: 6, fps: 10, seed: 1, ...options };
-  const rand = mulberry32(o.seed);
+  const rand = seededRandom(o.seed);
   const videos: { path: string; labels: string[] }[] = [];
   if (o.layout === 'frames') {
     await mkdir(join(o.out, 'videos'), { recursive: true });

@@ -4,7 +4,7 @@
 // One pass over the generator = one epoch (every sequence exactly once, in seeded random order).
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import type { FrameInput } from './head.ts';
-import { SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '../../pipeline/seeded-random.ts';
 import type { TrainChunk } from './trainer.ts';
 
 export interface LabeledSequence {

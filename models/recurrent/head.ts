@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { gateCount, runLayer, type CellWeights, type RecurrentCellType } from './cells.ts';
-import { glorotUniform, orthogonalBlocks, SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '../../pipeline/seeded-random.ts';
+import { glorotUniform, orthogonalBlocks } from './init.ts';
 import {
   assertStateFits,
   disposeStateTensors,

@@ -14,7 +14,7 @@ import { clipByGlobalNorm } from './clip.ts';
 import type { RecurrentHead } from './head.ts';
 import { AdamW, type AdamWState } from './optimizer.ts';
 import { learningRateSchedule, type LearningRateSchedule, type ScheduleOptions } from './schedule.ts';
-import { SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '../../pipeline/seeded-random.ts';
 import { disposeStateTensors, unstackStates, zeroState, type RecurrentState } from './state.ts';
 
 export interface TrainerOptions {

@@ -8,7 +8,7 @@ import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { findLocalWeights } from '../../models/weights.ts';
 import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type Sidecar } from '../../models/onnx/cache.ts';
-import { EXPORTER_VERSION } from '../../models/onnx/export.ts';
+import { EXPORTER_VERSION, OPSET } from '../../models/onnx/export.ts';
 import { layersDir, readLayersArtifacts, resolveModelsDir } from '../../models/onnx/layers-source.ts';
 import { modelOptions, str, type CommandContext, type CommandSpec } from '../command.ts';
 
@@ -63,13 +63,15 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
   embedderInfo(id);
   const modelsDir = str(ctx.values, 'models-dir');
   const out = str(ctx.values, 'out') ?? onnxCachePath(id, str(ctx.values, 'cache-dir') ?? DEFAULTS.cacheDir);
-  const backend = await ensureBackend(parseBackendRequest(str(ctx.values, 'backend')), (l) => ctx.stderr.write(l + '\n'));
+  const requested = str(ctx.values, 'backend');
+  // Undefined falls back to FRAMEWISE_BACKEND inside ensureBackend.
+  const backend = await ensureBackend(requested === undefined ? undefined : parseBackendRequest(requested), (l) => ctx.stderr.write(l + '\n'));
   const t0 = performance.now();
   const v = await exportVerified({ id, modelsDir, imagesDir: str(ctx.values, 'images-dir') });
   const sidecar = await writeExport(out, v);
   const r = v.verification;
   ctx.stderr.write(
-    `framewise: ${id} -> ${out} (${(v.export.bytes.length / 1e6).toFixed(1)} MB, opset ${13}, ` +
+    `framewise: ${id} -> ${out} (${(v.export.bytes.length / 1e6).toFixed(1)} MB, opset ${OPSET}, ` +
       `${Object.entries(v.export.opCounts).map(([k, n]) => `${k} ${n}`).join(', ')})\n` +
       `framewise: verified against tfjs ${backend.name} layers model on ${r.frames} ${r.inputs}: ` +
       `embedding max |diff| ${r.maxAbsDiff.toExponential(2)} (tolerance ${r.tolerance}), logits ${r.maxLogitDiff.toExponential(2)}; ` +

@@ -1,5 +1,6 @@
 // Hand-made FrameLabel sequences for segmentation, sink and overlay tests.
 import type { FrameLabel } from '../../pipeline/types.ts';
+import { seededRandom } from '../../pipeline/seeded-random.ts';
 
 /** Frames at `fps` (timestamps index * 1000 / fps), each from explicit probabilities. */
 export function labelsFromProbs(classes: readonly string[], probs: readonly number[][], fps = 10, streamId = 's'): FrameLabel[] {
@@ -26,22 +27,10 @@ export function labelsFromString(classes: readonly string[], seq: string, hi = 0
   );
 }
 
-/** mulberry32: a tiny seeded PRNG so random sequences repeat. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A noisy random walk over classes: long true runs with one-frame flickers, probabilities
  * normalised, so segmentation has real decisions to make. */
 export function randomLabels(classes: readonly string[], n: number, seed: number, fps = 10): FrameLabel[] {
-  const rnd = seeded(seed);
+  const rnd = seededRandom(seed);
   let truth = 0;
   const probs: number[][] = [];
   for (let i = 0; i < n; i++) {

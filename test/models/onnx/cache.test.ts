@@ -10,6 +10,7 @@ import { ensureOnnx, onnxCachePath, sidecarPath, type Sidecar } from '../../../m
 import { loadOnnxEmbedder } from '../../../models/onnx/engine.ts';
 import { exportLayersModel } from '../../../models/onnx/export.ts';
 import { loadLayersModel, readLayersArtifacts } from '../../../models/onnx/layers-source.ts';
+import { verificationFrames } from '../../../models/onnx/verify.ts';
 import { ErrorCodes, FramewiseError } from '../../../pipeline/errors.ts';
 import { IMAGES_DIR, MODELS_DIR } from '../../helpers/real-models.ts';
 
@@ -113,6 +114,17 @@ describe('the cache', () => {
     expect(again.sidecar.verification.maxAbsDiff).toBeLessThan(1e-4);
     expect(again.sidecar.dim).toBe(256);
     expect((await ensureOnnx({ id: SMALL, ...base() })).how).toBe('sidecar');
+  });
+
+  test('without the photos, verification runs on synthetic frames (and still passes a good export)', async () => {
+    const none = await verificationFrames(join(dir, 'no-photos-here'), 224);
+    expect(none.inputs).toBe('synthetic');
+    expect(new Set(none.frames[0]!.rgb).size).toBeGreaterThan(100); // not a flat image
+    const file = join(dir, 'copy.onnx');
+    await copyFile(onnxCachePath(SMALL, cacheDir), file);
+    const r = await ensureOnnx({ id: SMALL, file, ...base(), imagesDir: join(dir, 'no-photos-here') });
+    expect(r.how).toBe('verified');
+    expect(r.sidecar.verification).toMatchObject({ ok: true, inputs: 'synthetic', frames: 4 });
   });
 
   test('a missing explicit file is MODEL_NOT_FOUND', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { loadBundle, saveBundle, type BundleInfo } from '../../../models/recurrent/bundle.ts';
 import { createHead, type HeadOptions } from '../../../models/recurrent/head.ts';
-import { SeededRandom } from '../../../models/recurrent/seeded-random.ts';
+import { SeededRandom } from '../../../pipeline/seeded-random.ts';
 import { ErrorCodes } from '../../../pipeline/errors.ts';
 
 let root: string;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { createHead } from '../../../models/recurrent/head.ts';
-import { SeededRandom } from '../../../models/recurrent/seeded-random.ts';
+import { SeededRandom } from '../../../pipeline/seeded-random.ts';
 import { ErrorCodes } from '../../../pipeline/errors.ts';
 
 beforeAll(async () => {

@@ -1,0 +1,120 @@
+// The training configuration: every knob of `framewise train`, typed and commented, resolved once
+// into a frozen object that is stored in the bundle and in checkpoints.
+import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import type { CropPolicy } from '../../pipeline/types.ts';
+import type { CellType } from '../recurrent/state.ts';
+
+export interface TrainConfig {
+  /** Dataset root (one of the three layouts). */
+  data: string;
+  /** Output bundle folder. */
+  out: string;
+  embedder: string;
+  /** Frames per second the head sees (decode resamples to it); null = source rate. */
+  fps: number | null;
+  crop: CropPolicy;
+  cell: Exclude<CellType, 'none'>;
+  layers: number;
+  hidden: number;
+  /** Linear projection of the embedding before the recurrent layers; 0 = none. */
+  projection: number;
+  /** Inverted dropout on the (projected) embedding, training only. */
+  dropout: number;
+  /** Global-norm gradient clipping threshold (0 = off). */
+  clip: number;
+  learningRate: number;
+  /** Decoupled weight decay (AdamW) on kernels; 0 = plain Adam. */
+  weightDecay: number;
+  /** Linear warm-up steps, then `decay` to learningRate/100 at the last step. */
+  warmupSteps: number;
+  decay: 'none' | 'cosine' | 'linear';
+  epochs: number;
+  /** Sequences advanced in parallel (state slots). */
+  batch: number;
+  /** Truncated-BPTT chunk length k, in frames. */
+  chunk: number;
+  /** Epochs without a better validation loss before stopping; 0 = never stop early. */
+  patience: number;
+  seed: number;
+  /** Fraction of videos (or groups) held out for validation. */
+  valSplit: number;
+  /** Regex whose first capture group names a video's group (person, session). */
+  groupBy?: string;
+  /** Groups that form the validation set (with groupBy), e.g. one person. */
+  valGroups?: string[];
+  /** Augmented (random crop/scale/flip) embedding copies per training video, besides the center view. */
+  augCopies: number;
+  /** Temporal jitter: playback speed range and frame-drop probability (training only). */
+  speedJitter: [number, number];
+  dropFrames: number;
+  /** Folder-per-class data: stitched sequences per epoch (0 = auto) and clips per sequence. */
+  stitchSequences: number;
+  clipsPerSequence: number;
+  modelsDir?: string;
+  cacheDir: string;
+}
+
+export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data' | 'out'> = {
+  embedder: DEFAULTS.embedder,
+  fps: DEFAULTS.fps,
+  crop: DEFAULTS.crop,
+  cell: DEFAULTS.cell,
+  layers: DEFAULTS.layers,
+  hidden: DEFAULTS.hidden,
+  projection: 0,
+  dropout: DEFAULTS.dropout,
+  clip: DEFAULTS.clip,
+  learningRate: DEFAULTS.learningRate,
+  weightDecay: 0,
+  warmupSteps: 20,
+  decay: 'cosine',
+  epochs: DEFAULTS.epochs,
+  batch: DEFAULTS.batch,
+  chunk: DEFAULTS.chunk,
+  patience: 8,
+  seed: DEFAULTS.seed,
+  valSplit: 0.2,
+  augCopies: 2,
+  speedJitter: [0.8, 1.25],
+  dropFrames: 0.05,
+  stitchSequences: 0,
+  clipsPerSequence: 4,
+  cacheDir: DEFAULTS.cacheDir,
+};
+
+export function resolveTrainConfig(partial: Partial<TrainConfig> & Pick<TrainConfig, 'data' | 'out'>): Readonly<TrainConfig> {
+  const c: TrainConfig = { ...TRAIN_DEFAULTS, ...stripUndefined(partial) } as TrainConfig;
+  const bad = (m: string) => {
+    throw new FramewiseError(ErrorCodes.USAGE, m);
+  };
+  const int = (v: number, min: number, name: string) => (!Number.isInteger(v) || v < min) && bad(`--${name} must be an integer >= ${min}, got ${v}`);
+  int(c.layers, 1, 'layers');
+  int(c.hidden, 1, 'hidden');
+  int(c.projection, 0, 'projection');
+  int(c.epochs, 1, 'epochs');
+  int(c.batch, 1, 'batch');
+  int(c.chunk, 1, 'chunk');
+  int(c.patience, 0, 'patience');
+  int(c.augCopies, 0, 'aug-copies');
+  int(c.warmupSteps, 0, 'warmup');
+  if (!(c.dropout >= 0 && c.dropout < 1)) bad(`--dropout must be in [0, 1), got ${c.dropout}`);
+  if (!(c.learningRate > 0 && c.learningRate < 10)) bad(`--lr must be in (0, 10), got ${c.learningRate}`);
+  if (!(c.clip >= 0)) bad(`--clip must be >= 0, got ${c.clip}`);
+  if (!(c.valSplit >= 0 && c.valSplit < 1)) bad(`--val-split must be in [0, 1), got ${c.valSplit}`);
+  if (c.fps !== null && !(c.fps > 0 && c.fps <= 240)) bad(`--fps must be in (0, 240] or "source", got ${c.fps}`);
+  if (!['lstm', 'gru'].includes(c.cell)) bad(`--cell must be lstm or gru, got ${c.cell}`);
+  if (!['center', 'pad'].includes(c.crop)) bad(`--crop must be center or pad, got ${c.crop}`);
+  if (c.groupBy !== undefined) {
+    try {
+      new RegExp(c.groupBy);
+    } catch (err) {
+      bad(`--group-by is not a valid regular expression: ${(err as Error).message}`);
+    }
+  }
+  return Object.freeze(c);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

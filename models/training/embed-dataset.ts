@@ -1,0 +1,107 @@
+// The embedding pass of training and evaluation: every video of a dataset is decoded and embedded
+// once per view (the center crop, plus augmented copies for training) and cached as an embedding
+// file, so later epochs, runs and searches never touch the CNN again.
+import { lastValueFrom, toArray } from 'rxjs';
+import { decodeThrough } from '../../pipeline/decode.ts';
+import { embed } from '../../pipeline/embed.ts';
+import { labelsAtTimes, type DatasetVideo } from '../../pipeline/dataset.ts';
+import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { probe } from '../../pipeline/probe.ts';
+import { seededRandom } from '../../pipeline/seeded-random.ts';
+import type { CropPolicy } from '../../pipeline/types.ts';
+import type { Embedder } from '../embedder.ts';
+import { defaultEmbeddingPath, hashFile, readEmbeddingFile, writeEmbeddingFile } from '../embedding-file.ts';
+import { describeView, randomView, viewFilters, type View } from './augment.ts';
+import type { LabeledSequence } from './sequences.ts';
+
+export interface EmbeddedVideo extends LabeledSequence {
+  video: DatasetVideo;
+  /** 'center' for the deterministic view, else the augmentation it was made with. */
+  view: string;
+  timestampsMs: number[];
+}
+
+export interface EmbedDatasetOptions {
+  embedder: Embedder;
+  classes: readonly string[];
+  fps: number | null;
+  crop: CropPolicy;
+  cacheDir: string;
+  /** Augmented copies per video besides the center view (0 for evaluation). */
+  copies?: number;
+  /** Explicit views instead of random ones (test-time augmentation). */
+  views?: View[];
+  seed?: number;
+  onProgress?: (msg: string) => void;
+}
+
+const hashes = new Map<string, Promise<{ sha256: string; bytes: number }>>();
+
+/** Embeddings of one video seen through one view (undefined = decode's own center crop), cached. */
+export async function embedVideoView(
+  path: string,
+  view: View | undefined,
+  o: Pick<EmbedDatasetOptions, 'embedder' | 'fps' | 'crop' | 'cacheDir'>,
+): Promise<{ timestampsMs: number[]; embeddings: Float32Array[]; cached: boolean }> {
+  if (!hashes.has(path)) hashes.set(path, hashFile(path));
+  const source = await hashes.get(path)!;
+  const viewName = view ? describeView(view) : 'center';
+  const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop).replace(/\.emb$/, `.${viewName}.emb`);
+  try {
+    const { header, embeddings } = await readEmbeddingFile(file);
+    if (header.source.sha256 === source.sha256 && header.embedder === o.embedder.id && header.fps === o.fps && header.crop === o.crop) {
+      return { timestampsMs: header.timestampsMs, embeddings, cached: true };
+    }
+  } catch {
+    // No usable cache entry: compute it.
+  }
+  const size = o.embedder.inputSize;
+  const frames = await lastValueFrom(
+    decodeThrough(path, { size, crop: o.crop, fps: o.fps ?? undefined, preFilters: view ? viewFilters(view, size) : undefined }, embed(o.embedder), 32).pipe(toArray()),
+  );
+  const embeddings = frames.map((f) => f.embedding);
+  const timestampsMs = frames.map((f) => f.timestampMs);
+  await writeEmbeddingFile(
+    file,
+    { embedder: o.embedder.id, dim: o.embedder.dim, fps: o.fps, crop: o.crop, source: { path, ...source }, frames: frames.length, timestampsMs, augmentation: view ?? null },
+    embeddings,
+  );
+  return { timestampsMs, embeddings, cached: false };
+}
+
+/**
+ * Embeds each video through its views: the center view first, then `copies` random crops/flips
+ * (seeded by the video's name, so the same run makes the same copies), or the given `views`.
+ * Returns, per video, one labeled sequence per view.
+ */
+export async function embedDataset(videos: readonly DatasetVideo[], o: EmbedDatasetOptions): Promise<EmbeddedVideo[][]> {
+  const classIndex = new Map(o.classes.map((c, i) => [c, i]));
+  const out: EmbeddedVideo[][] = [];
+  let done = 0;
+  for (const video of videos) {
+    const info = await probe(video.path);
+    const rand = seededRandom((o.seed ?? 0) ^ hashString(video.name));
+    const views: (View | undefined)[] = o.views ?? [undefined, ...Array.from({ length: o.copies ?? 0 }, () => randomView(rand))];
+    const perView: EmbeddedVideo[] = [];
+    for (const view of views) {
+      const r = await embedVideoView(video.path, view, o);
+      const names = labelsAtTimes(video.labels, r.timestampsMs, info.fps);
+      const labels = Int32Array.from(names, (n) => {
+        const id = classIndex.get(n);
+        if (id === undefined) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${video.name}: label "${n}" is not one of the classes ${o.classes.join(', ')}`);
+        return id;
+      });
+      perView.push({ name: video.name, video, view: view ? describeView(view) : 'center', timestampsMs: r.timestampsMs, embeddings: r.embeddings, labels });
+    }
+    out.push(perView);
+    done++;
+    o.onProgress?.(`embedded ${done}/${videos.length} ${video.name} (${perView[0]!.labels.length} frames x ${views.length} view(s))`);
+  }
+  return out;
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

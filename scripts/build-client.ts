@@ -1,0 +1,63 @@
+// Builds the browser client (client/) into client/dist, the folder `framewise serve` hosts:
+// one esbuild bundle of client/src/main.ts (with the shared server/protocol.ts) plus the HTML and
+// CSS copied as they are. Run with `npm run build`; serve calls ensureClientBuilt() itself.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const CLIENT_SRC = join(ROOT, 'client');
+export const CLIENT_OUT = join(ROOT, 'client', 'dist');
+
+/** Files whose change means the build is stale. */
+function sources(): string[] {
+  const src = join(CLIENT_SRC, 'src');
+  return [
+    join(CLIENT_SRC, 'index.html'),
+    join(CLIENT_SRC, 'style.css'),
+    join(ROOT, 'server', 'protocol.ts'),
+    join(ROOT, 'pipeline', 'errors.ts'),
+    ...readdirSync(src).map((f) => join(src, f)),
+  ];
+}
+
+export async function buildClient(outDir = CLIENT_OUT): Promise<void> {
+  mkdirSync(outDir, { recursive: true });
+  await build({
+    entryPoints: [join(CLIENT_SRC, 'src', 'main.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    // Current Chromium and Firefox; nothing older needs to be supported.
+    target: ['chrome110', 'firefox115', 'safari16'],
+    sourcemap: true,
+    minify: false,
+    outfile: join(outDir, 'app.js'),
+    logLevel: 'warning',
+  });
+  copyFileSync(join(CLIENT_SRC, 'index.html'), join(outDir, 'index.html'));
+  copyFileSync(join(CLIENT_SRC, 'style.css'), join(outDir, 'style.css'));
+}
+
+/** Builds when client/dist is missing or older than any client source. Returns true if it built. */
+export async function ensureClientBuilt(outDir = CLIENT_OUT): Promise<boolean> {
+  const stamp = join(outDir, 'app.js');
+  if (existsSync(stamp)) {
+    const built = statSync(stamp).mtimeMs;
+    let fresh = true;
+    try {
+      fresh = sources().every((f) => statSync(f).mtimeMs <= built);
+    } catch {
+      // Sources are absent in an install that ships only dist: keep what is there.
+    }
+    if (fresh && existsSync(join(outDir, 'index.html'))) return false;
+  }
+  await buildClient(outDir);
+  return true;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await buildClient();
+  process.stdout.write(`client built into ${CLIENT_OUT}\n`);
+}

@@ -1,0 +1,124 @@
+// `framewise label <inputs...> --model <bundle>`: per-frame labels, segments, subtitles and an
+// optional overlay video for each input. One bad input never stops the others; Ctrl-C finishes
+// the files of the frames already labeled and exits 130.
+import { extname, join } from 'node:path';
+import { openModel } from '../../models/open-model.ts';
+import { parseBackendRequest } from '../../models/backend.ts';
+import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { expandInputs, type InputItem } from '../../pipeline/inputs.ts';
+import { renderOverlay } from '../../pipeline/overlay.ts';
+import { labelVideo, type LabelVideoResult } from '../../pipeline/run-label.ts';
+import { parseFormats, FORMAT_SUFFIX } from '../../pipeline/sinks/index.ts';
+import { modelOptions, num, str, bool, type CommandSpec } from '../command.ts';
+import { Progress } from '../progress.ts';
+
+export const command: CommandSpec = {
+  name: 'label',
+  summary: 'Label every frame of videos (files, folders, globs, URLs, - for stdin) with a trained bundle.',
+  args: '<inputs...>',
+  minArgs: 1,
+  options: {
+    model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output)' },
+    out: { type: 'string', short: 'o', valueName: 'DIR', default: '.', description: "output folder, or '-' for JSONL on stdout" },
+    formats: { type: 'string', valueName: 'LIST', default: 'jsonl,csv,vtt,activitynet', description: 'outputs to write' },
+    'every-frame': { type: 'boolean', description: 'per-frame files get one line per source frame (labels mapped back from the bundle fps)' },
+    overlay: { type: 'string', valueName: 'PATH', description: 'render labels onto the video: a file for one input, else a folder' },
+    jobs: { type: 'string', short: 'j', valueName: 'N', default: '2', description: 'inputs labeled at the same time' },
+    'min-segment-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.smoothing.minSegmentMs), description: 'shorter segments merge into a neighbour' },
+    hysteresis: { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.hysteresisFrames), description: 'frames a new label must lead before a segment switches' },
+    'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'moving average of probabilities for segments (odd; 1 = off)' },
+    ...modelOptions,
+  },
+  async run({ positionals, values, stderr, stdout }) {
+    const bundle = str(values, 'model');
+    if (!bundle) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> is required');
+    const outDir = str(values, 'out')!;
+    const formats = parseFormats(str(values, 'formats'));
+    const jobs = num(values, 'jobs', 1, 64)!;
+    const smoothing = {
+      minSegmentMs: num(values, 'min-segment-ms', 0)!,
+      hysteresisFrames: num(values, 'hysteresis', 1)!,
+      windowFrames: num(values, 'smooth-window', 1)!,
+    };
+    const items = await expandInputs(positionals);
+    if (items.length === 0) throw new FramewiseError(ErrorCodes.USAGE, `no video found in ${positionals.join(' ')}`);
+    const overlay = str(values, 'overlay');
+    const overlayPath = (it: InputItem) =>
+      overlay && (items.length === 1 && extname(overlay) ? overlay : join(overlay, `${it.name}.overlay.mp4`));
+    if (overlay && outDir === '-' && items.some((i) => i.source === '-')) {
+      throw new FramewiseError(ErrorCodes.USAGE, '--overlay needs a file input (stdin cannot be read twice)');
+    }
+
+    const model = await openModel({
+      bundle,
+      modelsDir: str(values, 'models-dir'),
+      backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
+      onProgress: (m) => stderr.write(`${m}\n`),
+    });
+    const { meta } = model;
+    stderr.write(`framewise label: ${items.length} input(s), bundle ${meta.classes.length} classes at ${meta.fps ?? 'source'} fps, embedder ${meta.embedderId}\n`);
+
+    const abort = new AbortController();
+    const onSigint = () => {
+      stderr.write('\nframewise label: interrupted, finishing the outputs of frames already labeled...\n');
+      abort.abort();
+    };
+    process.once('SIGINT', onSigint);
+    const progress = new Progress(stderr, items.length);
+    const failures: { item: InputItem; err: unknown }[] = [];
+    const results: LabelVideoResult[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length && !abort.signal.aborted) {
+        const item = items[next++]!;
+        try {
+          const r = await labelVideo({
+            input: item.source === '-' ? process.stdin : item.source,
+            name: item.name,
+            embedder: model.embedder,
+            head: model.head,
+            classes: meta.classes,
+            fps: meta.fps,
+            crop: meta.crop,
+            outDir,
+            formats,
+            smoothing,
+            stdout,
+            everyFrame: bool(values, 'every-frame'),
+            signal: abort.signal,
+            onProgress: (done, total) => progress.update(item.name, done, total),
+          });
+          progress.done(item.name);
+          results.push(r);
+          const ov = overlayPath(item);
+          if (ov && !r.aborted && outDir !== '-' && r.files.jsonl) {
+            await renderOverlay({ input: item.source, output: ov, labels: r.files.jsonl, classes: meta.classes, signal: abort.signal });
+            stderr.write(`${item.name}: overlay ${ov}\n`);
+          }
+        } catch (err) {
+          progress.done(item.name);
+          failures.push({ item, err });
+          const e = err instanceof FramewiseError ? `${err.message} [${err.code}]` : String((err as Error)?.stack ?? err);
+          stderr.write(`${item.name}: FAILED: ${e}\n`);
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+    } finally {
+      process.off('SIGINT', onSigint);
+      progress.clear();
+      model.dispose();
+    }
+
+    for (const r of results) {
+      const segs = r.segments.map((s) => `${s.label} ${(s.startMs / 1000).toFixed(1)}-${(s.endMs / 1000).toFixed(1)}s`).join(', ');
+      stderr.write(`${r.name}: ${r.frames} frames${r.aborted ? ' (interrupted)' : ''}, ${r.segments.length} segments: ${segs}\n`);
+      if (outDir !== '-') stderr.write(`  -> ${formats.map((f) => join(outDir, r.name + FORMAT_SUFFIX[f])).join(', ')}\n`);
+    }
+    if (failures.length > 0) stderr.write(`framewise label: ${failures.length} of ${items.length} input(s) failed\n`);
+    if (abort.signal.aborted) return 130;
+    return failures.length > 0 ? 1 : 0;
+  },
+};
