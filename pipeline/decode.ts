@@ -63,7 +63,7 @@ export interface DecodeOptions {
   /** Resample to this many frames per second (ffmpeg fps filter); undefined keeps the source rate. */
   fps?: number;
   streamId?: string; // default: the input path, or 'stdin'
-  /** Bound on decoded frames buffered ahead of the consumer before ffmpeg's stdout is paused (default 8). */
+  /** Bound on decoded frames buffered ahead of the consumer before ffmpeg's stdout is paused (default 8, DEFAULTS.decodeHighWaterMark). */
   highWaterMark?: number;
   /** Optional extra -vf filters inserted before the scale/crop (used by training-time augmentation). */
   preFilters?: string[];
@@ -220,7 +220,7 @@ function resolveOptions(input: Input, o: DecodeOptions): Resolved {
   const crop = o.crop ?? DEFAULTS.crop;
   if (crop !== 'center' && crop !== 'pad') throw usage(`crop must be 'center' or 'pad', got ${String(o.crop)}`);
   if (o.fps !== undefined && !(Number.isFinite(o.fps) && o.fps > 0 && o.fps <= 1000)) throw usage(`fps must be in (0, 1000], got ${o.fps}`);
-  const highWaterMark = o.highWaterMark ?? 8;
+  const highWaterMark = o.highWaterMark ?? DEFAULTS.decodeHighWaterMark;
   if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw usage(`highWaterMark must be a positive integer, got ${o.highWaterMark}`);
   if (typeof input === 'string' && input.length === 0) throw usage('input is an empty string');
   if (typeof input !== 'string' && !(input && typeof input.pipe === 'function')) throw usage('input must be a path, a URL, "-" or a readable stream');

@@ -7,6 +7,8 @@ export const DEFAULTS = {
   /** Model input side in pixels (all registered MobileNets are 224). */
   inputSize: 224,
   crop: 'center' as CropPolicy,
+  /** Decoded frames held for a slow consumer before ffmpeg is paused (224x224 rgb24: 147 KiB each). */
+  decodeHighWaterMark: 8,
   /** Frames per second the head is trained and run at; undefined keeps the source rate. */
   fps: 10,
   /** Frames per truncated-BPTT chunk. */

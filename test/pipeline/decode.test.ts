@@ -20,6 +20,7 @@ import {
   processAlive,
   tmpDir,
   truncateCopy,
+  type TmpDir,
   waitFor,
 } from '../helpers/video.ts';
 
@@ -328,7 +329,10 @@ describe('teardown', () => {
 });
 
 describe('bad inputs', () => {
-  const bad = tmpDir('framewise-bad-');
+  let bad: TmpDir;
+  beforeAll(() => {
+    bad = tmpDir('framewise-bad-');
+  });
   afterAll(() => bad.cleanup());
 
   test('missing file: INPUT_NOT_FOUND', async () => {

@@ -1,0 +1,159 @@
+// `framewise train --data D --out B`: learns the recurrent head on labeled clips (the embedder
+// stays frozen: transfer learning), writes a model bundle and a report. The tuning workflow lives
+// here too: --check, --overfit N, --lr-find, --search.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseBackendRequest } from '../../models/backend.ts';
+import { loadEmbedder } from '../../models/embedder.ts';
+import { saveBundle } from '../../models/recurrent/bundle.ts';
+import { TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../models/training/config.ts';
+import { writeReport } from '../../models/training/report.ts';
+import { checkpointConfig, evaluate, fit, prepareData, validationSequences } from '../../models/training/run.ts';
+import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../models/training/tuning.ts';
+import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { bool, modelOptions, num, str, type CommandSpec, type OptionValues } from '../command.ts';
+
+const D = TRAIN_DEFAULTS;
+
+export const command: CommandSpec = {
+  name: 'train',
+  summary: 'Train the recurrent head on labeled clips (folder per class, per-frame labels, or ActivityNet segments).',
+  options: {
+    data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
+    out: { type: 'string', short: 'o', valueName: 'DIR', description: 'bundle folder to write' },
+    embedder: { type: 'string', valueName: 'ID', default: D.embedder, description: 'frozen ImageNet CNN' },
+    fps: { type: 'string', valueName: 'N', default: String(D.fps), description: "frames per second the head sees ('source' keeps the video's rate)" },
+    crop: { type: 'string', valueName: 'POLICY', default: D.crop, description: 'center or pad' },
+    cell: { type: 'string', valueName: 'TYPE', default: D.cell, description: 'lstm or gru (lighter)' },
+    layers: { type: 'string', valueName: 'N', default: String(D.layers), description: 'stacked recurrent layers' },
+    hidden: { type: 'string', valueName: 'H', default: String(D.hidden), description: 'hidden size' },
+    projection: { type: 'string', valueName: 'N', default: String(D.projection), description: 'linear projection of the embedding first (0 = none)' },
+    dropout: { type: 'string', valueName: 'P', default: String(D.dropout), description: 'dropout on the embedding in training (off at test time)' },
+    clip: { type: 'string', valueName: 'NORM', default: String(D.clip), description: 'gradient clipping by global norm (0 = off)' },
+    lr: { type: 'string', valueName: 'RATE', default: String(D.learningRate), description: 'peak learning rate (Adam)' },
+    'weight-decay': { type: 'string', valueName: 'W', default: String(D.weightDecay), description: 'decoupled weight decay (AdamW)' },
+    warmup: { type: 'string', valueName: 'STEPS', default: String(D.warmupSteps), description: 'linear learning-rate warm-up' },
+    decay: { type: 'string', valueName: 'KIND', default: D.decay, description: 'learning-rate decay after warm-up: none, cosine, linear' },
+    epochs: { type: 'string', valueName: 'N', default: String(D.epochs), description: 'most epochs' },
+    batch: { type: 'string', valueName: 'B', default: String(D.batch), description: 'sequences advanced in parallel' },
+    chunk: { type: 'string', valueName: 'K', default: String(D.chunk), description: 'truncated-BPTT chunk length (frames); state is carried across chunks' },
+    patience: { type: 'string', valueName: 'N', default: String(D.patience), description: 'early stop after N epochs without a better validation loss (0 = off)' },
+    seed: { type: 'string', valueName: 'N', default: String(D.seed), description: 'seed for splits, init, augmentation and dropout' },
+    'val-split': { type: 'string', valueName: 'F', default: String(D.valSplit), description: 'fraction of videos (or groups) held out' },
+    'group-by': { type: 'string', valueName: 'REGEX', description: "keeps a group's videos on one side; first capture group names it, e.g. 'P(\\d)'" },
+    'val-groups': { type: 'string', valueName: 'LIST', description: 'with --group-by: these groups are the validation set' },
+    'aug-copies': { type: 'string', valueName: 'N', default: String(D.augCopies), description: 'random crop/scale/flip embedding copies per training video' },
+    'drop-frames': { type: 'string', valueName: 'P', default: String(D.dropFrames), description: 'temporal jitter: probability of dropping a frame' },
+    'clips-per-sequence': { type: 'string', valueName: 'N', default: String(D.clipsPerSequence), description: 'folder-per-class data: clips stitched per training sequence' },
+    resume: { type: 'boolean', description: 'continue from <out>/checkpoint (architecture from the checkpoint)' },
+    check: { type: 'boolean', description: 'print the initial loss next to ln(C) and stop' },
+    overfit: { type: 'string', valueName: 'N', description: 'train on N sequences only; should reach ~100% training accuracy' },
+    'lr-find': { type: 'boolean', description: 'learning-rate range test; prints a suggested rate' },
+    search: { type: 'boolean', description: 'coarse-then-fine random search over lr, hidden, dropout, chunk' },
+    'cache-dir': { type: 'string', valueName: 'DIR', default: D.cacheDir, description: 'embedding cache' },
+    ...modelOptions,
+  },
+  async run({ values, stderr, stdout }) {
+    const log = (m: string) => stderr.write(`${m}\n`);
+    let config = configFromOptions(values);
+    if (bool(values, 'resume')) {
+      const saved = await checkpointConfig(config.out);
+      if (!saved) throw new FramewiseError(ErrorCodes.USAGE, `--resume: no checkpoint in ${join(config.out, 'checkpoint')}`);
+      // The checkpoint's architecture wins; only the epoch budget may be raised.
+      config = resolveTrainConfig({ ...saved, epochs: Math.max(saved.epochs, config.epochs), data: config.data, out: config.out });
+    }
+    const embedder = await loadEmbedder({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), onProgress: log });
+    try {
+      const data = await prepareData(config, embedder, log);
+      if (bool(values, 'check')) {
+        checkInitialLoss(config, data, log);
+        return 0;
+      }
+      const overfit = num(values, 'overfit', 1);
+      if (overfit !== undefined) {
+        const acc = await overfitSmall(config, data, overfit, log);
+        if (acc < 0.95) throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `could not overfit ${overfit} sequence(s): ${(acc * 100).toFixed(1)}% training accuracy; raise --epochs or --lr, or check the data`);
+        return 0;
+      }
+      if (bool(values, 'lr-find')) {
+        const { points, suggested } = findLearningRate(config, data);
+        for (const p of points.filter((_, i) => i % 5 === 0)) stdout.write(`lr ${p.lr.toExponential(2)}  loss ${p.loss.toFixed(4)}\n`);
+        stdout.write(`suggested --lr ${suggested.toExponential(1)} (a tenth of the rate at the lowest loss)\n`);
+        return 0;
+      }
+      if (bool(values, 'search')) {
+        const trials = await randomSearch(config, data, { log });
+        stdout.write('rank  stage   lr        hidden  dropout  chunk  val loss  val acc\n');
+        trials.forEach((t, i) =>
+          stdout.write(`${String(i + 1).padStart(4)}  ${t.stage.padEnd(6)}  ${t.lr.toExponential(2)}  ${String(t.hidden).padStart(6)}  ${t.dropout.toFixed(2).padStart(7)}  ${String(t.chunk).padStart(5)}  ${t.valLoss.toFixed(4).padStart(8)}  ${(t.valAccuracy * 100).toFixed(1).padStart(6)}%\n`),
+        );
+        return 0;
+      }
+      checkInitialLoss(config, data, log);
+      const t0 = performance.now();
+      const { head, history, bestEpoch } = await fit(config, data, { log, resume: bool(values, 'resume') });
+      const valSeqs = validationSequences(data, config);
+      const evalSet = valSeqs.length > 0 ? valSeqs : data.train.map((v) => v[0]!);
+      const ev = evaluate(head, evalSet, data.classes, data.layout === 'folders' ? (valSeqs.length > 0 ? data.val : data.train).map((v) => v[0]!) : undefined);
+      const metrics = { on: valSeqs.length > 0 ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, ...ev.report, clipAccuracy: ev.clipAccuracy, loss: ev.loss };
+      await mkdir(config.out, { recursive: true });
+      await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
+      const report = await writeReport(join(config.out, 'report'), {
+        title: `framewise training report: ${config.data}`,
+        history,
+        evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy },
+        config: { ...config },
+        dataset: data.summary,
+      });
+      head.dispose();
+      const f1 = ev.report.f1;
+      log(
+        `best epoch ${bestEpoch + 1}; ${metrics.on}: frame accuracy ${(ev.report.accuracy * 100).toFixed(1)}%, macro F1 ${(ev.report.macroF1 * 100).toFixed(1)}, ` +
+          `Edit ${(ev.report.edit * 100).toFixed(1)}, F1@{10,25,50} ${(f1['10'] * 100).toFixed(1)}/${(f1['25'] * 100).toFixed(1)}/${(f1['50'] * 100).toFixed(1)}` +
+          (ev.clipAccuracy !== undefined ? `, clip accuracy ${(ev.clipAccuracy * 100).toFixed(1)}%` : ''),
+      );
+      log(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
+      return 0;
+    } finally {
+      embedder.dispose();
+    }
+  },
+};
+
+export function configFromOptions(values: OptionValues): Readonly<TrainConfig> {
+  const data = str(values, 'data');
+  const out = str(values, 'out');
+  if (!data) throw new FramewiseError(ErrorCodes.USAGE, '--data <dataset folder> is required');
+  if (!out) throw new FramewiseError(ErrorCodes.USAGE, '--out <bundle folder> is required');
+  const fps = str(values, 'fps');
+  return resolveTrainConfig({
+    data,
+    out,
+    embedder: str(values, 'embedder'),
+    fps: fps === 'source' ? null : num(values, 'fps', 0.1, 240),
+    crop: str(values, 'crop') as TrainConfig['crop'],
+    cell: str(values, 'cell') as TrainConfig['cell'],
+    layers: num(values, 'layers', 1, 8),
+    hidden: num(values, 'hidden', 1, 4096),
+    projection: num(values, 'projection', 0, 4096),
+    dropout: num(values, 'dropout', 0, 0.99),
+    clip: num(values, 'clip', 0),
+    learningRate: num(values, 'lr', 0),
+    weightDecay: num(values, 'weight-decay', 0),
+    warmupSteps: num(values, 'warmup', 0),
+    decay: str(values, 'decay') as TrainConfig['decay'],
+    epochs: num(values, 'epochs', 1),
+    batch: num(values, 'batch', 1, 1024),
+    chunk: num(values, 'chunk', 1, 10000),
+    patience: num(values, 'patience', 0),
+    seed: num(values, 'seed'),
+    valSplit: num(values, 'val-split', 0, 0.99),
+    groupBy: str(values, 'group-by'),
+    valGroups: str(values, 'val-groups')?.split(',').map((s) => s.trim()).filter(Boolean),
+    augCopies: num(values, 'aug-copies', 0, 100),
+    dropFrames: num(values, 'drop-frames', 0, 0.9),
+    clipsPerSequence: num(values, 'clips-per-sequence', 1, 100),
+    modelsDir: str(values, 'models-dir'),
+    cacheDir: str(values, 'cache-dir'),
+  });
+}
