@@ -1,7 +1,7 @@
 // A trained bundle together with the embedder it was trained on: what label, eval, serve and the
 // queue worker all need. Checks that the two agree before any frame is decoded.
 import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
-import type { BackendRequest } from './backend.ts';
+import { ensureBackend, type BackendRequest } from './backend.ts';
 import { loadEmbedder, type Embedder } from './embedder.ts';
 import { loadBundle, type BundleMeta } from './recurrent/bundle.ts';
 import type { RecurrentHead } from './recurrent/head.ts';
@@ -14,6 +14,8 @@ export interface OpenModel {
 }
 
 export async function openModel(o: { bundle: string; modelsDir?: string; backend?: BackendRequest; onProgress?: (m: string) => void }): Promise<OpenModel> {
+  // The backend first: the head's weights must be created on it, not on tfjs' default.
+  await ensureBackend(o.backend);
   const { head, meta } = await loadBundle(o.bundle);
   let embedder: Embedder;
   try {

@@ -10,12 +10,14 @@ const ids = process.argv.slice(2).length ? process.argv.slice(2) : ['mobilenet_v
 const { frames } = await verificationFrames(defaultImagesDir(), 224);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
+const spin = process.env.ORT_SPIN === '1';
+console.log(`(ONNX Runtime thread spinning ${spin ? 'on' : 'off'}; ORT_SPIN=1 turns it on)`);
 // Wall time is what a user gets; CPU time per frame (all threads) shows the cost when other
 // processes share the cores (on a busy machine wall time overstates it).
 console.log('id                     threads batch  ms/frame  frames/s   GMAC/s  cpu-ms/frame  max event-loop stall (ms)');
 for (const id of ids) {
   for (const threads of [1, 2]) {
-    const e = await loadOnnxEmbedder({ id, threads, batchSize: 8, onProgress: (m) => console.error(m) });
+    const e = await loadOnnxEmbedder({ id, threads, batchSize: 8, spin, onProgress: (m) => console.error(m) });
     try {
       for (const batch of [1, 8]) {
         const input = Array.from({ length: batch }, (_, i) => frames[i % frames.length]!);

@@ -5,7 +5,9 @@ import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {
   // one line per command, kept in the order a user meets them
+  demo: { summary: 'generate a small labeled dataset, train, label a held-out video, print metrics', load: () => import('./commands/demo.ts') },
   train: { summary: 'train the recurrent head on labeled clips; --check, --overfit, --lr-find, --search for tuning', load: () => import('./commands/train.ts') },
+  eval: { summary: 'score a bundle on labeled videos: accuracy, macro F1, Edit, F1@k, mAP, confusion (--tta)', load: () => import('./commands/eval.ts') },
   label: { summary: 'label every frame of videos with a trained bundle (JSONL, CSV, WebVTT, ActivityNet, overlay)', load: () => import('./commands/label.ts') },
   queue: { summary: 'queue videos for workers on many machines (BullMQ on Redis): add, status, retry-failed', load: () => import('./commands/queue.ts') },
   worker: { summary: 'take label jobs from the queue and write their outputs, until SIGTERM', load: () => import('./commands/worker.ts') },

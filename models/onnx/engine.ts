@@ -30,6 +30,11 @@ export interface OnnxEmbedderConfig {
   imagesDir?: string;
   /** ONNX Runtime intra-op threads, an integer in [1, 64]. Default: the number of cores. */
   threads?: number;
+  /**
+   * Let idle ONNX Runtime threads busy-wait between ops. A few % faster on an otherwise idle machine,
+   * about 2x slower when decode, the head or other processes share the cores. Default false.
+   */
+  spin?: boolean;
   /** Most frames per session run, an integer in [1, 1024]. Default DEFAULTS.embedBatch. */
   batchSize?: number;
   /** Human-readable progress (export, verification); default silent. */
@@ -77,7 +82,7 @@ export async function loadOnnxEmbedder(config: OnnxEmbedderConfig = {}): Promise
   if (ready.sidecar.dim && ready.sidecar.dim !== info.dim) {
     throw new FramewiseError(ErrorCodes.MODEL_INVALID, `ONNX file ${ready.path} gives ${ready.sidecar.dim}-d embeddings, ${id} has ${info.dim}`);
   }
-  const session = await openSession(ready.bytes, threads, `ONNX file ${ready.path}`);
+  const session = await openSession(ready.bytes, threads, `ONNX file ${ready.path}`, config.spin ?? false);
   const embedder = new OrtEmbedder(id, info.dim, info.inputSize, threads, batchSize, session, ready);
   try {
     const [e] = await embedder.embed([{ rgb: new Uint8Array(info.inputSize * info.inputSize * 3), width: info.inputSize, height: info.inputSize }]);

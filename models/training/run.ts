@@ -14,6 +14,8 @@ import { createHead, type NamedWeight, type RecurrentHead } from '../recurrent/h
 import { SeededRandom } from '../../pipeline/seeded-random.ts';
 import { createTrainer, type StepRecord, type TrainerState } from '../recurrent/trainer.ts';
 import type { TrainConfig } from './config.ts';
+import { writeReport } from './report.ts';
+import { checkInitialLoss } from './tuning.ts';
 import { embedDataset, type EmbeddedVideo } from './embed-dataset.ts';
 import { stitchClips, temporalJitter, type LabeledSequence } from './sequences.ts';
 
@@ -277,5 +279,52 @@ export async function checkpointConfig(out: string): Promise<TrainConfig | undef
     return (JSON.parse(await readFile(join(out, 'checkpoint', 'checkpoint.json'), 'utf8')) as Checkpoint).config;
   } catch {
     return undefined;
+  }
+}
+
+export interface TrainedBundle {
+  dir: string;
+  report: { html: string; json: string };
+  evaluation: EvalResult;
+  history: EpochRecord[];
+  bestEpoch: number;
+  seconds: number;
+}
+
+/**
+ * The whole `framewise train` job on prepared data: initial-loss check, fit, evaluation on the
+ * validation set (the training set when there is none), the bundle and the report.
+ */
+export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean }): Promise<TrainedBundle> {
+  checkInitialLoss(config, data, o.log);
+  const t0 = performance.now();
+  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume });
+  try {
+    const valSeqs = validationSequences(data, config);
+    const onVal = valSeqs.length > 0;
+    const clips = data.layout === 'folders' ? (onVal ? data.val : data.train).map((v) => v[0]!) : undefined;
+    const ev = evaluate(head, onVal ? valSeqs : data.train.map((v) => v[0]!), data.classes, clips);
+    const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, ...ev.report };
+    await mkdir(config.out, { recursive: true });
+    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
+    const report = await writeReport(join(config.out, 'report'), {
+      title: `framewise training report: ${config.data}`,
+      history,
+      evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy },
+      config: { ...config },
+      dataset: data.summary,
+    });
+    const pct = (x: number) => (x * 100).toFixed(1);
+    const f1 = ev.report.f1;
+    o.log(
+      `best epoch ${bestEpoch + 1}; ${metrics.on}: frame accuracy ${pct(ev.report.accuracy)}%, macro F1 ${pct(ev.report.macroF1)}, ` +
+        `Edit ${pct(ev.report.edit)}, F1@{10,25,50} ${pct(f1['10'])}/${pct(f1['25'])}/${pct(f1['50'])}` +
+        (ev.clipAccuracy !== undefined ? `, clip accuracy ${pct(ev.clipAccuracy)}%` : ''),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    o.log(`trained in ${seconds.toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
+    return { dir: config.out, report, evaluation: ev, history, bestEpoch, seconds };
+  } finally {
+    head.dispose();
   }
 }

@@ -30,6 +30,13 @@ export const REDIS_OPTION = {
 
 export const QUEUE_OPTION = { type: 'string' as const, valueName: 'NAME', default: DEFAULTS.queue.name, description: 'queue name' };
 
+export const CONNECT_TIMEOUT_OPTION = {
+  type: 'string' as const,
+  valueName: 'MS',
+  default: String(DEFAULTS.queue.connectTimeoutMs),
+  description: 'how long to try reaching Redis at start before E_QUEUE_UNAVAILABLE',
+};
+
 export const command: CommandSpec = {
   name: 'queue',
   summary: 'queue videos for `framewise worker` processes on any machine (add), show progress (status), re-run failed jobs (retry-failed)',
@@ -38,6 +45,7 @@ export const command: CommandSpec = {
   options: {
     redis: REDIS_OPTION,
     queue: QUEUE_OPTION,
+    'connect-timeout': CONNECT_TIMEOUT_OPTION,
     model: { type: 'string', short: 'm', valueName: 'DIR', description: 'add: trained model bundle, on the shared mount' },
     out: { type: 'string', short: 'o', valueName: 'DIR', default: '.', description: 'add: output folder on the shared mount' },
     formats: { type: 'string', valueName: 'LIST', default: 'jsonl,csv,vtt,activitynet', description: 'add: outputs to write' },
@@ -57,7 +65,7 @@ export const command: CommandSpec = {
     if (action !== 'add' && inputs.length > 0) throw new FramewiseError(ErrorCodes.USAGE, `queue ${action} takes no inputs`);
     const { jobs, failures } = action === 'add' ? await describeJobs(inputs, values) : { jobs: [], failures: [] };
     for (const f of failures) stderr.write(`${f.name}: not queued: ${f.err.message} [${f.err.code}]\n`);
-    const redis = await connectRedis(str(values, 'redis')!);
+    const redis = await connectRedis(str(values, 'redis')!, { connectTimeoutMs: num(values, 'connect-timeout', 100)! });
     const queue = openLabelQueue(redis, str(values, 'queue'));
     try {
       if (action === 'add') {

@@ -1,14 +1,11 @@
 // `framewise train --data D --out B`: learns the recurrent head on labeled clips (the embedder
 // stays frozen: transfer learning), writes a model bundle and a report. The tuning workflow lives
 // here too: --check, --overfit N, --lr-find, --search.
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseBackendRequest } from '../../models/backend.ts';
 import { loadEmbedder } from '../../models/embedder.ts';
-import { saveBundle } from '../../models/recurrent/bundle.ts';
 import { TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../models/training/config.ts';
-import { writeReport } from '../../models/training/report.ts';
-import { checkpointConfig, evaluate, fit, prepareData, validationSequences } from '../../models/training/run.ts';
+import { checkpointConfig, prepareData, trainBundle } from '../../models/training/run.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../models/training/tuning.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { bool, modelOptions, num, str, type CommandSpec, type OptionValues } from '../command.ts';
@@ -89,30 +86,7 @@ export const command: CommandSpec = {
         );
         return 0;
       }
-      checkInitialLoss(config, data, log);
-      const t0 = performance.now();
-      const { head, history, bestEpoch } = await fit(config, data, { log, resume: bool(values, 'resume') });
-      const valSeqs = validationSequences(data, config);
-      const evalSet = valSeqs.length > 0 ? valSeqs : data.train.map((v) => v[0]!);
-      const ev = evaluate(head, evalSet, data.classes, data.layout === 'folders' ? (valSeqs.length > 0 ? data.val : data.train).map((v) => v[0]!) : undefined);
-      const metrics = { on: valSeqs.length > 0 ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, ...ev.report, clipAccuracy: ev.clipAccuracy, loss: ev.loss };
-      await mkdir(config.out, { recursive: true });
-      await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
-      const report = await writeReport(join(config.out, 'report'), {
-        title: `framewise training report: ${config.data}`,
-        history,
-        evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy },
-        config: { ...config },
-        dataset: data.summary,
-      });
-      head.dispose();
-      const f1 = ev.report.f1;
-      log(
-        `best epoch ${bestEpoch + 1}; ${metrics.on}: frame accuracy ${(ev.report.accuracy * 100).toFixed(1)}%, macro F1 ${(ev.report.macroF1 * 100).toFixed(1)}, ` +
-          `Edit ${(ev.report.edit * 100).toFixed(1)}, F1@{10,25,50} ${(f1['10'] * 100).toFixed(1)}/${(f1['25'] * 100).toFixed(1)}/${(f1['50'] * 100).toFixed(1)}` +
-          (ev.clipAccuracy !== undefined ? `, clip accuracy ${(ev.clipAccuracy * 100).toFixed(1)}%` : ''),
-      );
-      log(`trained in ${((performance.now() - t0) / 1000).toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
+      await trainBundle(config, data, { log, resume: bool(values, 'resume') });
       return 0;
     } finally {
       embedder.dispose();

@@ -6,7 +6,7 @@ import { parseBackendRequest } from '../../models/backend.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { startLabelWorker } from '../../server/queue/worker.ts';
 import { modelOptions, num, str, type CommandSpec } from '../command.ts';
-import { QUEUE_OPTION, REDIS_OPTION } from './queue.ts';
+import { CONNECT_TIMEOUT_OPTION, QUEUE_OPTION, REDIS_OPTION } from './queue.ts';
 
 export const command: CommandSpec = {
   name: 'worker',
@@ -14,6 +14,7 @@ export const command: CommandSpec = {
   options: {
     redis: REDIS_OPTION,
     queue: QUEUE_OPTION,
+    'connect-timeout': CONNECT_TIMEOUT_OPTION,
     concurrency: { type: 'string', valueName: 'N', default: String(DEFAULTS.queue.concurrency), description: 'jobs at once in this process (the wasm backend uses one core: prefer one process per core)' },
     grace: { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.graceMs), description: 'on SIGTERM, time the current jobs get to finish before they go back to the queue' },
     'lock-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.lockMs), description: 'job lock; a dead worker\'s job is taken again after it expires' },
@@ -32,6 +33,7 @@ export const command: CommandSpec = {
       backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
       lockMs: num(values, 'lock-ms', 1000)!,
       stalledMs: num(values, 'stalled-ms', 500)!,
+      connectTimeoutMs: num(values, 'connect-timeout', 100)!,
       log,
     });
     log(`${worker.name} waiting for jobs on ${str(values, 'queue')} (concurrency ${concurrency})`);
