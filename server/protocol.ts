@@ -161,6 +161,8 @@ export interface ModelInfo {
   inputSize: number;
   /** Frames per second the head was trained at (null: any). */
   fps: number | null;
+  /** How the client makes a square frame: 'center' crop, or 'pad' (fit, black bars), as in training. */
+  crop: 'center' | 'pad';
 }
 
 export interface Limits {

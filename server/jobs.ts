@@ -1,0 +1,285 @@
+// File jobs: label a video from the media folder (or an upload) with the offline pipeline
+// (pipeline/run-label.ts: lossless decode -> embed -> label -> JSONL/CSV/VTT/ActivityNet files)
+// and stream its labels to every subscribed socket as they are computed.
+//
+// Jobs run one at a time: they share the embedder with the live sessions on a 2-core machine, and
+// a second concurrent job would only slow both. Labels reach subscribers by following the job's
+// own JSONL output (each line is written whole, synchronously, before the pipeline asks for the
+// next frame), read at most every STREAM_MS; a subscriber that joins late sees labels from then
+// on, and every client gets the complete per-frame file over HTTP when the job is done.
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import type { Embedder } from '../models/embedder.ts';
+import type { RecurrentHead } from '../models/recurrent/head.ts';
+import type { BundleMeta } from '../models/recurrent/bundle.ts';
+import { asFramewiseError, ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { labelVideo } from '../pipeline/run-label.ts';
+import type { OutputFormat } from '../pipeline/sinks/index.ts';
+import type { MediaRoot } from './paths.ts';
+import type { JobInfo, JobMessage, LabelMessage } from './protocol.ts';
+
+const STREAM_MS = 100;
+/** Finished jobs kept (their files too); older ones are removed. */
+const KEEP_JOBS = 50;
+
+export interface JobManagerConfig {
+  embedder: Embedder;
+  head: RecurrentHead;
+  meta: Pick<BundleMeta, 'classes' | 'fps' | 'crop'>;
+  media: MediaRoot | undefined;
+  /** Where job outputs and uploads go (created). */
+  jobsDir: string;
+  maxUploadBytes: number;
+  log: (line: string) => void;
+}
+
+export interface JobListener {
+  job(msg: JobMessage): void;
+  label(msg: LabelMessage): void;
+}
+
+/** Download kinds and the output format behind each. */
+export const JOB_FILES: Record<keyof JobInfo['files'], OutputFormat> = { jsonl: 'jsonl', vtt: 'vtt', segments: 'activitynet', csv: 'csv' };
+
+interface Job {
+  info: JobInfo;
+  input: string;
+  dir: string;
+  outputs: Partial<Record<OutputFormat, string>>;
+  listeners: Set<JobListener>;
+  /** Bytes of the JSONL already streamed, and a partial last line. */
+  tail: { offset: number; rest: string; lastIndex: number };
+  abort: AbortController;
+}
+
+export class JobManager {
+  private readonly jobs = new Map<string, Job>();
+  private readonly queue: Job[] = [];
+  private running = false;
+  private closed = false;
+
+  constructor(private readonly config: JobManagerConfig) {
+    mkdirSync(config.jobsDir, { recursive: true });
+  }
+
+  /** A job on a file of the media folder, named relative to it (E_FORBIDDEN outside it). */
+  createFromMedia(relPath: string): JobInfo {
+    if (!this.config.media) throw new FramewiseError(ErrorCodes.USAGE, 'this server was started without --media: upload the video instead');
+    const real = this.config.media.resolve(relPath);
+    const url = '/media/' + relPath.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+    return this.start(real, basename(relPath), url);
+  }
+
+  /** A job on an uploaded body, stored in the job's folder (size-capped). */
+  async createFromUpload(name: string, body: Readable): Promise<JobInfo> {
+    const id = newId();
+    const dir = join(this.config.jobsDir, id);
+    mkdirSync(dir, { recursive: true });
+    const ext = (extname(name).toLowerCase().match(/^\.[a-z0-9]{1,5}$/) ?? ['.video'])[0];
+    const file = join(dir, `upload${ext}`);
+    let bytes = 0;
+    const cap = this.config.maxUploadBytes;
+    const limit = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        bytes += chunk.length;
+        if (bytes > cap) done(new FramewiseError(ErrorCodes.USAGE, `upload exceeds ${cap} bytes`));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, limit, createWriteStream(file));
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw asFramewiseError(err, ErrorCodes.INPUT_NOT_FOUND, 'upload failed');
+    }
+    if (bytes === 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new FramewiseError(ErrorCodes.USAGE, 'empty upload');
+    }
+    const safeName = basename(name).replace(/[^\w.\- ]+/g, '_').slice(0, 100) || 'upload';
+    return this.start(file, safeName, `/api/jobs/${id}/video`, id, dir);
+  }
+
+  get(id: string): JobInfo | undefined {
+    return this.jobs.get(id)?.info;
+  }
+
+  list(): JobInfo[] {
+    return [...this.jobs.values()].map((j) => j.info);
+  }
+
+  /** The video a job labels (for /api/jobs/:id/video). */
+  videoPath(id: string): string | undefined {
+    return this.jobs.get(id)?.input;
+  }
+
+  /** An output file of a job, once it exists. */
+  filePath(id: string, kind: string): string | undefined {
+    const job = this.jobs.get(id);
+    if (!job || !Object.hasOwn(JOB_FILES, kind)) return undefined;
+    return job.outputs[JOB_FILES[kind as keyof JobInfo['files']]];
+  }
+
+  /** Sends the job's status now and its labels and status changes from now on. */
+  subscribe(id: string, listener: JobListener): () => void {
+    const job = this.jobs.get(id);
+    if (!job) throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `no job ${id}`);
+    job.listeners.add(listener);
+    listener.job(this.message(job));
+    return () => job.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const job of this.jobs.values()) job.abort.abort();
+    this.queue.length = 0;
+  }
+
+  private start(input: string, name: string, videoUrl: string, id = newId(), dir = join(this.config.jobsDir, id)): JobInfo {
+    mkdirSync(dir, { recursive: true });
+    const info: JobInfo = { id, name, status: 'queued', framesDone: 0, framesTotal: 0, durationMs: 0, videoUrl, files: {} };
+    const job: Job = { info, input, dir, outputs: {}, listeners: new Set(), tail: { offset: 0, rest: '', lastIndex: -1 }, abort: new AbortController() };
+    this.jobs.set(id, job);
+    this.queue.push(job);
+    this.prune();
+    void this.pump();
+    return info;
+  }
+
+  private prune(): void {
+    const done = [...this.jobs.values()].filter((j) => j.info.status === 'done' || j.info.status === 'failed');
+    for (const j of done.slice(0, Math.max(0, done.length - KEEP_JOBS))) {
+      this.jobs.delete(j.info.id);
+      rmSync(j.dir, { recursive: true, force: true });
+    }
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) await this.run(this.queue.shift()!);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const { embedder, head, meta } = this.config;
+    const stem = basename(job.info.name, extname(job.info.name)).replace(/[^\w.\-]+/g, '_') || 'video';
+    job.info.status = 'running';
+    this.publish(job);
+    let lastPush = 0;
+    const jsonlPath = join(job.dir, `${stem}.frames.jsonl`);
+    job.outputs = { jsonl: jsonlPath };
+    try {
+      const result = await labelVideo({
+        input: job.input,
+        name: stem,
+        embedder,
+        head,
+        classes: meta.classes,
+        fps: meta.fps,
+        crop: meta.crop,
+        outDir: job.dir,
+        // Small chunks: the job's embed calls share the model with live sessions, whose latency
+        // is bounded by the longest call in front of them.
+        inFlight: 8,
+        chunk: 4,
+        signal: job.abort.signal,
+        onProgress: (done, total) => {
+          job.info.framesDone = done;
+          job.info.framesTotal = total ?? 0;
+          const now = performance.now();
+          if (now - lastPush >= STREAM_MS) {
+            lastPush = now;
+            this.streamLabels(job, jsonlPath);
+            this.publish(job);
+          }
+        },
+      });
+      job.outputs = result.files;
+      this.streamLabels(job, jsonlPath);
+      job.info.framesDone = result.frames;
+      job.info.framesTotal = result.frames;
+      job.info.durationMs = result.info?.durationMs ?? 0;
+      job.info.segments = result.segments.map((s) => ({ label: s.label, startMs: s.startMs, endMs: s.endMs, score: s.score }));
+      job.info.files = Object.fromEntries(
+        Object.entries(JOB_FILES)
+          .filter(([, f]) => result.files[f])
+          .map(([k]) => [k, `/api/jobs/${job.info.id}/files/${k}`]),
+      );
+      job.info.status = result.aborted ? 'failed' : 'done';
+      if (result.aborted) job.info.error = { code: ErrorCodes.CANCELLED, message: 'the job was cancelled' };
+    } catch (err) {
+      const e = asFramewiseError(err, ErrorCodes.DECODE_FAILED, `labeling ${job.info.name} failed`);
+      this.config.log(`job ${job.info.id} failed: ${e.message}`);
+      job.info.status = 'failed';
+      job.info.error = { code: e.code, message: e.message };
+    }
+    this.publish(job);
+  }
+
+  private message(job: Job): JobMessage {
+    const t = job.tail.lastIndex;
+    return { type: 'job', streamId: `job-${job.info.id}`, index: t, timestampMs: 0, job: { ...job.info } };
+  }
+
+  private publish(job: Job): void {
+    const msg = this.message(job);
+    for (const l of job.listeners) l.job(msg);
+  }
+
+  /** Reads the JSONL lines written since the last call and sends them as label messages. */
+  private streamLabels(job: Job, path: string): void {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      return; // not created yet
+    }
+    const lines: string[] = [];
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, job.tail.offset);
+        if (n <= 0) break;
+        job.tail.offset += n;
+        const text = job.tail.rest + buf.subarray(0, n).toString('utf8');
+        const parts = text.split('\n');
+        job.tail.rest = parts.pop()!;
+        lines.push(...parts.filter((l) => l.length > 0));
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (job.listeners.size === 0) {
+      const last = lines.at(-1);
+      if (last) job.tail.lastIndex = (JSON.parse(last) as { index: number }).index;
+      return;
+    }
+    const classes = this.config.meta.classes;
+    const streamId = `job-${job.info.id}`;
+    for (const line of lines) {
+      const r = JSON.parse(line) as { index: number; timestampMs: number; label: string; score: number; probs: Record<string, number> };
+      job.tail.lastIndex = r.index;
+      const msg: LabelMessage = {
+        type: 'label',
+        streamId,
+        index: r.index,
+        timestampMs: r.timestampMs,
+        label: r.label,
+        score: r.score,
+        probs: classes.map((c) => r.probs[c] ?? 0),
+      };
+      for (const l of job.listeners) l.label(msg);
+    }
+  }
+}
+
+function newId(): string {
+  return randomBytes(6).toString('hex');
+}

@@ -1,0 +1,229 @@
+// The live inference loop shared by all sessions: one embedder and one recurrent head, many
+// streams. Rate policy "latest-wins" (ARCHITECTURE.md): each stream holds at most ONE pending
+// frame; a newer frame replaces it and the replaced one is reported as dropped ('superseded'), so
+// queueing delay is bounded by one round whatever the senders do. Fairness: each round takes the
+// pending frames of up to `maxBatch` streams, in round-robin order starting after the last stream
+// served, embeds them in ONE embedder call and steps them in ONE head.stepBatch call (each
+// stream with its own state). Frames arriving during a round wait for the next one.
+import type { Embedder } from '../models/embedder.ts';
+import type { RecurrentHead } from '../models/recurrent/head.ts';
+import type { RecurrentState } from '../models/recurrent/state.ts';
+import { asFramewiseError, ErrorCodes, type FramewiseError } from '../pipeline/errors.ts';
+import { framePixels } from './frame-pixels.ts';
+import type { DropReason, FrameFormat } from './protocol.ts';
+
+export interface PendingFrame {
+  index: number;
+  /** Capture time from the client (its clock), echoed in the label. */
+  timestampMs: number;
+  format: FrameFormat;
+  /** Owned copy of the payload (the socket's buffer is not kept). */
+  payload: Uint8Array;
+  /** performance.now() at receipt, for serverMs. */
+  receivedAt: number;
+}
+
+export interface LiveResult {
+  index: number;
+  timestampMs: number;
+  probs: Float32Array;
+  /** Receipt to result, ms. */
+  serverMs: number;
+}
+
+export interface StreamCallbacks {
+  onLabel(result: LiveResult): void;
+  onDropped(frames: number[], reason: DropReason): void;
+  onError(err: FramewiseError, frameIndex: number): void;
+}
+
+export interface LiveStream {
+  readonly id: string;
+  /** Queues a frame (latest-wins). */
+  submit(frame: PendingFrame): void;
+  /** Zero state; the pending frame (and a frame in the current round) is dropped with reason 'reset'. */
+  reset(): void;
+  /** Leaves the scheduler; results of a round in progress are discarded. */
+  close(): void;
+}
+
+export interface SchedulerStats {
+  rounds: number;
+  framesEmbedded: number;
+  /** Largest number of streams served in one round. */
+  maxBatch: number;
+}
+
+class Stream implements LiveStream {
+  state: RecurrentState;
+  pending: PendingFrame | null = null;
+  /** Bumped by reset(): a round that started before it must not write its state back. */
+  epoch = 0;
+  closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly scheduler: LiveScheduler,
+    readonly cb: StreamCallbacks,
+  ) {
+    this.state = scheduler.head.zeroState();
+  }
+
+  submit(frame: PendingFrame): void {
+    if (this.closed) return;
+    const replaced = this.pending;
+    this.pending = frame;
+    if (replaced) this.cb.onDropped([replaced.index], 'superseded');
+    this.scheduler.kick();
+  }
+
+  reset(): void {
+    this.epoch += 1;
+    this.state = this.scheduler.head.zeroState();
+    const replaced = this.pending;
+    this.pending = null;
+    if (replaced) this.cb.onDropped([replaced.index], 'reset');
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending = null;
+    this.scheduler.remove(this);
+  }
+}
+
+export class LiveScheduler {
+  readonly stats: SchedulerStats = { rounds: 0, framesEmbedded: 0, maxBatch: 0 };
+  private readonly streams: Stream[] = [];
+  /** Index in `streams` where the next round starts looking. */
+  private cursor = 0;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly embedder: Embedder,
+    readonly head: RecurrentHead,
+    private readonly maxBatch: number,
+  ) {}
+
+  open(id: string, cb: StreamCallbacks): LiveStream {
+    const s = new Stream(id, this, cb);
+    this.streams.push(s);
+    return s;
+  }
+
+  get size(): number {
+    return this.streams.length;
+  }
+
+  /** Resolves when no round is running (for shutdown and tests). */
+  idle(): Promise<void> {
+    return this.running ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
+  }
+
+  /** @internal */
+  remove(s: Stream): void {
+    const i = this.streams.indexOf(s);
+    if (i < 0) return;
+    this.streams.splice(i, 1);
+    if (i < this.cursor) this.cursor -= 1;
+    if (this.cursor >= this.streams.length) this.cursor = 0;
+  }
+
+  /** @internal Starts the loop if it is not running. */
+  kick(): void {
+    if (this.running) return;
+    this.running = true;
+    // Later in this tick, so a burst of submits from one socket read coalesces into one round.
+    setImmediate(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      for (;;) {
+        const picked = this.pick();
+        if (picked.length === 0) break;
+        await this.round(picked);
+      }
+    } finally {
+      this.running = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Round-robin: up to maxBatch streams with a pending frame, starting at the cursor. */
+  private pick(): { stream: Stream; frame: PendingFrame; epoch: number }[] {
+    const n = this.streams.length;
+    const out: { stream: Stream; frame: PendingFrame; epoch: number }[] = [];
+    let last = -1;
+    for (let k = 0; k < n && out.length < this.maxBatch; k++) {
+      const i = (this.cursor + k) % n;
+      const s = this.streams[i]!;
+      if (!s.pending) continue;
+      out.push({ stream: s, frame: s.pending, epoch: s.epoch });
+      s.pending = null;
+      last = i;
+    }
+    if (last >= 0) this.cursor = (last + 1) % n;
+    return out;
+  }
+
+  private async round(picked: { stream: Stream; frame: PendingFrame; epoch: number }[]): Promise<void> {
+    const size = this.embedder.inputSize;
+    const ok: { stream: Stream; frame: PendingFrame; epoch: number; rgb: Uint8Array }[] = [];
+    for (const p of picked) {
+      try {
+        ok.push({ ...p, rgb: framePixels(p.frame.format, p.frame.payload, size, p.frame.index) });
+      } catch (err) {
+        p.stream.cb.onDropped([p.frame.index], 'invalid');
+        p.stream.cb.onError(asFramewiseError(err, ErrorCodes.PROTOCOL, 'frame'), p.frame.index);
+      }
+    }
+    if (ok.length === 0) return;
+    this.stats.rounds += 1;
+    this.stats.maxBatch = Math.max(this.stats.maxBatch, ok.length);
+    let embeddings: Float32Array[];
+    try {
+      embeddings = await this.embedder.embed(ok.map((p) => ({ rgb: p.rgb, width: size, height: size })));
+      this.stats.framesEmbedded += ok.length;
+    } catch (err) {
+      const e = asFramewiseError(err, ErrorCodes.MODEL_INVALID, 'embedding failed');
+      for (const p of ok) p.stream.cb.onError(e, p.frame.index);
+      return;
+    }
+    // A stream reset or closed while the embedder ran keeps its new state; its frame is dropped.
+    const live = ok.filter((p, i) => {
+      if (p.stream.closed) return false;
+      if (p.stream.epoch !== p.epoch) {
+        p.stream.cb.onDropped([p.frame.index], 'reset');
+        return false;
+      }
+      (p as { emb?: Float32Array }).emb = embeddings[i];
+      return true;
+    }) as (typeof ok[number] & { emb: Float32Array })[];
+    if (live.length === 0) return;
+    let result;
+    try {
+      result = this.head.stepBatch(
+        live.map((p) => p.stream.state),
+        live.map((p) => [p.emb]),
+      );
+    } catch (err) {
+      const e = asFramewiseError(err, ErrorCodes.MODEL_INVALID, 'recurrent head failed');
+      for (const p of live) p.stream.cb.onError(e, p.frame.index);
+      return;
+    }
+    const now = performance.now();
+    live.forEach((p, b) => {
+      p.stream.state = result.states[b]!;
+      p.stream.cb.onLabel({
+        index: p.frame.index,
+        timestampMs: p.frame.timestampMs,
+        probs: result.probs[b]![0]!,
+        serverMs: now - p.frame.receivedAt,
+      });
+    });
+  }
+}
