@@ -2,7 +2,8 @@
 // queue worker all need. Checks that the two agree before any frame is decoded.
 import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
 import { ensureBackend, type BackendRequest } from './backend.ts';
-import { loadEmbedder, type Embedder } from './embedder.ts';
+import type { Embedder } from './embedder.ts';
+import { loadEmbeddingEngine, type EngineRequest } from './engine.ts';
 import { loadBundle, type BundleMeta } from './recurrent/bundle.ts';
 import type { RecurrentHead } from './recurrent/head.ts';
 
@@ -13,13 +14,33 @@ export interface OpenModel {
   dispose(): void;
 }
 
-export async function openModel(o: { bundle: string; modelsDir?: string; backend?: BackendRequest; onProgress?: (m: string) => void }): Promise<OpenModel> {
+export interface OpenModelOptions {
+  bundle: string;
+  modelsDir?: string;
+  backend?: BackendRequest;
+  /** Embedding engine and its threads (models/engine.ts); defaults there (auto, env, cores). */
+  engine?: EngineRequest;
+  workers?: number;
+  /** Keep the embedder's work off this thread's event loop (the live server). */
+  isolate?: boolean;
+  onProgress?: (m: string) => void;
+}
+
+export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
   // The backend first: the head's weights must be created on it, not on tfjs' default.
   await ensureBackend(o.backend);
   const { head, meta } = await loadBundle(o.bundle);
   let embedder: Embedder;
   try {
-    embedder = await loadEmbedder({ id: meta.embedderId, modelsDir: o.modelsDir, backend: o.backend, onProgress: o.onProgress });
+    embedder = await loadEmbeddingEngine({
+      id: meta.embedderId,
+      modelsDir: o.modelsDir,
+      backend: o.backend,
+      engine: o.engine,
+      workers: o.workers,
+      isolate: o.isolate,
+      onProgress: o.onProgress,
+    });
   } catch (err) {
     head.dispose();
     if (err instanceof FramewiseError) {

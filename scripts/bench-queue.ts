@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Queue, Worker } from 'bullmq';
 import { openModel } from '../models/open-model.ts';
 import { saveBundle } from '../models/recurrent/bundle.ts';
 import { createHead } from '../models/recurrent/head.ts';
@@ -48,9 +49,8 @@ try {
   const clipDir = join(dir.path, 'clips');
   mkdirSync(clipDir);
   const corpus = await Promise.all(Array.from({ length: VIDEOS }, (_, i) => makeClip({ durationSec: SECONDS, fps: 24 + i, width: 320, height: 240, dir: clipDir })));
-  const tiny = await Promise.all(Array.from({ length: TINY + 3 }, (_, i) => makeClip({ durationSec: 0.1, fps: 10 + i, width: 64, height: 48, dir: clipDir })));
-  const warmups = tiny.slice(TINY);
-  const tinyJobs = tiny.slice(0, TINY);
+  const tinyJobs = await Promise.all(Array.from({ length: TINY + 1 }, (_, i) => makeClip({ durationSec: 0.1, fps: 10 + i, width: 64, height: 48, dir: clipDir })));
+  const warmup = tinyJobs.pop()!;
 
   console.log(
     `bench-queue: ${VIDEOS} videos of ${SECONDS} s (320x240) at ${FPS} fps = ${VIDEOS * SECONDS * FPS} frames, embedder ${EMBEDDER.id}, ` +
@@ -68,13 +68,12 @@ try {
     }
     return { sec: (performance.now() - t0) / 1000, frames };
   };
-  await direct(warmups.slice(0, 1), join(dir.path, 'warm'));
+  await direct([warmup], join(dir.path, 'warm'));
   const base = await direct(corpus, join(dir.path, 'direct'));
   const baseTiny = await direct(tinyJobs, join(dir.path, 'direct-tiny'));
   model.dispose();
-  const rows: string[] = [];
   const row = (what: string, sec: number, frames: number, videos: number, ref?: number) =>
-    rows.push(
+    console.log(
       `${what.padEnd(28)} ${sec.toFixed(1).padStart(6)} s ${(frames / sec).toFixed(1).padStart(7)} frames/s ${((videos / sec) * 60).toFixed(1).padStart(7)} videos/min` +
         (ref ? `  x${(ref / sec).toFixed(2)}` : ''),
     );
@@ -90,11 +89,11 @@ try {
     if ((await queue.getFailedCount()) > 0) throw new Error(`failed jobs: ${(await queue.getFailed()).map((j) => j.failedReason).join('; ')}`);
   };
 
-  /** Workers started and warmed up (each has loaded the model), then `videos` timed through them. */
+  /** Workers started with the bundle preloaded (model loads excluded), then `videos` timed through them. */
   const viaQueue = async (workers: number, videos: string[], tag: string) => {
     const queue = openLabelQueue(conn, `bench-${tag}`);
     const procs = Array.from({ length: workers }, () => {
-      const c = spawn(process.execPath, ['bin/framewise.js', 'worker', '--redis', redis.url, '--queue', queue.name], {
+      const c = spawn(process.execPath, ['bin/framewise.js', 'worker', '--redis', redis.url, '--queue', queue.name, '--model', bundle], {
         cwd: ROOT,
         env: { ...process.env, FRAMEWISE_MODELS: MODELS_DIR },
         stdio: 'ignore',
@@ -102,44 +101,51 @@ try {
       children.push(c);
       return c;
     });
+    // A worker registers with Redis once its model is loaded.
     while ((await queue.getWorkersCount()) < workers) await new Promise((r) => setTimeout(r, 100));
-    // Warm-up: one tiny job per worker, added as each worker frees up, until every one has run one.
-    const warmed = new Set<string>();
-    let w = 0;
-    while (warmed.size < workers) {
-      const data = (await jobsFor([warmups[w % warmups.length]!], join(dir.path, `out-${tag}-warm${w}`)))[0]!;
-      // Same clip, a new id: a warm-up job per round (the id is content + bundle).
-      await queue.add('label', data, { ...labelJobOptions(), jobId: `warm-${w++}` });
-      await drain(queue, w);
-      for (const j of await queue.getCompleted()) warmed.add(j.returnvalue.worker);
-    }
     const t0 = performance.now();
     await addLabelJobs(queue, await jobsFor(videos, join(dir.path, `out-${tag}`)));
-    await drain(queue, w + videos.length);
+    await drain(queue, videos.length);
     const sec = (performance.now() - t0) / 1000;
-    const done = (await queue.getCompleted(0, -1)).filter((j) => !j.id!.startsWith('warm-'));
+    const done = await queue.getCompleted(0, -1);
     const frames = done.reduce((n, j) => n + j.returnvalue.frames, 0);
+    const perWorker = new Map<string, number>();
+    for (const j of done) perWorker.set(j.returnvalue.worker, (perWorker.get(j.returnvalue.worker) ?? 0) + 1);
     for (const c of procs) c.kill('SIGTERM');
     await Promise.all(procs.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
     await queue.obliterate({ force: true });
     await queue.close();
-    return { sec, frames };
+    return { sec, frames, split: [...perWorker.values()].sort((a, b) => b - a).join('/') };
   };
 
   for (const n of [1, 2, 3]) {
     const r = await viaQueue(n, corpus, `w${n}`);
     row(`queue, ${n} worker process${n > 1 ? 'es' : ''}`, r.sec, r.frames, VIDEOS, base.sec);
+    console.log(`  jobs per worker: ${r.split}`);
   }
   const q = await viaQueue(1, tinyJobs, 'tiny');
+
+  // BullMQ alone: jobs whose processor does nothing, through one in-process worker.
+  const NOOP = 300;
+  const noopQueue = new Queue('bench-noop', { connection: conn });
+  const noopWorker = new Worker('bench-noop', async () => ({}), { connection: conn, autorun: true });
+  await noopWorker.waitUntilReady();
+  const tn = performance.now();
+  await noopQueue.addBulk(Array.from({ length: NOOP }, (_, i) => ({ name: 'noop', data: { i }, opts: { jobId: `n${i}` } })));
+  while ((await noopQueue.getCompletedCount()) < NOOP) await new Promise((r) => setTimeout(r, 20));
+  const noopMs = (performance.now() - tn) / NOOP;
+  await noopWorker.close();
+  await noopQueue.obliterate({ force: true });
+  await noopQueue.close();
   await closeRedis(conn);
 
-  console.log(rows.join('\n'));
   const perDirect = (baseTiny.sec / TINY) * 1000;
   const perQueue = (q.sec / TINY) * 1000;
   console.log(
     `per-job cost on 1-frame videos: in-process labelVideo ${perDirect.toFixed(0)} ms, via the queue (1 worker) ${perQueue.toFixed(0)} ms ` +
-      `-> queue overhead ${(perQueue - perDirect).toFixed(0)} ms per job (Redis round trips, staging + rename, bundle check)`,
+      `-> difference ${(perQueue - perDirect).toFixed(0)} ms per job (staging + rename, Redis round trips; noise when near 0)`,
   );
+  console.log(`BullMQ alone (no-op jobs, 1 in-process worker): ${noopMs.toFixed(2)} ms per job`);
 } finally {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await redis.stop();

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
   serve: { summary: 'serve the browser client: live webcam labels and labeled video playback over WebSockets', load: () => import('./commands/serve.ts') },
   doctor: { summary: 'check backend, ffmpeg and local model weights; print the fix for anything missing', load: () => import('./commands/doctor.ts') },
   models: { summary: 'list embedders and their weights; export-onnx <id> for the native engine', load: () => import('./commands/models.ts') },
+  bench: { summary: 'measure decode, embed (wasm, pool, ONNX) and end-to-end label throughput; --rss for memory', load: () => import('./commands/bench.ts') },
 };
 
 function topHelp(): string {

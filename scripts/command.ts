@@ -1,5 +1,6 @@
 // Commands are declared as data: the same declaration drives parsing (node:util parseArgs),
 // validation and `--help`, so help text and behaviour cannot drift apart.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
 
@@ -47,6 +48,18 @@ export const modelOptions: Record<string, OptionSpec> = {
     type: 'string',
     valueName: 'DIR',
     description: 'folder holding <embedder-id>/model.json (env FRAMEWISE_MODELS)',
+  },
+  engine: {
+    type: 'string',
+    valueName: 'NAME',
+    default: process.env.FRAMEWISE_ENGINE || 'auto',
+    description: 'embedding engine: auto (fastest available), tfjs, onnx (env FRAMEWISE_ENGINE)',
+  },
+  workers: {
+    type: 'string',
+    valueName: 'N',
+    default: process.env.FRAMEWISE_WORKERS || String(availableParallelism()),
+    description: 'embedding worker threads for tfjs wasm, 1 = no pool (env FRAMEWISE_WORKERS; the default is the number of cores)',
   },
 };
 

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { BackendRequest } from '../models/backend.ts';
+import type { EngineRequest } from '../models/engine.ts';
 import type { Embedder } from '../models/embedder.ts';
 import { openModel } from '../models/open-model.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
@@ -55,6 +56,9 @@ export interface ServerConfig {
   jobsDir?: string;
   modelsDir?: string;
   backend?: BackendRequest;
+  /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine.ts defaults). */
+  engine?: EngineRequest;
+  workers?: number;
   log?: (line: string) => void;
 }
 
@@ -78,7 +82,8 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   let loaded: LoadedModel;
   let dispose = () => {};
   if (typeof config.model === 'string') {
-    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, backend: config.backend, onProgress: log });
+    // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
+    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
     loaded = opened;
     dispose = () => opened.dispose();
   } else {

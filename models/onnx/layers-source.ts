@@ -7,10 +7,16 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { modelsDirFromEnv } from '../weights.ts';
 
-/** The models folder: explicit, else env FRAMEWISE_MODELS, else `../shared/models` from the repo root. */
+/** The models folder: explicit, else env FRAMEWISE_MODELS. The export needs the trainable layers
+ * model, which only a local folder provides (the download fetches graph models). */
 export function resolveModelsDir(modelsDir?: string): string {
-  return modelsDir ?? process.env.FRAMEWISE_MODELS ?? join(process.cwd(), '..', 'shared', 'models');
+  const dir = modelsDir ?? modelsDirFromEnv();
+  if (!dir) {
+    throw new FramewiseError(ErrorCodes.MODEL_NOT_FOUND, 'the ONNX export reads <models-dir>/<id>/layers/: set --models-dir or FRAMEWISE_MODELS');
+  }
+  return dir;
 }
 
 export function layersDir(id: string, modelsDir?: string): string {

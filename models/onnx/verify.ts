@@ -42,7 +42,8 @@ export interface VerifyResult {
   reason?: string;
 }
 
-/** `<models-dir>/../data/images`: where the shared photos sit next to the shared models. */
+/** `<models-dir>/../data/images` when it exists (the project's shared photos sit next to the
+ * shared models); elsewhere verification falls back to synthetic frames. */
 export function defaultImagesDir(modelsDir?: string): string {
   return join(resolveModelsDir(modelsDir), '..', 'data', 'images');
 }

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbedder } from '../../models/embedder.ts';
+import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
 import { argmaxLabels, evaluateSequences } from '../../models/metrics.ts';
 import { loadBundle } from '../../models/recurrent/bundle.ts';
 import { resolveTrainConfig } from '../../models/training/config.ts';
@@ -46,7 +46,7 @@ export const command: CommandSpec = {
       data: join(dir, 'data'), out: join(dir, 'bundle'), embedder: str(values, 'embedder'), epochs: num(values, 'epochs', 1)!,
       seed, valSplit: 0.25, augCopies: 1, modelsDir: str(values, 'models-dir'),
     });
-    const embedder = await loadEmbedder({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), onProgress: log });
+    const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
     try {
       const data = await prepareData(config, embedder, log);
       const trained = await trainBundle(config, data, { log });

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbedder } from '../../models/embedder.ts';
+import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { decodeThrough } from '../../pipeline/decode.ts';
@@ -63,8 +63,9 @@ export const command: CommandSpec = {
 
     // Fail on a missing file, a non-video or an audio-only input before paying for the model load.
     if (input !== '-') await probe(input);
-    const embedder = await loadEmbedder({
+    const embedder = await loadEmbeddingEngine({
       id: info.id,
+      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
       modelsDir: str(values, 'models-dir'),
       cacheDir,
       backend: parseBackendRequest(backend),

@@ -3,6 +3,7 @@
 // confusion). --tta averages the probabilities of ten fixed crops/flips per frame.
 import { join } from 'node:path';
 import { evaluateSequences, argmaxLabels } from '../../models/metrics.ts';
+import { parseEngineRequest } from '../../models/engine.ts';
 import { openModel } from '../../models/open-model.ts';
 import { parseBackendRequest } from '../../models/backend.ts';
 import { ttaViews } from '../../models/training/augment.ts';
@@ -14,7 +15,7 @@ import { loadDataset } from '../../pipeline/dataset.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { SeededRandom } from '../../pipeline/seeded-random.ts';
-import { bool, modelOptions, str, type CommandSpec } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'eval',
@@ -32,7 +33,7 @@ export const command: CommandSpec = {
     const bundle = str(values, 'model');
     const root = str(values, 'data');
     if (!bundle || !root) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> and --data <dataset> are required');
-    const model = await openModel({ bundle, modelsDir: str(values, 'models-dir'), backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), onProgress: log });
+    const model = await openModel({ bundle, modelsDir: str(values, 'models-dir'), backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
     try {
       const { meta, head, embedder } = model;
       const ds = await loadDataset(root);

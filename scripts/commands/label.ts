@@ -2,6 +2,7 @@
 // optional overlay video for each input. One bad input never stops the others; Ctrl-C finishes
 // the files of the frames already labeled and exits 130.
 import { extname, join } from 'node:path';
+import { parseEngineRequest } from '../../models/engine.ts';
 import { openModel } from '../../models/open-model.ts';
 import { parseBackendRequest } from '../../models/backend.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
@@ -54,6 +55,7 @@ export const command: CommandSpec = {
       bundle,
       modelsDir: str(values, 'models-dir'),
       backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
+      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
       onProgress: (m) => stderr.write(`${m}\n`),
     });
     const { meta } = model;

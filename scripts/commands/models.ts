@@ -6,10 +6,10 @@ import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
-import { findLocalWeights } from '../../models/weights.ts';
 import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type Sidecar } from '../../models/onnx/cache.ts';
 import { EXPORTER_VERSION, OPSET } from '../../models/onnx/export.ts';
-import { layersDir, readLayersArtifacts, resolveModelsDir } from '../../models/onnx/layers-source.ts';
+import { layersDir, readLayersArtifacts } from '../../models/onnx/layers-source.ts';
+import { findLocalWeights, modelsDirFromEnv } from '../../models/weights.ts';
 import { modelOptions, str, type CommandContext, type CommandSpec } from '../command.ts';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -40,8 +40,9 @@ async function list(ctx: CommandContext): Promise<number> {
   const cacheDir = str(ctx.values, 'cache-dir') ?? DEFAULTS.cacheDir;
   for (const id of EMBEDDER_IDS) {
     const info = embedderInfo(id);
-    const graph = await findLocalWeights(id, { modelsDir: modelsDir ?? resolveModelsDir(), cacheDir });
-    const layers = join(layersDir(id, modelsDir), 'model.json');
+    const dir = modelsDir ?? modelsDirFromEnv();
+    const graph = await findLocalWeights(id, { modelsDir: dir, cacheDir });
+    const layers = dir ? join(layersDir(id, dir), 'model.json') : '(no --models-dir / FRAMEWISE_MODELS)';
     let macs = '';
     try {
       const sc = JSON.parse(await readFile(sidecarPath(onnxCachePath(id, cacheDir)), 'utf8')) as Sidecar;

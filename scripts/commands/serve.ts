@@ -2,6 +2,7 @@
 // client, the JSON API, /media and the WebSocket protocol (docs/protocol.md). Loopback only unless
 // --host says otherwise; Ctrl-C closes sessions and jobs and exits 0.
 import { parseBackendRequest } from '../../models/backend.ts';
+import { parseEngineRequest } from '../../models/engine.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { createServer } from '../../server/server.ts';
@@ -35,6 +36,7 @@ export const command: CommandSpec = {
       maxSessions,
       modelsDir: str(values, 'models-dir'),
       backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
+      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
       log,
     });
     const m = server.model;

@@ -3,7 +3,7 @@
 // here too: --check, --overfit N, --lr-find, --search.
 import { join } from 'node:path';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbedder } from '../../models/embedder.ts';
+import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
 import { TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../models/training/config.ts';
 import { checkpointConfig, prepareData, trainBundle } from '../../models/training/run.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../models/training/tuning.ts';
@@ -59,7 +59,7 @@ export const command: CommandSpec = {
       // The checkpoint's architecture wins; only the epoch budget may be raised.
       config = resolveTrainConfig({ ...saved, epochs: Math.max(saved.epochs, config.epochs), data: config.data, out: config.out });
     }
-    const embedder = await loadEmbedder({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), onProgress: log });
+    const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
     try {
       const data = await prepareData(config, embedder, log);
       if (bool(values, 'check')) {

@@ -15,6 +15,7 @@ export const command: CommandSpec = {
     redis: REDIS_OPTION,
     queue: QUEUE_OPTION,
     'connect-timeout': CONNECT_TIMEOUT_OPTION,
+    model: { type: 'string', short: 'm', valueName: 'DIR', description: 'bundle to load at start (optional: jobs name their bundle; this saves the first job the load and checks the weights are here)' },
     concurrency: { type: 'string', valueName: 'N', default: String(DEFAULTS.queue.concurrency), description: 'jobs at once in this process (the wasm backend uses one core: prefer one process per core)' },
     grace: { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.graceMs), description: 'on SIGTERM, time the current jobs get to finish before they go back to the queue' },
     'lock-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.lockMs), description: 'job lock; a dead worker\'s job is taken again after it expires' },
@@ -34,6 +35,7 @@ export const command: CommandSpec = {
       lockMs: num(values, 'lock-ms', 1000)!,
       stalledMs: num(values, 'stalled-ms', 500)!,
       connectTimeoutMs: num(values, 'connect-timeout', 100)!,
+      preload: str(values, 'model') ? [str(values, 'model')!] : [],
       log,
     });
     log(`${worker.name} waiting for jobs on ${str(values, 'queue')} (concurrency ${concurrency})`);

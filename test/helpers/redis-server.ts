@@ -76,6 +76,9 @@ export async function startRedis(): Promise<RedisServer> {
   }
   if (!child) throw lastError;
   const proc = child;
+  // A test process that dies on an uncaught error still runs 'exit' handlers: no orphan server.
+  const onExit = () => proc.kill('SIGKILL');
+  process.once('exit', onExit);
   let stopped: Promise<void> | undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -91,6 +94,7 @@ export async function startRedis(): Promise<RedisServer> {
         const kill = setTimeout(() => proc.kill('SIGKILL'), 3000);
         proc.once('exit', () => {
           clearTimeout(kill);
+          process.off('exit', onExit);
           resolve();
         });
         proc.kill('SIGTERM');
