@@ -49,6 +49,9 @@ export interface BundleMeta extends BundleInfo {
   projection: number;
   dropout: number;
   seed: number;
+  /** Rate of the running mean subtracted from each embedding before the head (0 = off). The stock
+   * layers model in model.json does not include this step: a browser applies it itself. */
+  inputNorm: number;
   createdAt: string;
 }
 
@@ -121,6 +124,7 @@ export async function saveBundle(dir: string, head: RecurrentHead, info: BundleI
     projection: s.projection,
     dropout: s.dropout,
     seed: s.seed,
+    inputNorm: s.inputNorm,
     createdAt: new Date().toISOString(),
   };
   const model = toLayersModel(head);
@@ -211,6 +215,7 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
       projection: meta.projection,
       dropout: meta.dropout,
       seed: meta.seed,
+      inputNorm: meta.inputNorm,
     };
     const weights: NamedWeight[] = [];
     for (const layer of model.layers) {
@@ -263,7 +268,8 @@ function parseMeta(raw: unknown, invalid: (what: string) => FramewiseError): Bun
   need(posInt(m.layers) && posInt(m.hidden), 'layers and hidden must be positive integers');
   need(Number.isInteger(m.projection) && m.projection! >= 0, 'projection must be an integer >= 0');
   need(m.fps === null || (typeof m.fps === 'number' && m.fps > 0), 'fps must be a positive number or null');
-  return { dropout: 0, seed: 0, crop: 'center', ...m } as BundleMeta;
+  need(m.inputNorm === undefined || (typeof m.inputNorm === 'number' && m.inputNorm >= 0 && m.inputNorm <= 1), 'inputNorm must be in [0, 1]');
+  return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, ...m } as BundleMeta;
 }
 
 function message(err: unknown): string {

@@ -11,6 +11,7 @@ import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { gateCount, runLayer, type CellWeights, type RecurrentCellType } from './cells.ts';
 import { SeededRandom } from '../../pipeline/seeded-random.ts';
 import { glorotUniform, orthogonalBlocks } from './init.ts';
+import { normalizeFrames } from './input-norm.ts';
 import {
   assertStateFits,
   disposeStateTensors,
@@ -39,6 +40,8 @@ export interface HeadSpec {
   dropout: number;
   /** Seed for the weight initialisation (our own PRNG, so identical on every backend). */
   seed: number;
+  /** Rate α of the running mean subtracted from each input (input-norm.ts); 0 = off. */
+  inputNorm: number;
 }
 
 export type HeadOptions = Partial<HeadSpec> & Pick<HeadSpec, 'inputDim' | 'classes'>;
@@ -108,6 +111,7 @@ export function resolveHeadSpec(options: HeadOptions): HeadSpec {
     projection: 0,
     dropout: DEFAULTS.dropout,
     seed: DEFAULTS.seed,
+    inputNorm: 0,
     ...options,
   };
   const bad = (what: string) => {
@@ -122,6 +126,7 @@ export function resolveHeadSpec(options: HeadOptions): HeadSpec {
   if (!(Number.isInteger(spec.projection) && spec.projection >= 0)) bad(`projection must be an integer >= 0, got ${spec.projection}`);
   if (!(spec.dropout >= 0 && spec.dropout < 1)) bad(`dropout must be in [0, 1), got ${spec.dropout}`);
   if (!Number.isInteger(spec.seed)) bad(`seed must be an integer, got ${spec.seed}`);
+  if (!(spec.inputNorm >= 0 && spec.inputNorm <= 1)) bad(`inputNorm must be in [0, 1], got ${spec.inputNorm}`);
   return Object.freeze(spec);
 }
 
@@ -262,7 +267,12 @@ class Head implements RecurrentHead {
     if (T < 1) throw new FramewiseError(ErrorCodes.USAGE, 'stepBatch needs at least one frame');
     // Time-major packing: row t*B + b; streams with fewer frames get zero rows that are masked out.
     const x = new Float32Array(T * B * D);
-    frames.forEach((f, b) => forEachFrame(f, D, (v, t) => x.set(v, (t * B + b) * D)));
+    const normed = frames.map((f, b) => {
+      const list: Float32Array[] = [];
+      forEachFrame(f, D, (v) => list.push(v));
+      return normalizeFrames(list, states[b]!.mean, this.spec.inputNorm);
+    });
+    normed.forEach((n, b) => n.frames.forEach((v, t) => x.set(v, (t * B + b) * D)));
     const ragged = lengths.some((n) => n !== T);
     const C = this.spec.classes;
     const stacked = this.stackStates(states);
@@ -284,7 +294,7 @@ class Head implements RecurrentHead {
       const probs = lengths.map((n, b) =>
         Array.from({ length: n }, (_, t) => p!.slice((t * B + b) * C, (t * B + b + 1) * C)),
       );
-      const next = unstackStates(hs, cs, this.spec, states.map((s) => s.frames), lengths);
+      const next = withMeans(unstackStates(hs, cs, this.spec, states.map((s) => s.frames), lengths), normed.map((n) => n.mean));
       return { probs, states: next };
     } finally {
       disposeStateTensors(stacked);
@@ -372,4 +382,9 @@ function forEachFrame(f: FrameInput, D: number, fn: (v: Float32Array, t: number)
   } else {
     f.forEach(fn);
   }
+}
+
+/** Attaches each stream's running input mean to its new state (states are frozen values). */
+export function withMeans(states: RecurrentState[], means: readonly (Float32Array | undefined)[]): RecurrentState[] {
+  return states.map((st, b) => (means[b] ? Object.freeze({ ...st, mean: means[b] }) : st));
 }

@@ -22,6 +22,8 @@ export interface RecurrentState {
   readonly layers: readonly LayerState[];
   /** Frames consumed since the zero state (useful for warm-up logic and debugging). */
   readonly frames: number;
+  /** Running mean of the stream's inputs for input normalisation (input-norm.ts); absent at the start. */
+  readonly mean?: Float32Array;
 }
 
 export interface StateShape {

@@ -11,7 +11,8 @@ import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { chunkGradients } from './backprop.ts';
 import { clipByGlobalNorm } from './clip.ts';
-import type { RecurrentHead } from './head.ts';
+import { withMeans, type RecurrentHead } from './head.ts';
+import { normalizeFrames } from './input-norm.ts';
 import { AdamW, type AdamWState } from './optimizer.ts';
 import { learningRateSchedule, type LearningRateSchedule, type ScheduleOptions } from './schedule.ts';
 import { SeededRandom } from '../../pipeline/seeded-random.ts';
@@ -147,11 +148,18 @@ class TbpttTrainer implements Trainer {
     const mask = new Float32Array(N);
     const labels = new Int32Array(N).fill(-1);
     let counted = 0;
+    // Input normalisation runs over each slot's real frames (not its padding), from the slot's mean.
+    const means = this.slots.map((slot, b) => {
+      const real: number[] = [];
+      for (let t = 0; t < k; t++) if (!chunk.mask || Number(chunk.mask[b * k + t]) > 0) real.push(t);
+      const r = normalizeFrames(real.map((t) => chunk.inputs.subarray((b * k + t) * D, (b * k + t + 1) * D)), slot.mean, spec.inputNorm);
+      real.forEach((t, i) => x.set(r.frames[i]!, (t * B + b) * D));
+      return r.mean;
+    });
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < k; t++) {
         const src = b * k + t;
         const row = t * B + b;
-        x.set(chunk.inputs.subarray(src * D, (src + 1) * D), row * D);
         const y = chunk.labels[src]!;
         const m = chunk.mask ? Number(chunk.mask[src]) : 1;
         if (y >= C || !Number.isInteger(y)) {
@@ -200,7 +208,7 @@ class TbpttTrainer implements Trainer {
       }
       const hs = out.h.map((t) => t.dataSync() as Float32Array);
       const cs = spec.cell === 'lstm' ? out.c.map((t) => t.dataSync() as Float32Array) : hs.map(() => null);
-      this.slots = unstackStates(hs, cs, spec, this.slots.map((s) => s.frames), this.slots.map(() => k));
+      this.slots = withMeans(unstackStates(hs, cs, spec, this.slots.map((s) => s.frames), this.slots.map(() => k)), means);
       const logits = out.logits.dataSync();
       let correct = 0;
       for (let row = 0; row < N; row++) {

@@ -19,6 +19,9 @@ export interface TrainConfig {
   hidden: number;
   /** Linear projection of the embedding before the recurrent layers; 0 = none. */
   projection: number;
+  /** Rate α of the causal running mean subtracted from each embedding (0 = off): removes what
+   * stays still (person, room) so the head keys on motion; see models/recurrent/input-norm.ts. */
+  inputNorm: number;
   /** Inverted dropout on the (projected) embedding, training only. */
   dropout: number;
   /** Global-norm gradient clipping threshold (0 = off). */
@@ -63,6 +66,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data' | 'out'> = {
   layers: DEFAULTS.layers,
   hidden: DEFAULTS.hidden,
   projection: 0,
+  inputNorm: 0.05,
   dropout: DEFAULTS.dropout,
   clip: DEFAULTS.clip,
   learningRate: DEFAULTS.learningRate,
@@ -98,6 +102,7 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> & Pick<TrainCon
   int(c.patience, 0, 'patience');
   int(c.augCopies, 0, 'aug-copies');
   int(c.warmupSteps, 0, 'warmup');
+  if (!(c.inputNorm >= 0 && c.inputNorm <= 1)) bad(`--input-norm must be in [0, 1], got ${c.inputNorm}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(`--dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.learningRate > 0 && c.learningRate < 10)) bad(`--lr must be in (0, 10), got ${c.learningRate}`);
   if (!(c.clip >= 0)) bad(`--clip must be >= 0, got ${c.clip}`);

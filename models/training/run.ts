@@ -151,7 +151,7 @@ export interface FitResult {
 
 export function newHead(config: Readonly<TrainConfig>, data: Pick<PreparedData, 'dim' | 'classes'>, weights?: readonly NamedWeight[]): RecurrentHead {
   return createHead(
-    { inputDim: data.dim, classes: data.classes.length, cell: config.cell, layers: config.layers, hidden: config.hidden, projection: config.projection, dropout: config.dropout, seed: config.seed },
+    { inputDim: data.dim, classes: data.classes.length, cell: config.cell, layers: config.layers, hidden: config.hidden, projection: config.projection, dropout: config.dropout, seed: config.seed, inputNorm: config.inputNorm },
     weights,
   );
 }

@@ -123,3 +123,27 @@ describe('recurrent head stepping', () => {
     expect(() => head.predict(frames(1, 1))).toThrow(/after dispose/);
   });
 });
+
+describe('input normalisation (running mean subtracted)', () => {
+  test('is carried in the state: chunked and batched stepping equal one pass, and equal normalising by hand', () => {
+    const alpha = 0.1;
+    const head = createHead({ inputDim: D, classes: C, cell: 'lstm', hidden: 8, seed: 3, inputNorm: alpha });
+    const plain = createHead({ inputDim: D, classes: C, cell: 'lstm', hidden: 8, seed: 3 }, head.getWeights());
+    const seq = frames(40, 9).map((f) => f.map((v) => v + 5)); // a large constant offset to remove
+    const whole = head.predict(seq);
+    for (const chunk of [1, 7]) expect(maxDiff(head.predict(seq, chunk), whole)).toBeLessThan(1e-5);
+    const { probs } = head.stepBatch([head.zeroState(), head.zeroState()], [seq.slice(0, 13), seq]);
+    expect(maxDiff(probs[1]!, whole)).toBeLessThan(1e-5);
+    // By hand: m0 = x0, m_t = (1 - a) m_{t-1} + a x_t, input x_t - m_t.
+    let m = Float32Array.from(seq[0]!);
+    const byHand = seq.map((x, t) => {
+      if (t > 0) m = m.map((v, i) => (1 - alpha) * v + alpha * x[i]!);
+      return x.map((v, i) => v - m[i]!);
+    });
+    expect(maxDiff(plain.predict(byHand), whole)).toBeLessThan(1e-5);
+    // And it is not a no-op: without it the same weights see other inputs.
+    expect(maxDiff(plain.predict(seq), whole)).toBeGreaterThan(1e-3);
+    head.dispose();
+    plain.dispose();
+  });
+});

@@ -178,3 +178,27 @@ describe('chunkBatches', () => {
     expect(Array.from(items[1]!.chunk.mask as Uint8Array)).toEqual([1, 1, 0, 1, 1, 1]);
   });
 });
+
+test('with input normalisation, training chunks see the inputs inference sees (mean carried across chunks)', () => {
+  const rng = new SeededRandom(4);
+  const seq = {
+    frames: Array.from({ length: 23 }, () => Float32Array.from({ length: D }, () => 3 + rng.normal())),
+    labels: Int32Array.from({ length: 23 }, (_, t) => t % C),
+  };
+  const head = createHead({ inputDim: D, classes: C, hidden: 7, dropout: 0, seed: 2, inputNorm: 0.2 });
+  const expected = evaluatePass(head, [seq]).loss;
+  // A vanishing learning rate: the weights stay put, so chunk losses must add up to the pass's loss.
+  const trainer = createTrainer(head, { batch: 1, schedule: () => 1e-30, clip: 0 });
+  let sum = 0;
+  let frames = 0;
+  for (const item of chunkBatches([seq], { batch: 1, chunk: 5, dim: D })) {
+    if (item.reset.length) trainer.resetSlots(item.reset);
+    const r = trainer.step(item.chunk);
+    sum += r.loss * r.frames;
+    frames += r.frames;
+  }
+  expect(frames).toBe(23);
+  expect(sum / frames).toBeCloseTo(expected, 5);
+  trainer.dispose();
+  head.dispose();
+});

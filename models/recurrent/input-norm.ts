@@ -1,0 +1,27 @@
+// Causal input normalisation: each embedding minus an exponential moving average of the stream's
+// embeddings so far (m_0 = x_0, m_t = (1-α) m_{t-1} + α x_t, input x_t - m_t). What stays still
+// (the person's looks, the room, the lighting) fades from the input and what changes (the motion
+// of the activity) stands out; it is what lets a head trained on one person label another (see
+// the README's real-data results). The mean is part of each stream's recurrent state, so chunked,
+// batched, live and training paths all see the same inputs. α = 0 turns it off.
+
+/**
+ * Normalises `frames` (in order) from the running `mean` (undefined at a stream's start).
+ * Returns new arrays and the new mean; never writes into its arguments.
+ */
+export function normalizeFrames(
+  frames: readonly Float32Array[],
+  mean: Float32Array | undefined,
+  alpha: number,
+): { frames: Float32Array[]; mean: Float32Array | undefined } {
+  if (alpha <= 0 || frames.length === 0) return { frames: [...frames], mean };
+  let m = mean ? Float32Array.from(mean) : undefined;
+  const out = frames.map((x) => {
+    if (!m) m = Float32Array.from(x);
+    else for (let i = 0; i < x.length; i++) m[i] = (1 - alpha) * m[i]! + alpha * x[i]!;
+    const y = new Float32Array(x.length);
+    for (let i = 0; i < x.length; i++) y[i] = x[i]! - m[i]!;
+    return y;
+  });
+  return { frames: out, mean: m };
+}
