@@ -45,6 +45,9 @@ export const command: CommandSpec = {
     const config = resolveTrainConfig({
       data: join(dir, 'data'), out: join(dir, 'bundle'), embedder: str(values, 'embedder'), epochs: num(values, 'epochs', 1)!,
       seed, valSplit: 0.25, augCopies: 1, modelsDir: str(values, 'models-dir'),
+      // The generated activities are mostly still scenes (a colour, bars): the running-mean
+      // normalisation that helps real footage generalise across people would erase them.
+      inputNorm: 0,
     });
     const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
     try {
