@@ -55,7 +55,7 @@ export const DEFAULTS = {
      * again after the lock expires and the next stall check (every stalledMs) sees it. */
     lockMs: 30_000,
     stalledMs: 30_000,
-    /** Jobs per worker process; the wasm backend runs one thread, so scale with processes instead. */
+    /** Jobs per worker process (the embedding engine already uses every core for one job). */
     concurrency: 1,
     /** SIGTERM: time the current job gets to finish before it is released back to the queue. */
     graceMs: 30_000,

@@ -3,6 +3,7 @@
 // stops taking jobs and lets the current ones finish within --grace; a second signal releases
 // them to the queue at once. Exit 0 after a clean stop.
 import { parseBackendRequest } from '../../models/backend.ts';
+import { parseEngineRequest } from '../../models/engine.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { startLabelWorker } from '../../server/queue/worker.ts';
 import { modelOptions, num, str, type CommandSpec } from '../command.ts';
@@ -16,7 +17,7 @@ export const command: CommandSpec = {
     queue: QUEUE_OPTION,
     'connect-timeout': CONNECT_TIMEOUT_OPTION,
     model: { type: 'string', short: 'm', valueName: 'DIR', description: 'bundle to load at start (optional: jobs name their bundle; this saves the first job the load and checks the weights are here)' },
-    concurrency: { type: 'string', valueName: 'N', default: String(DEFAULTS.queue.concurrency), description: 'jobs at once in this process (the wasm backend uses one core: prefer one process per core)' },
+    concurrency: { type: 'string', valueName: 'N', default: String(DEFAULTS.queue.concurrency), description: 'jobs at once in this process (the embedding engine already uses every core)' },
     grace: { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.graceMs), description: 'on SIGTERM, time the current jobs get to finish before they go back to the queue' },
     'lock-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.lockMs), description: 'job lock; a dead worker\'s job is taken again after it expires' },
     'stalled-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.stalledMs), description: 'interval of the check for jobs of dead workers' },
@@ -32,6 +33,8 @@ export const command: CommandSpec = {
       concurrency,
       modelsDir: str(values, 'models-dir'),
       backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
+      engine: parseEngineRequest(str(values, 'engine')),
+      workers: num(values, 'workers', 1, 64),
       lockMs: num(values, 'lock-ms', 1000)!,
       stalledMs: num(values, 'stalled-ms', 500)!,
       connectTimeoutMs: num(values, 'connect-timeout', 100)!,
@@ -58,6 +61,9 @@ export const command: CommandSpec = {
       process.on('SIGINT', onSignal);
     });
     log('stopped');
+    // After a stop without Redis, BullMQ's own connections may still be retrying and would keep
+    // the process alive; a worker that has stopped must exit (unref: not holding up a clean exit).
+    setTimeout(() => process.exit(), 2000).unref();
     return 0;
   },
 };

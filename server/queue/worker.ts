@@ -16,11 +16,12 @@ import * as tf from '@tensorflow/tfjs';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BackendRequest } from '../../models/backend.ts';
+import type { EngineRequest } from '../../models/engine.ts';
 import { openModel, type OpenModel } from '../../models/open-model.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { asFramewiseError, ErrorCodes } from '../../pipeline/errors.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
-import { localBundle, localInput, stageOutputs } from './locations.ts';
+import { bundleLocation, localBundle, localInput, stageOutputs } from './locations.ts';
 import {
   bundleId,
   closeRedis,
@@ -33,19 +34,29 @@ import {
   type LabelJobResult,
 } from './queue.ts';
 
+/** Time after the grace for the worker to hand its jobs back before it stops regardless. */
+const CLOSE_MARGIN_MS = 10_000;
+
 export interface LabelWorkerOptions {
   /** redis://host:port */
   redis: string;
   queue?: string;
-  /** Jobs at once in this process (default 1: one process per core scales better on wasm). */
+  /** Jobs at once in this process (default 1: the embedding engine already spreads one job's
+   * frames over the cores; a second job mostly overlaps decoding with embedding). */
   concurrency?: number;
   modelsDir?: string;
   backend?: BackendRequest;
+  /** Embedding engine and tfjs pool threads (models/engine.ts), as `label` takes them. */
+  engine?: EngineRequest;
+  workers?: number;
   /** Lock duration and stall-check interval, ms (tests shorten them to see stalls quickly). */
   lockMs?: number;
   stalledMs?: number;
   progressMs?: number;
   connectTimeoutMs?: number;
+  /** Bundles to open at start: the first job does not pay the model load, and a bundle or
+   * weights missing on this machine is an error at start, not a failed job. */
+  preload?: string[];
   log?: (line: string) => void;
 }
 
@@ -61,8 +72,9 @@ export interface LabelWorker {
 /** Opened models by bundle location; reloaded when the bundle at a location changes. */
 class ModelCache {
   private readonly byLocation = new Map<string, { id: string; model: Promise<OpenModel> }>();
+  private readonly retired: Promise<OpenModel>[] = [];
 
-  constructor(private readonly o: { modelsDir?: string; backend?: BackendRequest; log: (l: string) => void }) {}
+  constructor(private readonly o: { modelsDir?: string; backend?: BackendRequest; engine?: EngineRequest; workers?: number; log: (l: string) => void }) {}
 
   async get(location: string, expectedId: string): Promise<OpenModel> {
     let entry = this.byLocation.get(location);
@@ -79,20 +91,23 @@ class ModelCache {
       entry = this.byLocation.get(location);
       if (entry?.id !== id) {
         const old = entry;
-        const model = openModel({ bundle: localBundle(location), modelsDir: this.o.modelsDir, backend: this.o.backend, onProgress: this.o.log });
+        const { modelsDir, backend, engine, workers, log } = this.o;
+        const model = openModel({ bundle: localBundle(location), modelsDir, backend, engine, workers, onProgress: log });
         entry = { id, model };
         this.byLocation.set(location, entry);
         model.catch(() => this.byLocation.get(location) === entry && this.byLocation.delete(location));
-        // Jobs still running on the old model keep their own reference until they end.
-        if (old) void old.model.then((m) => setTimeout(() => m.dispose(), 60_000).unref(), () => undefined);
+        // Jobs may still be running on the old model: it is disposed with the rest at close.
+        if (old) this.retired.push(old.model);
       }
     }
     return entry.model;
   }
 
   async dispose(): Promise<void> {
-    for (const { model } of this.byLocation.values()) await model.then((m) => m.dispose(), () => undefined);
+    const all = [...this.retired, ...[...this.byLocation.values()].map((e) => e.model)];
     this.byLocation.clear();
+    this.retired.length = 0;
+    for (const model of all) await model.then((m) => m.dispose(), () => undefined);
   }
 }
 
@@ -166,7 +181,17 @@ export async function startLabelWorker(o: LabelWorkerOptions): Promise<LabelWork
   const log = o.log ?? (() => undefined);
   const name = workerName();
   const redis: Redis = await connectRedis(o.redis, { connectTimeoutMs: o.connectTimeoutMs });
-  const models = new ModelCache({ modelsDir: o.modelsDir, backend: o.backend, log });
+  const models = new ModelCache({ modelsDir: o.modelsDir, backend: o.backend, engine: o.engine, workers: o.workers, log });
+  try {
+    for (const b of o.preload ?? []) {
+      const location = bundleLocation(b);
+      await models.get(location, await bundleId(location));
+    }
+  } catch (err) {
+    await models.dispose();
+    await closeRedis(redis);
+    throw err;
+  }
   let releasing = false;
 
   const processor = async (job: Job<LabelJobData, LabelJobResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<LabelJobResult> => {
@@ -242,10 +267,25 @@ export async function startLabelWorker(o: LabelWorkerOptions): Promise<LabelWork
     close(graceMs = DEFAULTS.queue.graceMs) {
       closing ??= (async () => {
         const timer = setTimeout(release, graceMs);
+        // With Redis gone, close() waits for a reconnect that may never come; past the grace
+        // (and a margin for the release to reach Redis) the worker stops anyway: its job's lock
+        // expires and another worker takes the job.
+        let stuck: NodeJS.Timeout | undefined;
+        const giveUp = new Promise<void>((resolve) => {
+          stuck = setTimeout(() => {
+            log('Redis does not answer: stopping without it');
+            resolve();
+          }, graceMs + CLOSE_MARGIN_MS);
+        });
         try {
-          await worker.close();
+          await Promise.race([worker.close(), giveUp]);
         } finally {
           clearTimeout(timer);
+          clearTimeout(stuck);
+          // An aborted job's last embedder call may still be running on the engine's threads:
+          // terminating them mid-run aborts the whole process under ONNX Runtime (seen with
+          // onnxruntime-node 1.30), so let it settle first (one batch takes well under a second).
+          if (releasing) await new Promise((r) => setTimeout(r, 1000));
           await models.dispose();
           await closeRedis(redis);
         }

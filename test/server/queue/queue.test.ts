@@ -72,7 +72,14 @@ function spawnWorker(queue: string, extra: string[] = [], redisUrl = redis.url):
   );
   let log = '';
   child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const orphan = () => child.kill('SIGKILL');
+  process.once('exit', orphan);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      process.off('exit', orphan);
+      resolve(code);
+    }),
+  );
   return { child, pid: child.pid!, log: () => log, exited };
 }
 
@@ -117,7 +124,7 @@ beforeAll(async () => {
   mkdirSync(clips);
   const colors = ['red', 'green', 'blue', 'yellow', 'white', 'gray'];
   const specs = [
-    { durationSec: 24, fps: 15, width: 160, height: 120, dir: clips },
+    { durationSec: 16, fps: 15, width: 160, height: 120, dir: clips },
     ...Array.from({ length: 11 }, (_, i) => ({
       durationSec: 1 + (i % 3) * 0.5,
       fps: 10 + i,
@@ -130,7 +137,7 @@ beforeAll(async () => {
   ];
   videos = [];
   for (const s of specs) videos.push(await makeClip(s));
-  longer = [await makeClip({ durationSec: 20, fps: 15, width: 176, height: 120, dir: clips }), await makeClip({ durationSec: 20, fps: 16, width: 160, height: 128, dir: clips })];
+  longer = [await makeClip({ durationSec: 30, fps: 15, width: 176, height: 120, dir: clips }), await makeClip({ durationSec: 30, fps: 16, width: 160, height: 128, dir: clips })];
   bad = makeTextFile(dir.path, 'broken.mp4');
 
   // The single-machine reference: labelVideo in this process, as `framewise label` calls it.
@@ -211,6 +218,14 @@ describe('Redis unreachable', () => {
     const code = await w.exited;
     expect(code).toBe(1);
     expect(w.log()).toMatch(/cannot reach Redis at .* within 1000 ms .*\[E_QUEUE_UNAVAILABLE\]/);
+  }, 30_000);
+});
+
+describe('worker start-up', () => {
+  test('a bundle to preload that is missing on this machine stops the worker at start with its code', async () => {
+    const w = spawnWorker('preload', ['--model', join(dir.path, 'missing-bundle')]);
+    expect(await w.exited).toBe(1);
+    expect(w.log()).toMatch(/missing-bundle.*\[E_MODEL_NOT_FOUND\]/);
   }, 30_000);
 });
 
@@ -354,7 +369,7 @@ describe('3 worker processes label 12 videos', () => {
     expect((await addJobs(QUEUE, [longer[0]!])).code).toBe(0);
     const x = await waitForActive(queue, l1!, live);
     x.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 50));
     x.child.kill('SIGTERM');
     expect(await x.exited).toBe(0);
     expect(x.log()).toMatch(/released to the queue/);
@@ -367,10 +382,13 @@ describe('3 worker processes label 12 videos', () => {
     // Finished: Y gets one SIGTERM mid-job, completes it, then exits.
     expect((await addJobs(QUEUE, [longer[1]!])).code).toBe(0);
     await waitForActive(queue, l2!, [y]);
+    const signalledAt = Date.now();
     y.child.kill('SIGTERM');
     expect(await y.exited).toBe(0);
+    expect(y.log()).toMatch(/SIGTERM: finishing current jobs/);
     const j2 = await queue.getJob(l2!);
     expect(await j2!.getState()).toBe('completed');
+    expect(j2!.finishedOn).toBeGreaterThan(signalledAt); // it was running when the signal came
     expect(j2!.returnvalue.worker.endsWith(`:${y.pid}`)).toBe(true);
     for (const v of longer) {
       for (const f of expectedFiles([stem(v)])) expect(readFileSync(join(outDir(), f)).equals(readFileSync(join(refDir(), f)))).toBe(true);
