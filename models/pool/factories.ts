@@ -20,7 +20,9 @@ export interface OnnxWorkerConfig extends Record<string, unknown> {
 }
 
 export async function loadOnnxInWorker(config: OnnxWorkerConfig & import('../onnx/engine.ts').OnnxEmbedderConfig): Promise<Embedder> {
-  await ensureBackend(config.backend, () => {});
+  // tfjs is started lazily, only when the file must be exported or verified (each worker thread
+  // has its own env copy; the backend then matches the main thread's).
+  process.env.FRAMEWISE_BACKEND = config.backend;
   const { loadOnnxEmbedder } = await import('../onnx/engine.ts');
   return loadOnnxEmbedder(config);
 }

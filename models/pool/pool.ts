@@ -129,8 +129,8 @@ class Pool implements EmbeddingPool {
   macsPerFrame: number | undefined;
   private readonly slots: Slot[] = [];
   private readonly calls: Call[] = [];
-  /** Round-robin cursor into `calls`. */
-  private cursor = 0;
+  /** Index in `calls` of the call that got the last task (round-robin). */
+  private lastServed = -1;
   private nextTaskId = 1;
   private nextWorker = 0;
   private restartsInRow = 0;
@@ -182,12 +182,18 @@ class Pool implements EmbeddingPool {
     return this.slots.filter((s) => s.state !== 'dead').map((s) => s.worker);
   }
 
+  /** Rejects (never throws) on bad input, like the async embedders it stands in for. */
   embed(frames: readonly RgbImage[]): Promise<Float32Array[]> {
-    this.live();
-    if (!Array.isArray(frames)) throw usage('embed() takes an array of frames');
-    frames.forEach((f, i) => this.check(f, i));
-    if (frames.length === 0) return Promise.resolve([]);
-    const own = this.ownFrames(frames);
+    let own: RgbImage[];
+    try {
+      this.live();
+      if (!Array.isArray(frames)) throw usage('embed() takes an array of frames');
+      frames.forEach((f, i) => this.check(f, i));
+      own = this.ownFrames(frames);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (own.length === 0) return Promise.resolve([]);
     return new Promise<Float32Array[]>((resolve, reject) => {
       const call: Call = { out: new Array(own.length), queue: [], remaining: 0, settled: false, resolve, reject };
       const per = Math.min(this.batchSize, Math.ceil(own.length / this.size));
@@ -201,13 +207,18 @@ class Pool implements EmbeddingPool {
   }
 
   classify(frame: RgbImage, topK = 3): Promise<{ className: string; probability: number }[]> {
-    this.live();
-    this.check(frame, 0);
-    if (!Number.isInteger(topK) || topK < 1 || topK > 1000) throw usage(`topK must be an integer in [1, 1000], got ${topK}`);
-    const [own] = this.ownFrames([frame]);
+    let own: RgbImage;
+    try {
+      this.live();
+      this.check(frame, 0);
+      if (!Number.isInteger(topK) || topK < 1 || topK > 1000) throw usage(`topK must be an integer in [1, 1000], got ${topK}`);
+      own = this.ownFrames([frame])[0]!;
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const call: Call = { out: [], queue: [], remaining: 1, settled: false, resolve: () => {}, reject, classes: resolve };
-      call.queue.push({ call, start: 0, frames: [own!], kind: 'classify', topK, attempts: 0, gone: false });
+      call.queue.push({ call, start: 0, frames: [own], kind: 'classify', topK, attempts: 0, gone: false });
       this.calls.push(call);
       this.dispatch();
     });
@@ -277,7 +288,8 @@ class Pool implements EmbeddingPool {
         const wasLoading = slot.state === 'loading';
         const intentional = this.closing !== undefined || slot.state === 'dead';
         slot.state = 'dead';
-        this.slots.splice(this.slots.indexOf(slot), 1);
+        const at = this.slots.indexOf(slot);
+        if (at >= 0) this.slots.splice(at, 1);
         if (wasLoading) {
           reject(
             slot.lastError instanceof FramewiseError
@@ -352,15 +364,14 @@ class Pool implements EmbeddingPool {
     }
   }
 
-  /** Round-robin over calls with queued tasks. */
+  /** Round-robin over calls with queued tasks, starting after the call served last. */
   private nextTask(): Task | undefined {
     const n = this.calls.length;
-    for (let k = 0; k < n; k++) {
-      const i = (this.cursor + k) % n;
-      const call = this.calls[i]!;
-      const task = call.queue.shift();
+    for (let k = 1; k <= n; k++) {
+      const i = (this.lastServed + k) % n;
+      const task = this.calls[i]!.queue.shift();
       if (task) {
-        this.cursor = (i + 1) % n;
+        this.lastServed = i;
         return task;
       }
     }
@@ -430,8 +441,7 @@ class Pool implements EmbeddingPool {
     const i = this.calls.indexOf(call);
     if (i >= 0) {
       this.calls.splice(i, 1);
-      if (i < this.cursor) this.cursor -= 1;
-      if (this.cursor >= this.calls.length) this.cursor = 0;
+      if (i <= this.lastServed) this.lastServed -= 1;
     }
   }
 

@@ -1,0 +1,229 @@
+// Engine selection: which code runs the embedder, on how many threads. The recurrent head always
+// stays on the process's tfjs backend; only the embedder switches.
+//
+// auto, fastest first (measured on a 2-core EPYC, issue 7): tfjs-node-gpu when its CUDA backend
+// loads; else ONNX Runtime (native, several times faster than wasm); else tfjs-node; else tfjs
+// wasm with a worker pool (wasm is one thread per instance in Node). A refused ONNX file or a
+// missing onnxruntime-node falls back to tfjs with the reason printed. The choice is printed once.
+import { availableParallelism } from 'node:os';
+import { DEFAULTS } from '../pipeline/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ensureBackend, parseBackendRequest, type BackendChoice, type BackendRequest } from './backend.ts';
+import { loadEmbedder, type Embedder } from './embedder.ts';
+import type { OnnxEmbedderConfig } from './onnx/engine.ts';
+import { FACTORIES_MODULE } from './pool/factories.ts';
+import { createEmbeddingPool, type EmbeddingPool } from './pool/pool.ts';
+import { embedderInfo } from './registry.ts';
+
+export const ENGINES = ['auto', 'tfjs', 'onnx'] as const;
+export type EngineRequest = (typeof ENGINES)[number];
+
+export interface EngineConfig {
+  /** 'auto' (default: env FRAMEWISE_ENGINE, else auto), 'tfjs' or 'onnx' (forced: no fallback). */
+  engine?: EngineRequest;
+  /** Embedder id from models/registry.ts. Default DEFAULTS.embedder. */
+  id?: string;
+  /** Folder holding <id>/model.json and <id>/layers/. Default env FRAMEWISE_MODELS. */
+  modelsDir?: string;
+  /** Cache root (downloaded weights, ONNX exports). Default DEFAULTS.cacheDir. */
+  cacheDir?: string;
+  /** tfjs backend for the head and the tfjs engine. Default env FRAMEWISE_BACKEND, else auto. */
+  backend?: BackendRequest;
+  /**
+   * Worker threads for the tfjs wasm/cpu engine, an integer in [1, 64]; 1 runs the embedder on
+   * this thread. Default env FRAMEWISE_WORKERS, else the number of cores. Native engines
+   * (tfjs-node, ONNX Runtime) are multi-threaded already and ignore it.
+   */
+  workers?: number;
+  /** ONNX Runtime intra-op threads, an integer in [1, 64]. Default: the number of cores. */
+  threads?: number;
+  /** Most frames per model call (per worker for the pool). Default DEFAULTS.embedBatch. */
+  batchSize?: number;
+  /**
+   * Run the ONNX engine in a worker thread (default true). Its run() blocks the calling thread
+   * for the whole batch (tens of ms): in a worker, the live server's event loop keeps answering
+   * sockets, and offline the head, the sinks and the decoder's pipe run meanwhile (measured no
+   * slower than on this thread; see `framewise bench`). false runs it on this thread.
+   */
+  isolate?: boolean;
+  /** An ONNX file to use instead of the cached export (it is verified all the same). */
+  onnxFile?: string;
+  /** Fetch the official weights when no local copy exists. Default true. */
+  allowDownload?: boolean;
+  /** The engine line (printed once per distinct choice) and fallback reasons. Default stderr. */
+  log?: (line: string) => void;
+  /** Loading progress (export, verification, weights). Default silent. */
+  onProgress?: (line: string) => void;
+  /** Tests: how the ONNX engine module is imported (to simulate onnxruntime-node missing). */
+  importOnnx?: () => Promise<typeof import('./onnx/engine.ts')>;
+}
+
+/** An embedder plus what runs it. */
+export interface EngineEmbedder extends Embedder {
+  readonly engine: 'tfjs' | 'onnx';
+  /** One line: engine, backend, threads/workers. */
+  readonly description: string;
+  /** Worker threads embedding (0: on the calling thread). */
+  readonly workers: number;
+  /** The tfjs backend of this process. */
+  readonly backend: BackendChoice['name'];
+  /** Multiply-adds per frame when known (from the ONNX export's sidecar). */
+  readonly macsPerFrame: number | undefined;
+  /** Why a faster engine was not used, if one was skipped. */
+  readonly fallback: string | undefined;
+  /** The pool, when there is one (stats, tests). */
+  readonly pool: EmbeddingPool | undefined;
+  /** Disposes and, for worker threads, resolves once they have exited. */
+  close(): Promise<void>;
+}
+
+export function parseEngineRequest(value: string | undefined): EngineRequest {
+  if (value === undefined || value === '') return 'auto';
+  if ((ENGINES as readonly string[]).includes(value)) return value as EngineRequest;
+  throw new FramewiseError(ErrorCodes.USAGE, `unknown engine "${value}": use one of ${ENGINES.join(', ')}`);
+}
+
+/** `--workers` / FRAMEWISE_WORKERS; undefined means the number of cores. */
+export function parseWorkers(value: string | number | undefined): number {
+  if (value === undefined || value === '') return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new FramewiseError(ErrorCodes.USAGE, `workers must be an integer in [1, 64], got "${value}"`);
+  return n;
+}
+
+const printed = new Set<string>();
+
+export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<EngineEmbedder> {
+  const request = config.engine ?? parseEngineRequest(process.env.FRAMEWISE_ENGINE);
+  parseEngineRequest(request);
+  const id = config.id ?? DEFAULTS.embedder;
+  embedderInfo(id);
+  const workers = config.workers ?? parseWorkers(process.env.FRAMEWISE_WORKERS);
+  parseWorkers(workers);
+  const log = config.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const say = (line: string) => {
+    if (printed.has(line)) return;
+    printed.add(line);
+    log(line);
+  };
+  // The head runs on this backend whatever the engine, and auto's first rung depends on it.
+  const backend = await ensureBackend(config.backend ?? parseBackendRequest(process.env.FRAMEWISE_BACKEND));
+
+  let fallback: string | undefined;
+  const wantOnnx = request === 'onnx' || (request === 'auto' && backend.name !== 'node-gpu');
+  if (wantOnnx) {
+    try {
+      const e = await loadOnnx(config, id, backend);
+      say(`framewise: embedding engine onnx for ${id} (${e.description})${request === 'auto' ? ', the fastest available here' : ''}`);
+      return e;
+    } catch (err) {
+      if (request === 'onnx') throw forcedOnnxError(err);
+      fallback = `ONNX Runtime not used: ${oneLine(err)}`;
+      say(`framewise: ${fallback}; falling back to tfjs`);
+    }
+  }
+  const e = await loadTfjs(config, id, backend, workers, fallback);
+  say(`framewise: embedding engine tfjs for ${id} (${e.description})${request === 'auto' && backend.name === 'node-gpu' ? ', the fastest available here' : ''}`);
+  return e;
+}
+
+async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice): Promise<EngineEmbedder> {
+  const threads = config.threads ?? availableParallelism();
+  const onnxConfig: OnnxEmbedderConfig = {
+    id,
+    modelsDir: config.modelsDir,
+    cacheDir: config.cacheDir,
+    threads,
+    batchSize: config.batchSize,
+    ...(config.onnxFile ? { file: config.onnxFile } : {}),
+  };
+  // Imported lazily: onnxruntime-node is a native package that may be absent or broken.
+  let mod: typeof import('./onnx/engine.ts');
+  try {
+    mod = await (config.importOnnx ?? (() => import('./onnx/engine.ts')))();
+  } catch (err) {
+    throw new FramewiseError(ErrorCodes.BACKEND_UNAVAILABLE, `onnxruntime-node cannot be loaded (${oneLine(err)}); reinstall it with npm ci`, { cause: err });
+  }
+  if (config.isolate ?? true) {
+    // The worker exports/verifies on first use itself; a refusal comes back with its code and message.
+    const pool = await createEmbeddingPool({
+      size: 1,
+      batchSize: config.batchSize,
+      log: config.onProgress,
+      factory: { module: FACTORIES_MODULE, exportName: 'loadOnnxInWorker', config: { ...onnxConfig, backend: backend.name } },
+    });
+    return fromPool(pool, 'onnx', `onnxruntime-node, ${threads} thread(s), in a worker thread`, backend, undefined);
+  }
+  const e = await mod.loadOnnxEmbedder({ ...onnxConfig, onProgress: config.onProgress });
+  return wrap(e, { engine: 'onnx', description: `onnxruntime-node, ${threads} thread(s)`, workers: 0, backend: backend.name, macsPerFrame: e.macsPerFrame, fallback: undefined, pool: undefined });
+}
+
+async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice, workers: number, fallback: string | undefined): Promise<EngineEmbedder> {
+  // Native tfjs backends use every core from one instance; a pool only helps the one-thread wasm/cpu backends.
+  const pooled = workers > 1 && (backend.name === 'wasm' || backend.name === 'cpu');
+  if (pooled) {
+    const pool = await createEmbeddingPool({
+      size: workers,
+      batchSize: config.batchSize,
+      log: config.onProgress,
+      factory: {
+        module: FACTORIES_MODULE,
+        exportName: 'loadTfjsInWorker',
+        config: { id, modelsDir: config.modelsDir, cacheDir: config.cacheDir, allowDownload: config.allowDownload, batchSize: config.batchSize, backend: backend.name },
+      },
+    });
+    return fromPool(pool, 'tfjs', `tfjs ${backend.name}, ${workers} worker threads`, backend, fallback);
+  }
+  const e = await loadEmbedder({
+    id,
+    modelsDir: config.modelsDir,
+    cacheDir: config.cacheDir,
+    backend: backend.name,
+    allowDownload: config.allowDownload,
+    batchSize: config.batchSize,
+    onProgress: config.onProgress,
+  });
+  const native = backend.name === 'node' || backend.name === 'node-gpu';
+  return wrap(e, {
+    engine: 'tfjs',
+    description: `tfjs ${backend.name}, ${native ? 'native threads' : 'this thread'}`,
+    workers: 0,
+    backend: backend.name,
+    macsPerFrame: undefined,
+    fallback,
+    pool: undefined,
+  });
+}
+
+type Meta = Pick<EngineEmbedder, 'engine' | 'description' | 'workers' | 'backend' | 'macsPerFrame' | 'fallback' | 'pool'>;
+
+function wrap(e: Embedder, meta: Meta): EngineEmbedder {
+  return {
+    id: e.id,
+    dim: e.dim,
+    inputSize: e.inputSize,
+    ...meta,
+    embed: (frames) => e.embed(frames),
+    classify: (frame, topK) => e.classify(frame, topK),
+    dispose: () => e.dispose(),
+    close: async () => e.dispose(),
+  };
+}
+
+function fromPool(pool: EmbeddingPool, engine: 'tfjs' | 'onnx', description: string, backend: BackendChoice, fallback: string | undefined): EngineEmbedder {
+  return {
+    ...wrap(pool, { engine, description, workers: pool.size, backend: backend.name, macsPerFrame: pool.macsPerFrame, fallback, pool }),
+    close: () => pool.close(),
+  };
+}
+
+function forcedOnnxError(err: unknown): FramewiseError {
+  if (err instanceof FramewiseError) return new FramewiseError(err.code, `--engine onnx: ${err.message}`, { cause: err });
+  return new FramewiseError(ErrorCodes.BACKEND_UNAVAILABLE, `--engine onnx: ${oneLine(err)}`, { cause: err });
+}
+
+function oneLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  const code = err instanceof FramewiseError ? ` [${err.code}]` : '';
+  return msg.split('\n')[0]!.slice(0, 300) + code;
+}
