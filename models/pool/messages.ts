@@ -20,7 +20,9 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { type: 'embed'; taskId: number; size: number; pixels: Uint8Array[] }
-  | { type: 'classify'; taskId: number; size: number; pixels: Uint8Array; topK?: number };
+  | { type: 'classify'; taskId: number; size: number; pixels: Uint8Array; topK?: number }
+  /** Finish the task in hand, free the embedder, end the thread (see the pool's close()). */
+  | { type: 'close' };
 
 export interface ReadyInfo {
   id: string;

@@ -72,6 +72,8 @@ export interface EmbeddingPool extends Embedder {
 
 const BOOT = new URL('./worker-boot.mjs', import.meta.url);
 const ENTRY = new URL('./worker.ts', import.meta.url).href;
+/** How long close() waits for a worker to finish its task in hand before terminating it. */
+const CLOSE_GRACE_MS = 10_000;
 
 interface Call {
   readonly out: (Float32Array | undefined)[];
@@ -232,11 +234,18 @@ class Pool implements EmbeddingPool {
     this.closing ??= (async () => {
       const cancelled = new FramewiseError(ErrorCodes.CANCELLED, `embedding pool (${this.id || 'loading'}) was closed`);
       for (const c of [...this.calls]) this.fail(c, cancelled);
+      // Ask each worker to end after its task in hand (terminating a thread inside a native
+      // engine's run() aborts the process); terminate() only those that do not end in time.
       for (const s of this.slots) {
         s.state = 'dead';
-        void s.worker.terminate();
+        s.worker.postMessage({ type: 'close' } satisfies ToWorker);
       }
-      await Promise.all([...this.exits]);
+      const ended = Promise.all([...this.exits]);
+      const timer = setTimeout(() => {
+        for (const s of this.slots) void s.worker.terminate();
+      }, CLOSE_GRACE_MS);
+      await ended;
+      clearTimeout(timer);
     })();
     return this.closing;
   }

@@ -33,12 +33,23 @@ try {
   process.exitCode = 1;
 }
 
+// The task in hand: a close waits for it, because ending the thread while a native engine
+// (ONNX Runtime) is inside run() aborts the whole process.
+let current: Promise<void> = Promise.resolve();
+
 port.on('message', (m: ToWorker) => {
   if (!embedder) return;
-  void handle(m);
+  if (m.type === 'close') {
+    void current.then(() => {
+      embedder.dispose();
+      port.close();
+    });
+    return;
+  }
+  current = handle(m);
 });
 
-async function handle(m: ToWorker): Promise<void> {
+async function handle(m: Exclude<ToWorker, { type: 'close' }>): Promise<void> {
   try {
     if (m.type === 'embed') {
       const frames: RgbImage[] = m.pixels.map((rgb) => ({ rgb, width: m.size, height: m.size }));
