@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { ensureBackend } from '../models/backend.ts';
 import { embedderInfo } from '../models/registry.ts';
 import { createHead, saveBundle } from '../models/recurrent/index.ts';
 import { decodeFrames } from '../pipeline/decode.ts';
@@ -42,6 +43,7 @@ const q = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b
 async function makeBundle(): Promise<string> {
   const info = embedderInfo(values.embedder!);
   const dir = join(work, 'bundle');
+  await ensureBackend(); // the head's weights go on the chosen backend, not tfjs' default cpu
   const head = createHead({ inputDim: info.dim, classes: 3, cell: 'lstm', hidden: 128, seed: 1 });
   await saveBundle(dir, head, { classes: ['a', 'b', 'c'], embedderId: info.id, fps: 15, crop: 'center' });
   head.dispose();
