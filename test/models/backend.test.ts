@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test, vi } from 'vitest';
 import { chooseBackend, defaultLoader, ensureBackend, parseBackendRequest, type BackendLoader, type BackendName } from '../../models/backend.ts';
 import { FramewiseError } from '../../pipeline/errors.ts';
+import { rejection } from '../helpers/errors.ts';
 
 /** A loader for which only `present` packages load; the others fail the way a missing package does. */
 function loaderWith(present: BackendName[]): BackendLoader & { calls: BackendName[] } {
@@ -15,15 +16,6 @@ function loaderWith(present: BackendName[]): BackendLoader & { calls: BackendNam
   return fn;
 }
 
-async function rejection(p: Promise<unknown>): Promise<FramewiseError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FramewiseError);
-    return err as FramewiseError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('backend selection (injected loader)', () => {
   test('auto without the native packages falls back to wasm and says why each better one was skipped', async () => {

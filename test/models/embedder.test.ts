@@ -9,6 +9,7 @@ import { resolveWeights, type FetchLike } from '../../models/weights.ts';
 import { FramewiseError } from '../../pipeline/errors.ts';
 import { MODELS_DIR, loadPhotoRgb } from '../helpers/real-models.ts';
 import { readFile } from 'node:fs/promises';
+import { rejection } from '../helpers/errors.ts';
 
 const PHOTOS = ['grace_hopper.bmp', 'cat.bmp', 'hot_dog.jpg', 'parrot.jpg', 'sunflower.bmp'] as const;
 const photos: Record<string, RgbImage> = {};
@@ -20,15 +21,6 @@ beforeAll(async () => {
 });
 afterAll(() => rm(tmp, { recursive: true, force: true }));
 
-async function rejection(p: Promise<unknown>): Promise<FramewiseError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FramewiseError);
-    return err as FramewiseError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;

@@ -16,6 +16,7 @@ import { renderHelp } from '../../scripts/command.ts';
 import { command as labelCommand } from '../../scripts/commands/label.ts';
 import { MODELS_DIR, REPO_ROOT, loadPhotoRgb } from '../helpers/real-models.ts';
 import { makeClip, tmpDir, type TmpDir } from '../helpers/video.ts';
+import { rejection } from '../helpers/errors.ts';
 
 const ID = 'mobilenet_v1_0.25_224';
 const run = promisify(execFile);
@@ -27,15 +28,6 @@ const log = (l: string) => lines.push(l);
 const base = () => ({ id: ID, modelsDir: MODELS_DIR, cacheDir, allowDownload: false, log });
 const osThreads = () => readdirSync('/proc/self/task').length;
 
-async function rejection(p: Promise<unknown>): Promise<FramewiseError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FramewiseError);
-    return err as FramewiseError;
-  }
-  throw new Error('expected a rejection');
-}
 
 beforeAll(async () => {
   dir = tmpDir('framewise-engine-');

@@ -15,6 +15,7 @@ import type { Frame } from '../../../pipeline/types.ts';
 import { MODELS_DIR } from '../../helpers/real-models.ts';
 import { makeClip, tmpDir, type TmpDir } from '../../helpers/video.ts';
 import { EXIT_MARK, THROW_MARK, mark } from './faulty-embedder.ts';
+import { rejection } from '../../helpers/errors.ts';
 
 const ID = 'mobilenet_v1_0.25_224';
 const FAULTY_MODULE = new URL('./faulty-embedder.ts', import.meta.url).href;
@@ -36,15 +37,6 @@ const copyFrames = <T extends RgbImage>(fs: readonly T[]): T[] => fs.map((f) => 
 const osThreads = () => readdirSync('/proc/self/task').length;
 const linux = process.platform === 'linux';
 
-async function rejection(p: Promise<unknown>): Promise<FramewiseError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FramewiseError);
-    return err as FramewiseError;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
