@@ -282,10 +282,7 @@ export async function startLabelWorker(o: LabelWorkerOptions): Promise<LabelWork
         } finally {
           clearTimeout(timer);
           clearTimeout(stuck);
-          // An aborted job's last embedder call may still be running on the engine's threads:
-          // terminating them mid-run aborts the whole process under ONNX Runtime (seen with
-          // onnxruntime-node 1.30), so let it settle first (one batch takes well under a second).
-          if (releasing) await new Promise((r) => setTimeout(r, 1000));
+          // The embedding pool lets an aborted job's last call finish before its threads end.
           await models.dispose();
           await closeRedis(redis);
         }
