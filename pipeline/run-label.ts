@@ -42,6 +42,8 @@ export interface LabelVideoOptions extends HeadInput {
   chunk?: number;
   /** Most frames between the decoder and the outputs. */
   inFlight?: number;
+  /** Called with each frame's label once it is written (at the head's rate). */
+  onLabel?: (label: FrameLabel) => void;
   /** Called after each labeled frame with the frames done and the expected total, if known. */
   onProgress?: (done: number, total: number | undefined) => void;
   /** Aborting stops decoding; the outputs are finished with the frames labeled so far. */
@@ -116,8 +118,9 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   try {
     await new Promise<void>((resolve, reject) => {
       const sub = frames$.subscribe({
-        next: () => {
+        next: (l) => {
           frames++;
+          o.onLabel?.(l);
           o.onProgress?.(frames, expected);
         },
         error: reject,

@@ -8,7 +8,7 @@
 // next frame), read at most every STREAM_MS; a subscriber that joins late sees labels from then
 // on, and every client gets the complete per-frame file over HTTP when the job is done.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -18,6 +18,7 @@ import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import { asFramewiseError, ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
 import { labelVideo } from '../pipeline/run-label.ts';
 import type { OutputFormat } from '../pipeline/sinks/index.ts';
+import type { FrameLabel } from '../pipeline/types.ts';
 import type { MediaRoot } from './paths.ts';
 import type { JobInfo, JobMessage, LabelMessage } from './protocol.ts';
 
@@ -50,8 +51,9 @@ interface Job {
   dir: string;
   outputs: Partial<Record<OutputFormat, string>>;
   listeners: Set<JobListener>;
-  /** Bytes of the JSONL already streamed, and a partial last line. */
-  tail: { offset: number; rest: string; lastIndex: number };
+  /** Labels computed since the last push to listeners, and the index of the last one pushed. */
+  pending: FrameLabel[];
+  lastIndex: number;
   abort: AbortController;
 }
 
@@ -141,7 +143,7 @@ export class JobManager {
   private start(input: string, name: string, videoUrl: string, id = newId(), dir = join(this.config.jobsDir, id)): JobInfo {
     mkdirSync(dir, { recursive: true });
     const info: JobInfo = { id, name, status: 'queued', framesDone: 0, framesTotal: 0, durationMs: 0, videoUrl, files: {} };
-    const job: Job = { info, input, dir, outputs: {}, listeners: new Set(), tail: { offset: 0, rest: '', lastIndex: -1 }, abort: new AbortController() };
+    const job: Job = { info, input, dir, outputs: {}, listeners: new Set(), pending: [], lastIndex: -1, abort: new AbortController() };
     this.jobs.set(id, job);
     this.queue.push(job);
     this.prune();
@@ -173,8 +175,7 @@ export class JobManager {
     job.info.status = 'running';
     this.publish(job);
     let lastPush = 0;
-    const jsonlPath = join(job.dir, `${stem}.frames.jsonl`);
-    job.outputs = { jsonl: jsonlPath };
+    job.outputs = { jsonl: join(job.dir, `${stem}.frames.jsonl`) };
     try {
       const result = await labelVideo({
         input: job.input,
@@ -190,19 +191,20 @@ export class JobManager {
         inFlight: 8,
         chunk: 4,
         signal: job.abort.signal,
+        onLabel: (l) => job.pending.push(l),
         onProgress: (done, total) => {
           job.info.framesDone = done;
           job.info.framesTotal = total ?? 0;
           const now = performance.now();
           if (now - lastPush >= STREAM_MS) {
             lastPush = now;
-            this.streamLabels(job, jsonlPath);
+            this.streamLabels(job);
             this.publish(job);
           }
         },
       });
       job.outputs = result.files;
-      this.streamLabels(job, jsonlPath);
+      this.streamLabels(job);
       job.info.framesDone = result.frames;
       job.info.framesTotal = result.frames;
       job.info.durationMs = result.info?.durationMs ?? 0;
@@ -224,7 +226,7 @@ export class JobManager {
   }
 
   private message(job: Job): JobMessage {
-    const t = job.tail.lastIndex;
+    const t = job.lastIndex;
     return { type: 'job', streamId: `job-${job.info.id}`, index: t, timestampMs: 0, job: { ...job.info } };
   }
 
@@ -233,49 +235,15 @@ export class JobManager {
     for (const l of job.listeners) l.job(msg);
   }
 
-  /** Reads the JSONL lines written since the last call and sends them as label messages. */
-  private streamLabels(job: Job, path: string): void {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch {
-      return; // not created yet
-    }
-    const lines: string[] = [];
-    try {
-      const buf = Buffer.alloc(1 << 16);
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, job.tail.offset);
-        if (n <= 0) break;
-        job.tail.offset += n;
-        const text = job.tail.rest + buf.subarray(0, n).toString('utf8');
-        const parts = text.split('\n');
-        job.tail.rest = parts.pop()!;
-        lines.push(...parts.filter((l) => l.length > 0));
-      }
-    } finally {
-      closeSync(fd);
-    }
-    if (job.listeners.size === 0) {
-      const last = lines.at(-1);
-      if (last) job.tail.lastIndex = (JSON.parse(last) as { index: number }).index;
-      return;
-    }
-    const classes = this.config.meta.classes;
+  /** Sends the labels computed since the last push (batched, so a fast job does not flood clients). */
+  private streamLabels(job: Job): void {
+    const labels = job.pending.splice(0);
+    const last = labels.at(-1);
+    if (last) job.lastIndex = last.index;
     const streamId = `job-${job.info.id}`;
-    for (const line of lines) {
-      const r = JSON.parse(line) as { index: number; timestampMs: number; label: string; score: number; probs: Record<string, number> };
-      job.tail.lastIndex = r.index;
-      const msg: LabelMessage = {
-        type: 'label',
-        streamId,
-        index: r.index,
-        timestampMs: r.timestampMs,
-        label: r.label,
-        score: r.score,
-        probs: classes.map((c) => r.probs[c] ?? 0),
-      };
-      for (const l of job.listeners) l.label(msg);
+    for (const l of labels) {
+      const msg: LabelMessage = { type: 'label', streamId, index: l.index, timestampMs: l.timestampMs, label: l.label, score: l.score, probs: [...l.probs] };
+      for (const listener of job.listeners) listener.label(msg);
     }
   }
 }
