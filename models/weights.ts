@@ -161,11 +161,25 @@ export function folderIOHandler(dir: string): tf.io.IOHandler {
   return { load: () => loadFolderArtifacts(dir) };
 }
 
-export async function loadFolderArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
+export interface FolderReadOptions {
+  /** The kind of TF.js model the folder must hold. Default 'graph-model' (what the embedder loads). */
+  kind?: 'graph-model' | 'layers-model';
+  /** Sees model.json's bytes, then each weight file's in manifest order (to hash them, say). */
+  onBytes?: (bytes: Buffer) => void;
+}
+
+/**
+ * Reads model.json and its weight files from a folder: the one reader of TF.js model folders
+ * (embedder weights, the layers models the ONNX export reads, model bundles). Missing model.json
+ * is E_MODEL_NOT_FOUND; anything unreadable, of the wrong kind, escaping the folder or of the wrong
+ * size is E_MODEL_INVALID naming the file.
+ */
+export async function loadFolderArtifacts(dir: string, options: FolderReadOptions = {}): Promise<tf.io.ModelArtifacts> {
+  const kind = options.kind ?? 'graph-model';
   const jsonPath = join(dir, 'model.json');
-  let text: string;
+  let raw: Buffer;
   try {
-    text = await readFile(jsonPath, 'utf8');
+    raw = await readFile(jsonPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -173,17 +187,19 @@ export async function loadFolderArtifacts(dir: string): Promise<tf.io.ModelArtif
     }
     throw new FramewiseError(ErrorCodes.MODEL_INVALID, `cannot read ${jsonPath}: ${(err as Error).message}`, { cause: err });
   }
+  options.onBytes?.(raw);
   let json: tf.io.ModelJSON;
   try {
-    json = JSON.parse(text) as tf.io.ModelJSON;
+    json = JSON.parse(raw.toString('utf8')) as tf.io.ModelJSON;
   } catch (err) {
     throw new FramewiseError(ErrorCodes.MODEL_INVALID, `${jsonPath} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   if (json === null || typeof json !== 'object' || json.modelTopology == null || !Array.isArray(json.weightsManifest)) {
-    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `${jsonPath} is not a TF.js model (modelTopology and weightsManifest expected)`);
+    const what = kind === 'layers-model' ? 'a tfjs layers model' : 'a TF.js model';
+    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `${jsonPath} is not ${what} (modelTopology and weightsManifest expected)`);
   }
   const topology = json.modelTopology as { node?: unknown };
-  if (json.format !== 'graph-model' && !Array.isArray(topology.node)) {
+  if (kind === 'graph-model' && json.format !== 'graph-model' && !Array.isArray(topology.node)) {
     throw new FramewiseError(
       ErrorCodes.MODEL_INVALID,
       `${jsonPath} is not a graph model (format "${json.format}"); the embedder loads graph models (layers/ holds the trainable variant)`,
@@ -206,13 +222,14 @@ export async function loadFolderArtifacts(dir: string): Promise<tf.io.ModelArtif
             { cause: err },
           );
         }
+        options.onBytes?.(b);
         // A Buffer may be a view into Node's shared pool: copy out exactly its bytes.
         buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
         total += b.byteLength;
       }
     }
     const expected = expectedWeightBytes(specs);
-    if (expected !== undefined && total < expected) {
+    if (expected !== undefined && total !== expected) {
       throw new FramewiseError(
         ErrorCodes.MODEL_INVALID,
         `weight files in ${dir} hold ${total} bytes but ${jsonPath} describes ${expected} (truncated or mismatched shard)`,

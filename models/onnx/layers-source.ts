@@ -1,13 +1,12 @@
 // The trainable layers model an ONNX export is made from: `<models-dir>/<id>/layers/` (model.json +
-// weight shards). Pure tfjs has no file loader in Node, so the files are read here and handed to
-// tf.loadLayersModel through a one-shot IOHandler. The hash covers topology and every weight byte,
+// weight shards), read by the project's one folder reader (models/weights.ts) and handed to
+// tf.loadLayersModel from memory. The hash covers topology and every weight byte,
 // so a cached export can tell whether it still describes these weights.
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { modelsDirFromEnv } from '../weights.ts';
+import { loadFolderArtifacts, modelsDirFromEnv } from '../weights.ts';
 
 /** The models folder: explicit, else env FRAMEWISE_MODELS. The export needs the trainable layers
  * model, which only a local folder provides (the download fetches graph models). */
@@ -34,39 +33,19 @@ export interface LayersArtifacts {
 /** Reads model.json and its shards; throws MODEL_NOT_FOUND / MODEL_INVALID with the path. */
 export async function readLayersArtifacts(id: string, modelsDir?: string): Promise<LayersArtifacts> {
   const dir = layersDir(id, modelsDir);
-  const jsonPath = join(dir, 'model.json');
-  let jsonText: Buffer;
+  const hash = createHash('sha256');
   try {
-    jsonText = await readFile(jsonPath);
-  } catch (err) {
-    throw new FramewiseError(
-      ErrorCodes.MODEL_NOT_FOUND,
-      `no layers model for "${id}" at ${jsonPath} (set --models-dir or FRAMEWISE_MODELS)`,
-      { cause: err },
-    );
-  }
-  const hash = createHash('sha256').update(jsonText);
-  try {
-    const json = JSON.parse(jsonText.toString('utf8')) as tf.io.ModelJSON;
-    if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new Error('model.json lacks modelTopology or weightsManifest');
-    const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
-      const buffers: ArrayBuffer[] = [];
-      const specs: tf.io.WeightsManifestEntry[] = [];
-      for (const group of manifest) {
-        for (const p of group.paths) {
-          const bytes = await readFile(join(dir, p));
-          hash.update(bytes);
-          buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-        }
-        specs.push(...group.weights);
-      }
-      return [specs, tf.io.concatenateArrayBuffers(buffers)];
-    });
+    const artifacts = await loadFolderArtifacts(dir, { kind: 'layers-model', onBytes: (b) => hash.update(b) });
     return { id, dir, sourceHash: hash.digest('hex'), artifacts };
   } catch (err) {
-    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `layers model for "${id}" in ${dir} is unreadable: ${(err as Error).message}`, {
-      cause: err,
-    });
+    if (err instanceof FramewiseError && err.code === ErrorCodes.MODEL_NOT_FOUND) {
+      throw new FramewiseError(
+        ErrorCodes.MODEL_NOT_FOUND,
+        `no layers model for "${id}" at ${join(dir, 'model.json')} (set --models-dir or FRAMEWISE_MODELS)`,
+        { cause: err },
+      );
+    }
+    throw err;
   }
 }
 

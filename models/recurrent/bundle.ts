@@ -15,6 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import type { CropPolicy } from '../../pipeline/types.ts';
+import { loadFolderArtifacts } from '../weights.ts';
 import { createHead, type HeadSpec, type NamedWeight, type RecurrentHead } from './head.ts';
 import type { CellType } from './state.ts';
 
@@ -166,34 +167,15 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   const invalid = (what: string, cause?: unknown) =>
     new FramewiseError(ErrorCodes.MODEL_INVALID, `model bundle ${dir}: ${what}`, { cause });
   const meta = parseMeta(await readJson(join(dir, BUNDLE_FILES.meta), invalid), invalid);
-  const modelJson = (await readJson(join(dir, BUNDLE_FILES.model), invalid)) as tf.io.ModelJSON;
-  if (typeof modelJson !== 'object' || modelJson === null || !modelJson.modelTopology || !Array.isArray(modelJson.weightsManifest)) {
-    throw invalid(`${BUNDLE_FILES.model} is not a tfjs layers model (no modelTopology / weightsManifest)`);
-  }
   let model: tf.LayersModel;
   try {
-    const artifacts = await tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-      const specs: tf.io.WeightsManifestEntry[] = [];
-      const buffers: ArrayBuffer[] = [];
-      for (const group of manifest) {
-        specs.push(...group.weights);
-        for (const p of group.paths) {
-          let buf: Buffer;
-          try {
-            buf = await readFile(join(dir, p));
-          } catch (err) {
-            throw invalid(`weight file ${p} listed in ${BUNDLE_FILES.model} cannot be read (${message(err)})`, err);
-          }
-          buffers.push(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
-        }
-      }
-      const data = tf.io.CompositeArrayBuffer.join(buffers);
-      const expected = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * 4, 0);
-      if (data.byteLength !== expected) {
-        throw invalid(`weight data has ${data.byteLength} bytes, ${BUNDLE_FILES.model} describes ${expected}`);
-      }
-      return [specs, data];
-    });
+    let artifacts: tf.io.ModelArtifacts;
+    try {
+      artifacts = await loadFolderArtifacts(dir, { kind: 'layers-model' });
+    } catch (err) {
+      // Inside a bundle every problem, a missing model.json too, is a broken bundle.
+      throw invalid(message(err), err);
+    }
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (err) {
     if (err instanceof FramewiseError) throw err;
