@@ -17,7 +17,6 @@ import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import type { CropPolicy } from '../../pipeline/types.ts';
 import { loadFolderArtifacts } from '../weights.ts';
 import { createHead, type HeadSpec, type NamedWeight, type RecurrentHead } from './head.ts';
-import type { CellType } from './state.ts';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 export const BUNDLE_FILES = { model: 'model.json', weights: 'weights.bin', meta: 'framewise.json' } as const;
@@ -39,20 +38,13 @@ export interface BundleInfo {
   metrics?: Record<string, unknown>;
 }
 
-/** framewise.json. */
-export interface BundleMeta extends BundleInfo {
+/** framewise.json: what the caller described, plus the head's architecture (HeadSpec documents
+ * each field; note that the stock layers model in model.json does not include the input
+ * normalisation, so a browser running it subtracts the running mean itself). */
+export interface BundleMeta extends BundleInfo, Omit<HeadSpec, 'inputDim' | 'classes'> {
   formatVersion: number;
   /** Embedding length the head expects (= the embedder's output length). */
   embeddingDim: number;
-  cell: CellType;
-  layers: number;
-  hidden: number;
-  projection: number;
-  dropout: number;
-  seed: number;
-  /** Rate of the running mean subtracted from each embedding before the head (0 = off). The stock
-   * layers model in model.json does not include this step: a browser applies it itself. */
-  inputNorm: number;
   createdAt: string;
 }
 
@@ -115,17 +107,12 @@ export async function saveBundle(dir: string, head: RecurrentHead, info: BundleI
       `saveBundle: ${info.classes.length} class labels for a head with ${s.classes} classes`,
     );
   }
+  const { inputDim, classes: _count, ...architecture } = s;
   const meta: BundleMeta = {
     formatVersion: BUNDLE_FORMAT_VERSION,
     ...info,
-    embeddingDim: s.inputDim,
-    cell: s.cell,
-    layers: s.layers,
-    hidden: s.hidden,
-    projection: s.projection,
-    dropout: s.dropout,
-    seed: s.seed,
-    inputNorm: s.inputNorm,
+    embeddingDim: inputDim,
+    ...architecture,
     createdAt: new Date().toISOString(),
   };
   const model = toLayersModel(head);
