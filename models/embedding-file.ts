@@ -27,6 +27,11 @@ export interface EmbeddingFileHeader {
   /** Frames per second the video was sampled at; null = the source's own rate. */
   fps: number | null;
   crop: CropPolicy;
+  /**
+   * The decode chain the frames came from (pipeline/decode.ts DECODE_REVISION). Files written by
+   * another revision (or before there was one) are not reused: their pixels were scaled differently.
+   */
+  decoder?: string;
   /** The input: its path as given, sha256 of its bytes (hex), its size in bytes. */
   source: { path: string; sha256: string; bytes: number };
   frames: number;
@@ -125,15 +130,21 @@ export function defaultEmbeddingPath(cacheDir: string, sha256: string, embedder:
   return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}.${fps ?? 'src'}.${crop}.emb`);
 }
 
-/** Whether an existing file may be reused for this request (same bytes, embedder, fps and crop). */
+/** Whether an existing file may be reused for this request (same bytes, embedder, fps, crop and decoder). */
 export async function matchingEmbeddingFile(
   path: string,
-  want: { embedder: string; fps: number | null; crop: CropPolicy; sha256: string },
+  want: { embedder: string; fps: number | null; crop: CropPolicy; sha256: string; decoder: string },
 ): Promise<boolean> {
   try {
     await stat(path);
     const { header } = await readEmbeddingFile(path);
-    return header.embedder === want.embedder && header.fps === want.fps && header.crop === want.crop && header.source.sha256 === want.sha256;
+    return (
+      header.embedder === want.embedder &&
+      header.fps === want.fps &&
+      header.crop === want.crop &&
+      header.source.sha256 === want.sha256 &&
+      header.decoder === want.decoder
+    );
   } catch {
     return false;
   }

@@ -27,9 +27,10 @@ export function randomView(rand: () => number, range: [number, number] = TRAIN_S
 
 export function viewFilters(v: View, size: number): string[] {
   const L = Math.max(size, Math.round(v.shortSide));
-  // -2 keeps the aspect ratio with an even length, as the encoders downstream like.
+  // -2 keeps the aspect ratio with an even length, as the encoders downstream like; 'area' as in
+  // decode's own scaling, so augmented views and the center view are resized alike.
   const filters = [
-    `scale='if(lt(iw,ih),${L},-2)':'if(lt(iw,ih),-2,${L})'`,
+    `scale='if(lt(iw,ih),${L},-2)':'if(lt(iw,ih),-2,${L})':flags=area`,
     `crop=${size}:${size}:(iw-${size})*${v.fx.toFixed(4)}:(ih-${size})*${v.fy.toFixed(4)}`,
   ];
   if (v.flip) filters.push('hflip');

@@ -2,7 +2,7 @@
 // once per view (the center crop, plus augmented copies for training) and cached as an embedding
 // file, so later epochs, runs and searches never touch the CNN again.
 import { lastValueFrom, toArray } from 'rxjs';
-import { decodeThrough } from '../../pipeline/decode.ts';
+import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
 import { embed } from '../../pipeline/embed.ts';
 import { labelsAtTimes, type DatasetVideo } from '../../pipeline/dataset.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
@@ -49,7 +49,7 @@ export async function embedVideoView(
   const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop).replace(/\.emb$/, `.${viewName}.emb`);
   try {
     const { header, embeddings } = await readEmbeddingFile(file);
-    if (header.source.sha256 === source.sha256 && header.embedder === o.embedder.id && header.fps === o.fps && header.crop === o.crop) {
+    if (header.source.sha256 === source.sha256 && header.embedder === o.embedder.id && header.fps === o.fps && header.crop === o.crop && header.decoder === DECODE_REVISION) {
       return { timestampsMs: header.timestampsMs, embeddings, cached: true };
     }
   } catch {
@@ -63,7 +63,7 @@ export async function embedVideoView(
   const timestampsMs = frames.map((f) => f.timestampMs);
   await writeEmbeddingFile(
     file,
-    { embedder: o.embedder.id, dim: o.embedder.dim, fps: o.fps, crop: o.crop, source: { path, ...source }, frames: frames.length, timestampsMs, augmentation: view ?? null },
+    { embedder: o.embedder.id, dim: o.embedder.dim, fps: o.fps, crop: o.crop, decoder: DECODE_REVISION, source: { path, ...source }, frames: frames.length, timestampsMs, augmentation: view ?? null },
     embeddings,
   );
   return { timestampsMs, embeddings, cached: false };

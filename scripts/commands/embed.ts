@@ -7,7 +7,7 @@ import { parseBackendRequest } from '../../models/backend.ts';
 import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
-import { decodeThrough } from '../../pipeline/decode.ts';
+import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
 import { embed } from '../../pipeline/embed.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
@@ -55,7 +55,7 @@ export const command: CommandSpec = {
       if (input === '-') throw usage('reading stdin needs --out FILE (stdin has no identity to name a cache file by)');
       out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop);
     }
-    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256 }))) {
+    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION }))) {
       log(`up to date: ${out}`);
       stdout.write(out + '\n');
       return 0;
@@ -103,7 +103,7 @@ export const command: CommandSpec = {
     const seconds = (performance.now() - started) / 1000;
     await writeEmbeddingFile(
       out,
-      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, source, frames: embeddings.length, timestampsMs },
+      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, decoder: DECODE_REVISION, source, frames: embeddings.length, timestampsMs },
       embeddings,
     );
     log(`${embeddings.length} frames in ${seconds.toFixed(1)} s (${(embeddings.length / Math.max(seconds, 1e-9)).toFixed(1)} frames/s) -> ${out}`);

@@ -26,6 +26,7 @@ function sample(frames: number, dim: number) {
     dim,
     fps: 10,
     crop: 'center',
+    decoder: 'test-decoder-1',
     source: { path: 'clips/a.mp4', sha256: 'ab'.repeat(32), bytes: 1234 },
     frames,
     timestampsMs: Array.from({ length: frames }, (_, i) => i * 100),
@@ -124,12 +125,13 @@ describe('embedding file', () => {
     expect(defaultEmbeddingPath('/c', sha, 'mobilenet_v2_1.0_224', null, 'pad')).toMatch(/\.src\.pad\.emb$/);
   });
 
-  test('matchingEmbeddingFile accepts only the same source, embedder, fps and crop', async () => {
+  test('matchingEmbeddingFile accepts only the same source, embedder, fps, crop and decoder', async () => {
     const path = join(tmp, 'z.emb');
     const { header, embeddings } = sample(2, 4);
     await writeEmbeddingFile(path, header, embeddings);
-    const want = { embedder: header.embedder, fps: header.fps, crop: header.crop, sha256: header.source.sha256 };
+    const want = { embedder: header.embedder, fps: header.fps, crop: header.crop, sha256: header.source.sha256, decoder: header.decoder! };
     expect(await matchingEmbeddingFile(path, want)).toBe(true);
+    expect(await matchingEmbeddingFile(path, { ...want, decoder: 'another-chain' })).toBe(false);
     expect(await matchingEmbeddingFile(path, { ...want, fps: 5 })).toBe(false);
     expect(await matchingEmbeddingFile(path, { ...want, sha256: '00' })).toBe(false);
     expect(await matchingEmbeddingFile(join(tmp, 'none'), want)).toBe(false);

@@ -213,6 +213,30 @@ describe('size and crop policy', () => {
     });
   }
 
+  test('an anamorphic source is cropped to the centre of its display picture (sample aspect ratio kept)', async () => {
+    // 240x240 stored, SAR 2:1, so shown 480x240: its display square is the middle 120 stored
+    // columns, and the red bands on the outer 60 columns each side are outside it.
+    const source = await makeClip({
+      durationSec: 0.2,
+      fps: 10,
+      width: 240,
+      height: 240,
+      pattern: 'color',
+      color: 'blue',
+      filters: ['drawbox=x=0:y=0:w=60:h=ih:color=red:t=fill', 'drawbox=x=iw-60:y=0:w=60:h=ih:color=red:t=fill', 'setsar=2'],
+      dir: dir.path,
+    });
+    const f = await firstValueFrom(decode(source, { size: 64 }));
+    const reds = Array.from({ length: 64 }, (_, x) => pixel(f, x, 32)).filter((p) => p[0] > 128 && p[2] < 128);
+    expect(reds).toEqual([]);
+    // Padded, the whole display picture (2:1) shows: bands at both ends, black above and below.
+    const padded = await firstValueFrom(decode(source, { size: 64, crop: 'pad' }));
+    expect(pixel(padded, 2, 32)[0]).toBeGreaterThan(128);
+    expect(pixel(padded, 61, 32)[0]).toBeGreaterThan(128);
+    expect(pixel(padded, 32, 32)[2]).toBeGreaterThan(128);
+    expect(pixel(padded, 32, 4)).toEqual([0, 0, 0]);
+  });
+
   test('size option: odd and small sides', async () => {
     for (const size of [65, 8]) {
       const f = await firstValueFrom(decode(clip25, { size }));
