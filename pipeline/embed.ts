@@ -1,7 +1,14 @@
 // The embed stage: Frame -> EmbeddedFrame through an Embedder, lossless and in order.
-// One model call at a time; frames that arrive meanwhile wait and go together in the next call
-// (up to batchSize). It never waits for a batch to fill, so a slow source gets batch 1 and no
-// added latency, while a fast (offline) source gets full batches.
+// Frames that arrive while the model is busy wait and go together in a later call (up to
+// batchSize). It never waits for a batch to fill when the model is idle, so a slow source gets
+// batch 1 and no added latency, while a fast (offline) source gets full batches.
+//
+// Up to `concurrency` calls run at once (default 2). An embedder on another thread (a worker
+// pool, ONNX Runtime in a worker) otherwise idles from the moment it answers until this thread
+// has labeled and written that batch and sent the next one; with a second full batch already
+// queued it never waits for this thread. Extra calls carry full batches only (or the last
+// frames of the stream), so batching, and with it the model's efficiency, is what one call
+// at a time would get.
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import { DEFAULTS } from './defaults.ts';
@@ -11,54 +18,61 @@ import type { EmbeddedFrame, Frame } from './types.ts';
 export interface EmbedOptions {
   /** Most frames per embedder call, an integer in [1, 1024]. Default DEFAULTS.embedBatch. */
   batchSize?: number;
+  /** Most embedder calls in flight, an integer in [1, 64]. Default DEFAULTS.embedConcurrency. */
+  concurrency?: number;
 }
 
 /**
  * Embeds every frame exactly once and emits in arrival order. Frames waiting for the model are held
  * here and RxJS has no demand channel, so for bounded memory run it under a credit loop
- * (`decodeThrough(input, options, embed(embedder), 2 * batchSize)` in pipeline/decode.ts).
+ * (`decodeThrough(input, options, embed(embedder), embedCredit())` in pipeline/decode.ts).
  * An error from the source is delivered after the frames already received have been embedded;
  * an embedder error ends the stream at once. Unsubscribing drops waiting frames.
  */
 export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorFunction<Frame, EmbeddedFrame> {
-  const batchSize = options.batchSize ?? DEFAULTS.embedBatch;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1024) {
-    throw new FramewiseError(ErrorCodes.USAGE, `embed batchSize must be an integer in [1, 1024], got ${batchSize}`);
-  }
+  const batchSize = intIn('batchSize', options.batchSize ?? DEFAULTS.embedBatch, 1024);
+  const concurrency = intIn('concurrency', options.concurrency ?? DEFAULTS.embedConcurrency, 64);
   return (source) =>
     new Observable<EmbeddedFrame>((subscriber) => {
       const waiting: Frame[] = [];
-      let busy = false;
+      /** Calls in flight, oldest first; results are emitted in this order whatever order they finish in. */
+      const calls: { batch: Frame[]; result?: Float32Array[] }[] = [];
       let ended: { error?: unknown } | undefined;
 
-      const pump = (): void => {
-        if (busy || subscriber.closed) return;
-        if (waiting.length === 0) {
-          if (ended) ('error' in ended ? subscriber.error(ended.error) : subscriber.complete());
-          return;
+      const emitDone = (): void => {
+        while (calls.length > 0 && calls[0]!.result && !subscriber.closed) {
+          const { batch, result } = calls.shift()!;
+          batch.forEach((f, i) => subscriber.next({ streamId: f.streamId, index: f.index, timestampMs: f.timestampMs, embedding: result![i] }));
         }
-        const batch = waiting.splice(0, batchSize);
-        busy = true;
-        embedder.embed(batch).then(
-          (embeddings) => {
-            busy = false;
-            if (subscriber.closed) return;
-            if (embeddings.length !== batch.length) {
-              subscriber.error(
-                new FramewiseError(ErrorCodes.MODEL_INVALID, `embedder ${embedder.id} returned ${embeddings.length} embeddings for ${batch.length} frames`),
-              );
-              return;
-            }
-            batch.forEach((f, i) =>
-              subscriber.next({ streamId: f.streamId, index: f.index, timestampMs: f.timestampMs, embedding: embeddings[i] }),
-            );
-            pump();
-          },
-          (err: unknown) => {
-            busy = false;
-            subscriber.error(err);
-          },
-        );
+      };
+
+      const pump = (): void => {
+        if (subscriber.closed) return;
+        // The first call takes whatever waits (latency); further ones only full batches (efficiency).
+        while (waiting.length > 0 && calls.length < concurrency && (calls.length === 0 || waiting.length >= batchSize || ended)) {
+          const call: (typeof calls)[number] = { batch: waiting.splice(0, batchSize) };
+          calls.push(call);
+          embedder.embed(call.batch).then(
+            (embeddings) => {
+              if (subscriber.closed) return;
+              if (embeddings.length !== call.batch.length) {
+                subscriber.error(
+                  new FramewiseError(ErrorCodes.MODEL_INVALID, `embedder ${embedder.id} returned ${embeddings.length} embeddings for ${call.batch.length} frames`),
+                );
+                return;
+              }
+              call.result = embeddings;
+              // Hand the engine its next batch before this thread labels and writes this one.
+              pump();
+              emitDone();
+              pump();
+            },
+            (err: unknown) => subscriber.error(err),
+          );
+        }
+        if (ended && waiting.length === 0 && calls.length === 0) {
+          'error' in ended ? subscriber.error(ended.error) : subscriber.complete();
+        }
       };
 
       const subscription = source.subscribe({
@@ -78,6 +92,20 @@ export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorF
       return () => {
         subscription.unsubscribe();
         waiting.length = 0;
+        calls.length = 0;
       };
     });
+}
+
+/**
+ * Credit for decodeThrough around embed(): every call in flight full, and one more batch
+ * filling meanwhile.
+ */
+export function embedCredit(options: EmbedOptions = {}): number {
+  return ((options.concurrency ?? DEFAULTS.embedConcurrency) + 1) * (options.batchSize ?? DEFAULTS.embedBatch);
+}
+
+function intIn(name: string, v: number, max: number): number {
+  if (!Number.isInteger(v) || v < 1 || v > max) throw new FramewiseError(ErrorCodes.USAGE, `embed ${name} must be an integer in [1, ${max}], got ${v}`);
+  return v;
 }

@@ -8,7 +8,7 @@ import { concatMap, from, map, pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { decodeThrough } from './decode.ts';
-import { embed } from './embed.ts';
+import { embed, embedCredit } from './embed.ts';
 import { ErrorCodes, FramewiseError } from './errors.ts';
 import { label } from './label.ts';
 import { isUrl, probe, requireBinary, type VideoInfo } from './probe.ts';
@@ -104,16 +104,18 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
 
   let frames = 0;
   let aborted = false;
+  const chunk = o.chunk ?? 16;
   const stage = pipe(
     embed(o.embedder),
-    label(o.head, o.classes, { chunk: o.chunk ?? 16 }),
+    label(o.head, o.classes, { chunk }),
     concatMap((l: FrameLabel) => from(write(l)).pipe(map(() => l))),
   );
   const frames$ = decodeThrough(
     o.input,
     { size: o.embedder.inputSize, crop: o.crop, fps: o.fps ?? undefined, streamId: o.name },
     stage,
-    o.inFlight ?? 32,
+    // Enough for the embedder's calls and the head's chunk at once, so neither starves the other.
+    o.inFlight ?? embedCredit() + chunk,
   );
   try {
     await new Promise<void>((resolve, reject) => {

@@ -59,7 +59,7 @@ export const modelOptions: Record<string, OptionSpec> = {
     type: 'string',
     valueName: 'N',
     default: process.env.FRAMEWISE_WORKERS || String(availableParallelism()),
-    description: 'embedding worker threads for tfjs wasm, 1 = no pool (env FRAMEWISE_WORKERS; the default is the number of cores)',
+    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm (env FRAMEWISE_WORKERS; default: cores)',
   },
 };
 

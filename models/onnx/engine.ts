@@ -60,6 +60,25 @@ function intIn(name: string, v: number, min: number, max: number): number {
   return v;
 }
 
+/**
+ * The verified ONNX file for `config.id`: exported and verified on first use, else the cached
+ * export its sidecar vouches for. Run it once before starting several workers on the same file,
+ * so they do not all export it at the same time.
+ */
+export function prepareOnnx(config: OnnxEmbedderConfig): Promise<ReadyOnnx> {
+  // The tfjs reference (export and verification) needs the process's tfjs backend; a file its
+  // sidecar vouches for is opened without touching tfjs at all.
+  return ensureOnnx({
+    id: config.id ?? DEFAULTS.embedder,
+    modelsDir: config.modelsDir,
+    cacheDir: config.cacheDir,
+    file: config.file,
+    imagesDir: config.imagesDir,
+    log: config.onProgress ?? (() => {}),
+    beforeTfjs: () => ensureBackend().then(() => {}),
+  });
+}
+
 /** Exports (first use), verifies and opens the ONNX embedder; warmed up with one black frame. */
 export async function loadOnnxEmbedder(config: OnnxEmbedderConfig = {}): Promise<OnnxEmbedder> {
   const id = config.id ?? DEFAULTS.embedder;
@@ -67,18 +86,7 @@ export async function loadOnnxEmbedder(config: OnnxEmbedderConfig = {}): Promise
   const threads = intIn('threads', config.threads ?? availableParallelism(), 1, 64);
   const batchSize = intIn('batchSize', config.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
   const log = config.onProgress ?? (() => {});
-
-  // The tfjs reference (export and verification) needs the process's tfjs backend; a file its
-  // sidecar vouches for is opened without touching tfjs at all.
-  const ready = await ensureOnnx({
-    id,
-    modelsDir: config.modelsDir,
-    cacheDir: config.cacheDir,
-    file: config.file,
-    imagesDir: config.imagesDir,
-    log,
-    beforeTfjs: () => ensureBackend().then(() => {}),
-  });
+  const ready = await prepareOnnx(config);
   if (ready.sidecar.dim && ready.sidecar.dim !== info.dim) {
     throw new FramewiseError(ErrorCodes.MODEL_INVALID, `ONNX file ${ready.path} gives ${ready.sidecar.dim}-d embeddings, ${id} has ${info.dim}`);
   }
@@ -102,6 +110,13 @@ class OrtEmbedder implements OnnxEmbedder {
   readonly provenance: ReadyOnnx['how'];
   readonly macsPerFrame: number;
   private session: ort.InferenceSession | undefined;
+  /**
+   * The input batch, reused run after run: a fresh 4.8 MB Float32Array per batch of 8 was mapped,
+   * page-faulted and collected each time. A run that overlaps another (concurrent embed() calls
+   * on this thread) packs into a fresh array instead.
+   */
+  private pixels: Float32Array | undefined;
+  private pixelsInUse = false;
 
   constructor(
     readonly id: string,
@@ -155,11 +170,14 @@ class OrtEmbedder implements OnnxEmbedder {
   private async run(batch: readonly RgbImage[], output: string): Promise<Float32Array> {
     if (!this.session) throw usage(`embedder ${this.id} (onnx) was disposed`);
     let pixels: Float32Array;
+    const reuse = !this.pixelsInUse;
     try {
-      pixels = packFrames(batch, this.inputSize);
+      if (reuse) this.pixels ??= new Float32Array(this.batchSize * this.inputSize * this.inputSize * 3);
+      pixels = packFrames(batch, this.inputSize, reuse ? this.pixels : undefined);
     } catch (err) {
       throw usage(`${(err as Error).message} (${this.id}: decode with size ${this.inputSize})`);
     }
+    this.pixelsInUse ||= reuse;
     const input = new ort.Tensor('float32', pixels, [batch.length, this.inputSize, this.inputSize, 3]);
     try {
       const result = await this.session.run({ [INPUT_NAME]: input }, [output]);
@@ -168,6 +186,7 @@ class OrtEmbedder implements OnnxEmbedder {
       throw new FramewiseError(ErrorCodes.MODEL_INVALID, `onnxruntime failed on ${this.id}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
     } finally {
       input.dispose();
+      if (reuse) this.pixelsInUse = false;
     }
   }
 }

@@ -117,10 +117,13 @@ async function decodeAll(dir: string, size: number): Promise<VerificationFrames>
   return { frames, inputs: 'photos' };
 }
 
-/** Packs frames into one NHWC float32 batch of raw 0..255 values (the engines' common input). */
-export function packFrames(frames: readonly RgbFrame[], size: number): Float32Array {
+/**
+ * Packs frames into one NHWC float32 batch of raw 0..255 values (the engines' common input),
+ * into the front of `into` when it is given and large enough (see OrtEmbedder's reused buffer).
+ */
+export function packFrames(frames: readonly RgbFrame[], size: number, into?: Float32Array): Float32Array {
   const plane = size * size * 3;
-  const out = new Float32Array(frames.length * plane);
+  const out = into && into.length >= frames.length * plane ? into.subarray(0, frames.length * plane) : new Float32Array(frames.length * plane);
   frames.forEach((f, n) => {
     if (!f || !(f.rgb instanceof Uint8Array) || f.width !== size || f.height !== size || f.rgb.length !== plane) {
       throw new FramewiseError(ErrorCodes.USAGE, `frame ${n} is ${f?.width}x${f?.height} (${f?.rgb?.length} bytes); the embedder takes ${size}x${size} rgb24`);

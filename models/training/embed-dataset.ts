@@ -3,7 +3,7 @@
 // file, so later epochs, runs and searches never touch the CNN again.
 import { lastValueFrom, toArray } from 'rxjs';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
-import { embed } from '../../pipeline/embed.ts';
+import { embed, embedCredit } from '../../pipeline/embed.ts';
 import { labelsAtTimes, type DatasetVideo } from '../../pipeline/dataset.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { probe } from '../../pipeline/probe.ts';
@@ -57,7 +57,7 @@ export async function embedVideoView(
   }
   const size = o.embedder.inputSize;
   const frames = await lastValueFrom(
-    decodeThrough(path, { size, crop: o.crop, fps: o.fps ?? undefined, preFilters: view ? viewFilters(view, size) : undefined }, embed(o.embedder), 32).pipe(toArray()),
+    decodeThrough(path, { size, crop: o.crop, fps: o.fps ?? undefined, preFilters: view ? viewFilters(view, size) : undefined }, embed(o.embedder), embedCredit()).pipe(toArray()),
   );
   const embeddings = frames.map((f) => f.embedding);
   const timestampsMs = frames.map((f) => f.timestampMs);

@@ -2,13 +2,14 @@
 // Prints numbers and ratios measured side by side, never asserts (it is not a test). Sections:
 //   spine   (10 s clip): decode-only, embed-only on tfjs (this thread, batch 8) and decode+embed;
 //   engines (60 s clip): per embedder, embed-only for wasm 1 worker, the wasm pool, ONNX Runtime
-//           with 1 and 2 threads (and multiply-adds/s), end-to-end `label` with the auto engine;
+//           with 1 and 2 threads (and multiply-adds/s), end-to-end `label` with the auto engine,
+//           in interleaved rounds (medians printed): the shared machine's speed drifts by tens of
+//           percent within minutes, and a ratio of two figures taken minutes apart measures that;
 //   rss     (--rss): peak RSS of `framewise label` on a 1-minute and a 10-minute clip.
 // Clips are generated with ffmpeg's testsrc2 (640x480, 25 fps) into the OS temp folder and
-// reused by later runs. Embed-only runs on pre-decoded frames; each call gets fresh copies
-// (excluded from the time) because the pool takes ownership of the pixel buffers it is given.
+// reused by later runs. Embed-only runs on pre-decoded frames.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,13 +21,13 @@ import { loadEmbedder, type Embedder } from '../../models/embedder.ts';
 import { loadEmbeddingEngine, parseEngineRequest, parseWorkers, type EngineRequest } from '../../models/engine.ts';
 import { createEmbeddingPool } from '../../models/pool/pool.ts';
 import { FACTORIES_MODULE } from '../../models/pool/factories.ts';
-import { loadBundle, saveBundle } from '../../models/recurrent/bundle.ts';
-import { createHead } from '../../models/recurrent/head.ts';
+import { loadBundle, saveBundle, type BundleMeta } from '../../models/recurrent/bundle.ts';
+import { createHead, type RecurrentHead } from '../../models/recurrent/head.ts';
 import { embedderInfo } from '../../models/registry.ts';
 import { modelsDirFromEnv } from '../../models/weights.ts';
 import { decode, decodeThrough } from '../../pipeline/decode.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { embed } from '../../pipeline/embed.ts';
+import { embed, embedCredit } from '../../pipeline/embed.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { requireBinary } from '../../pipeline/probe.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
@@ -47,7 +48,8 @@ export const command: CommandSpec = {
     engines: { type: 'string', valueName: 'LIST', default: ENGINE_ROWS.join(','), description: `embed-only rows: ${ENGINE_ROWS.join(', ')}` },
     seconds: { type: 'string', valueName: 'S', default: '60', description: 'length of the clip for the engine and end-to-end part' },
     'spine-seconds': { type: 'string', valueName: 'S', default: '10', description: 'length of the clip for decode-only / decode+embed (0 skips that part)' },
-    'embed-seconds': { type: 'string', valueName: 'S', default: '4', description: 'least busy time per embed-only measurement' },
+    'embed-seconds': { type: 'string', valueName: 'S', default: '3', description: 'time per embed-only measurement' },
+    rounds: { type: 'string', valueName: 'N', default: '3', description: 'rounds of the engine and end-to-end part (each measures every row once; medians are printed)' },
     quick: { type: 'boolean', description: 'short clips (10 s / 5 s) and 1.5 s per embed-only row, for a smoke run' },
     rss: { type: 'boolean', description: 'also compare peak RSS of `framewise label` on a 1-minute and a 10-minute clip (about 2-4 more minutes)' },
     'rss-embedder': { type: 'string', valueName: 'ID', default: 'mobilenet_v1_0.25_224', description: 'embedder for the RSS part' },
@@ -64,6 +66,8 @@ export const command: CommandSpec = {
     const seconds = quick ? 10 : num(values, 'seconds', 1, 3600)!;
     const spineSeconds = quick ? 5 : num(values, 'spine-seconds', 0, 3600)!;
     const embedSeconds = quick ? 1.5 : num(values, 'embed-seconds', 0.1, 600)!;
+    const rounds = quick ? 1 : num(values, 'rounds', 1, 100)!;
+    if (!Number.isInteger(rounds)) throw usage(`--rounds must be an integer, got ${rounds}`);
     const workers = parseWorkers(str(values, 'workers'));
     const engine = parseEngineRequest(str(values, 'engine'));
     const modelsDir = str(values, 'models-dir') ?? modelsDirFromEnv();
@@ -88,9 +92,9 @@ export const command: CommandSpec = {
         for (const id of ids) {
           const e = await loadEmbedder({ id, modelsDir, backend: backend.name, batchSize: 8 });
           try {
-            const only = await embedOnly(e, frames, 8, embedSeconds);
+            const only = (await embedOnly(e, frames, embedSeconds, 8)).fps;
             const t = performance.now();
-            const n = await lastValueFrom(decodeThrough(clip, { size: 224 }, embed(e, { batchSize: 8 }), 16).pipe(count()));
+            const n = await lastValueFrom(decodeThrough(clip, { size: 224 }, embed(e, { batchSize: 8 }), embedCredit({ batchSize: 8 })).pipe(count()));
             const both = n / ((performance.now() - t) / 1000);
             const ratio = both / only;
             say(`${id}: embed-only ${fmt(only)} frames/s, decode+embed ${fmt(both)} frames/s, ratio ${ratio.toFixed(2)} (target >= 0.9: ${met(ratio >= 0.9)})`);
@@ -103,47 +107,85 @@ export const command: CommandSpec = {
 
       // ---- issues 7 and 4: engines and end to end ----
       const clip = await makeClip(seconds, 25, note);
-      say(`\n== engines: ${seconds} s 640x480 clip at 25 fps (${clip}); embed-only on pre-decoded frames; pool = ${workers} workers ==`);
-      const dec = await decodeOnly(clip);
-      say(`decode-only: ${dec.frames} frames, ${fmt(dec.fps)} frames/s`);
+      say(`\n== engines: ${seconds} s 640x480 clip at 25 fps (${clip}); embed-only on pre-decoded frames, calls of ${DEFAULTS.embedBatch}, ${DEFAULTS.embedConcurrency} in flight (as the pipeline makes them); pool = ${workers} workers ==`);
+      say(`${rounds} rounds, each measuring every row once, so slow and fast spells of the shared machine fall on all of them alike; figures are medians over rounds, ratios medians of the per-round ratios`);
       const sample = await lastValueFrom(decode(clip, { size: 224 }).pipe(take(64), toArray()));
       for (const id of ids) {
         say(`\n-- ${id} --`);
-        const fps: Partial<Record<EngineRow, number>> = {};
-        let macs: number | undefined;
+        const engines = await openRows(rows, { id, modelsDir, workers });
+        const bundle = await makeBundle(work, id, null);
+        const { head, meta } = await loadBundle(bundle);
+        const auto = await loadEmbeddingEngine({ id, engine, modelsDir, workers, log: note });
+        const per: Record<string, number[]> = {};
+        const push = (k: string, v: number) => (per[k] ??= []).push(v);
+        try {
+          for (let r = 0; r < rounds; r++) {
+            const dec = await decodeOnly(clip);
+            push('decode', dec.fps);
+            for (const row of rows) {
+              const m = await embedOnly(engines[row]!.embedder, sample, embedSeconds);
+              push(row, m.fps);
+              push(`${row}.cores`, m.cores);
+            }
+            const only = await embedOnly(auto, sample, embedSeconds);
+            push('autoOnly', only.fps);
+            const e2e = await endToEnd({ clip, embedder: auto, head, meta, out: join(work, `e2e-${id}`) });
+            push('e2e', e2e.fps);
+            if (e2e.decoderMsPerFrame !== undefined) push('e2e.decoderMs', e2e.decoderMsPerFrame);
+            push('e2e.processMs', e2e.processMsPerFrame);
+            const best = Math.max(only.fps, ...rows.map((row) => per[row]!.at(-1)!));
+            push('best', best);
+            push('ratio', e2e.fps / Math.min(dec.fps, best));
+            // Two stages sharing the cores can at best split them: 1 / (1/decode + 1/embed) frames/s.
+            push('bound', 1 / (1 / dec.fps + 1 / best));
+            push('ratioBound', e2e.fps / (1 / (1 / dec.fps + 1 / best)));
+            push('ratioSame', e2e.fps / only.fps);
+            if (per.pool && per.wasm1) push('poolRatio', per.pool.at(-1)! / per.wasm1.at(-1)!);
+            if (per.onnx2 && per.onnx1) push('onnxRatio', per.onnx2.at(-1)! / per.onnx1.at(-1)!);
+            note(`round ${r + 1}/${rounds}: decode ${fmt(dec.fps)}, ${rows.map((row) => `${row} ${fmt(per[row]!.at(-1)!)}`).join(', ')}, e2e ${fmt(e2e.fps)} frames/s`);
+          }
+        } finally {
+          head.dispose();
+          await auto.close();
+          for (const e of Object.values(engines)) await e!.close();
+        }
+
+        const m = (k: string) => median(per[k]!);
+        const spread = (k: string) => `${fmt(Math.min(...per[k]!))}-${fmt(Math.max(...per[k]!))}`;
+        say(`decode-only        ${fmt(m('decode')).padStart(8)} frames/s  (rounds ${spread('decode')})`);
+        const macs = Object.values(engines).find((e) => e?.macs)?.macs;
         for (const row of rows) {
-          const r = await measureRow(row, { id, modelsDir, workers, sample, embedSeconds });
-          fps[row] = r.fps;
-          macs ??= r.macs;
-          say(`${ROW_NAME[row].padEnd(15)} ${fmt(r.fps).padStart(8)} frames/s  ${(1000 / r.fps).toFixed(2).padStart(7)} ms/frame  ${r.cores.toFixed(2)} cores busy  (${r.note})`);
+          say(
+            `${ROW_NAME[row].padEnd(18)} ${fmt(m(row)).padStart(8)} frames/s  ${(1000 / m(row)).toFixed(2).padStart(7)} ms/frame  ${m(`${row}.cores`).toFixed(2)} cores busy` +
+              `${macs ? `  ${((macs * m(row)) / 1e9).toFixed(1)} GMAC/s` : ''}  (rounds ${spread(row)}; ${engines[row]!.note})`,
+          );
         }
-        if (macs) {
-          say(`multiply-adds: ${(macs / 1e6).toFixed(1)} M per frame; per engine: ${rows.map((r) => `${ROW_NAME[r]} ${((macs! * fps[r]!) / 1e9).toFixed(1)} GMAC/s`).join(', ')}`);
+        if (macs) say(`multiply-adds: ${(macs / 1e6).toFixed(1)} M per frame`);
+        if (per.poolRatio) {
+          const r = m('poolRatio');
+          say(`wasm pool / 1 worker: ${r.toFixed(2)} (rounds ${per.poolRatio.map((x) => x.toFixed(2)).join(', ')}; target >= 1.7: ${met(r >= 1.7)})`);
+          table.push({ part: 'pool', id, what: `wasm pool (${workers}) / wasm 1 worker`, fps: m('pool'), ratio: r, target: '>= 1.7', ok: r >= 1.7 });
         }
-        if (fps.pool && fps.wasm1) {
-          const r = fps.pool / fps.wasm1;
-          say(`wasm pool / 1 worker: ${r.toFixed(2)} (target >= 1.7: ${met(r >= 1.7)})`);
-          table.push({ part: 'pool', id, what: `wasm pool (${workers}) / wasm 1 worker`, fps: fps.pool, ratio: r, target: '>= 1.7', ok: r >= 1.7 });
+        if (per.onnxRatio) {
+          // The machine's own reference: a native engine built to use every core, given a second thread.
+          say(`for comparison, onnx 2 threads / 1 thread: ${m('onnxRatio').toFixed(2)} (rounds ${per.onnxRatio.map((x) => x.toFixed(2)).join(', ')})`);
         }
-        const best = Math.max(...rows.map((r) => fps[r] ?? 0));
-        const e2e = await endToEnd({ id, clip, engine, modelsDir, workers, work, sample, embedSeconds, note });
-        say(`end-to-end label (${e2e.description}): ${e2e.frames} frames, ${fmt(e2e.fps)} frames/s; embed-only of that same embedder (calls of ${DEFAULTS.embedBatch}, as the pipeline makes them): ${fmt(e2e.embedOnly)} frames/s`);
-        if (e2e.engine === 'onnx') {
-          const here = await endToEnd({ id, clip, engine: 'onnx', isolate: false, modelsDir, workers, work, sample, embedSeconds, note });
-          say(`end-to-end label (${here.description}, on the main thread): ${fmt(here.fps)} frames/s, embed-only ${fmt(here.embedOnly)} frames/s (for comparison)`);
-        }
-        // The e2e embedder's own embed-only counts too (it may be an engine not among --engines).
-        const limit = Math.min(dec.fps, Math.max(best, e2e.embedOnly));
-        const r = e2e.fps / limit;
-        say(`e2e / min(decode-only ${fmt(dec.fps)}, best embed-only ${fmt(Math.max(best, e2e.embedOnly))}) = ${r.toFixed(2)} (target >= 0.8: ${met(r >= 0.8)})`);
-        table.push({ part: 'e2e', id, what: `e2e auto / min(decode, best embed)`, fps: e2e.fps, ratio: r, target: '>= 0.8', ok: r >= 0.8 });
+        const cpu = per['e2e.decoderMs'] ? `; CPU per frame: ffmpeg ${m('e2e.decoderMs').toFixed(2)} ms, this process ${m('e2e.processMs').toFixed(2)} ms` : '';
+        say(`end-to-end label (${auto.engine}: ${auto.description}): ${fmt(m('e2e'))} frames/s (rounds ${spread('e2e')})${cpu}`);
+        say(`  embed-only of that same embedder: ${fmt(m('autoOnly'))} frames/s; e2e / it: ${m('ratioSame').toFixed(2)} (target >= 0.9: ${met(m('ratioSame') >= 0.9)})`);
+        const ratio = m('ratio');
+        say(`  e2e / min(decode-only, best embed-only ${fmt(m('best'))}) = ${ratio.toFixed(2)} (target >= 0.8: ${met(ratio >= 0.8)})`);
+        say(
+          `  sharing ${cpus().length} cores, decode and embed together allow at most 1/(1/decode + 1/embed) = ${fmt(m('bound'))} frames/s, ` +
+            `${(m('bound') / Math.min(m('decode'), m('best'))).toFixed(2)} of that min; e2e reaches ${m('ratioBound').toFixed(2)} of this bound`,
+        );
+        table.push({ part: 'e2e', id, what: `e2e auto / min(decode, best embed)`, fps: m('e2e'), ratio, target: '>= 0.8', ok: ratio >= 0.8 });
+        table.push({ part: 'e2e', id, what: `e2e auto / 1/(1/decode + 1/embed)`, fps: m('e2e'), ratio: m('ratioBound'), target: '', ok: undefined });
         if (id === 'mobilenet_v2_1.0_224') {
-          table.push({ part: 'e2e', id, what: 'e2e auto frames/s', fps: e2e.fps, ratio: undefined, target: '>= 100 fps', ok: e2e.fps >= 100 });
+          table.push({ part: 'e2e', id, what: 'e2e auto frames/s', fps: m('e2e'), ratio: undefined, target: '>= 100 fps', ok: m('e2e') >= 100 });
         }
-        const r4 = e2e.fps / e2e.embedOnly;
-        say(`e2e / embed-only of the same embedder: ${r4.toFixed(2)} (target >= 0.9: ${met(r4 >= 0.9)})`);
-        table.push({ part: 'label', id, what: `e2e / embed-only (${e2e.engine}, same embedder)`, fps: e2e.fps, ratio: r4, target: '>= 0.9', ok: r4 >= 0.9 });
-        table.push(...rows.map((row) => ({ part: 'embed', id, what: ROW_NAME[row], fps: fps[row]!, ratio: undefined, target: '', ok: undefined })));
+        table.push({ part: 'label', id, what: `e2e / embed-only (${auto.engine}, same embedder)`, fps: m('e2e'), ratio: m('ratioSame'), target: '>= 0.9', ok: m('ratioSame') >= 0.9 });
+        table.push(...rows.map((row) => ({ part: 'embed', id, what: ROW_NAME[row], fps: m(row), ratio: undefined, target: '', ok: undefined })));
       }
 
       // ---- issue 4: memory does not grow with the video's length ----
@@ -220,77 +262,84 @@ async function decodeOnly(clip: string): Promise<{ frames: number; fps: number }
   return { frames, fps: frames / ((performance.now() - t) / 1000) };
 }
 
-/**
- * Frames/s of embed() alone: calls of `callSize` fresh copies of the sample until `seconds` of
- * embedding time have been spent (after one warm-up call). Copying is outside the timed part.
- */
-async function embedOnly(e: Embedder, sample: readonly Frame[], callSize: number, seconds: number): Promise<number> {
-  return (await embedOnlyCores(e, sample, callSize, seconds)).fps;
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
 /**
- * embedOnly plus the cores this process kept busy meanwhile (CPU time of all its threads, workers
- * and ONNX Runtime's included, over wall time): on a shared machine it shows how much of the
- * hardware the measurement actually got (a 2-worker pool can only double what it is given).
+ * Frames/s of embed() alone, called as the embed operator calls it: `callSize` frames per call,
+ * `inFlight` calls at a time, for `seconds`, after one warm-up call. Each call gets fresh copies
+ * of the sample (the pool takes ownership of the pixel buffers it is given); copying 150 KB per
+ * frame is inside the timed part and costs under 1% of the cheapest engine's time per frame.
+ * `cores`: CPU time of all this process's threads (workers and ONNX Runtime's included) over
+ * wall time; on a shared machine it shows how much of the hardware the measurement got.
  */
-async function embedOnlyCores(e: Embedder, sample: readonly Frame[], callSize: number, seconds: number): Promise<{ fps: number; cores: number }> {
+async function embedOnly(
+  e: Embedder,
+  sample: readonly Frame[],
+  seconds: number,
+  callSize: number = DEFAULTS.embedBatch,
+  inFlight: number = DEFAULTS.embedConcurrency,
+): Promise<{ fps: number; cores: number }> {
   let next = 0;
   const batch = () => Array.from({ length: callSize }, () => {
     const f = sample[next++ % sample.length]!;
     return { rgb: f.rgb.slice(), width: f.width, height: f.height };
   });
   await e.embed(batch());
-  let busy = 0;
   let frames = 0;
-  let cpu = 0;
-  while (busy < seconds * 1000) {
-    const b = batch();
-    const c = process.cpuUsage();
-    const t = performance.now();
-    await e.embed(b);
-    busy += performance.now() - t;
-    const d = process.cpuUsage(c);
-    cpu += (d.user + d.system) / 1000;
-    frames += b.length;
-  }
-  return { fps: frames / (busy / 1000), cores: cpu / busy };
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const loop = async () => {
+    while (performance.now() - t0 < seconds * 1000) {
+      const b = batch();
+      await e.embed(b);
+      frames += b.length;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, loop));
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  return { fps: frames / (ms / 1000), cores: (cpu.user + cpu.system) / 1000 / ms };
 }
 
-async function measureRow(
-  row: EngineRow,
-  o: { id: string; modelsDir: string | undefined; workers: number; sample: Frame[]; embedSeconds: number },
-): Promise<{ fps: number; cores: number; note: string; macs?: number }> {
-  const batch = DEFAULTS.embedBatch;
-  if (row === 'wasm1') {
-    // tfjs backends are per process: on a machine with tfjs-node this row runs on it, and says so.
-    const e = await loadEmbedder({ id: o.id, modelsDir: o.modelsDir, batchSize: batch });
-    try {
-      return { ...(await embedOnlyCores(e, o.sample, batch, o.embedSeconds)), note: `tfjs ${(await ensureBackend()).name} on this thread, batch ${batch}` };
-    } finally {
-      e.dispose();
-    }
+interface RowEngine {
+  embedder: Embedder;
+  note: string;
+  macs?: number;
+  close(): Promise<void>;
+}
+
+/** Every row's engine, loaded once and kept for all rounds (an idle engine costs no CPU). */
+async function openRows(rows: readonly EngineRow[], o: { id: string; modelsDir: string | undefined; workers: number }): Promise<Partial<Record<EngineRow, RowEngine>>> {
+  const out: Partial<Record<EngineRow, RowEngine>> = {};
+  try {
+    for (const row of rows) out[row] = await openRow(row, o);
+  } catch (err) {
+    for (const e of Object.values(out)) await e!.close();
+    throw err;
   }
-  if (row === 'pool') {
+  return out;
+}
+
+async function openRow(row: EngineRow, o: { id: string; modelsDir: string | undefined; workers: number }): Promise<RowEngine> {
+  const batch = DEFAULTS.embedBatch;
+  if (row === 'wasm1' || row === 'pool') {
+    // Both rows are the same pool code, one worker against N: their ratio is the pool's scaling alone.
+    const size = row === 'wasm1' ? 1 : o.workers;
     const pool = await createEmbeddingPool({
-      size: o.workers,
+      size,
       batchSize: batch,
       factory: { module: FACTORIES_MODULE, exportName: 'loadTfjsInWorker', config: { id: o.id, modelsDir: o.modelsDir, backend: 'wasm', batchSize: batch } },
     });
-    try {
-      // One call of `workers * batch` frames: every worker gets a full batch.
-      return { ...(await embedOnlyCores(pool, o.sample, o.workers * batch, o.embedSeconds)), note: `tfjs wasm, ${o.workers} worker threads, batch ${batch} each` };
-    } finally {
-      await pool.close();
-    }
+    return { embedder: pool, note: size === 1 ? 'tfjs wasm, 1 worker thread' : `tfjs wasm, ${size} worker threads, each call split between them`, close: () => pool.close() };
   }
   const threads = row === 'onnx1' ? 1 : 2;
   const { loadOnnxEmbedder } = await import('../../models/onnx/engine.ts');
   const e = await loadOnnxEmbedder({ id: o.id, modelsDir: o.modelsDir, threads, batchSize: batch, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
-  try {
-    return { ...(await embedOnlyCores(e, o.sample, batch, o.embedSeconds)), note: `onnxruntime-node, ${threads} intra-op thread(s), batch ${batch}`, macs: e.macsPerFrame };
-  } finally {
-    e.dispose();
-  }
+  return { embedder: e, note: `onnxruntime-node, ${threads} intra-op thread(s), on this thread`, macs: e.macsPerFrame, close: async () => e.dispose() };
 }
 
 /** A bundle with random weights for `id` (speed does not depend on the weights). */
@@ -306,33 +355,41 @@ async function makeBundle(work: string, id: string, fps: number | null): Promise
   return dir;
 }
 
-async function endToEnd(o: {
-  id: string;
-  clip: string;
-  engine: EngineRequest;
-  isolate?: boolean;
-  modelsDir: string | undefined;
-  workers: number;
-  work: string;
-  sample: Frame[];
-  embedSeconds: number;
-  note: (l: string) => void;
-}): Promise<{ fps: number; frames: number; description: string; engine: string; embedOnly: number }> {
-  // fps null: the head runs at the source rate, so every decoded frame is labeled (comparable to embed-only).
-  const bundle = await makeBundle(o.work, o.id, null);
-  const { head, meta } = await loadBundle(bundle);
-  const embedder = await loadEmbeddingEngine({ id: o.id, engine: o.engine, modelsDir: o.modelsDir, workers: o.workers, isolate: o.isolate, log: o.note });
-  const out = join(o.work, `e2e-${o.id}`);
+/** CPU seconds of this process and of its waited-for children (ffmpeg) from /proc; undefined elsewhere. */
+function procCpu(): { self: number; children: number } | undefined {
   try {
-    const only = await embedOnly(embedder, o.sample, DEFAULTS.embedBatch, o.embedSeconds);
-    const t = performance.now();
-    const r = await labelVideo({ input: o.clip, name: 'bench', embedder, head, classes: meta.classes, fps: meta.fps, crop: meta.crop, outDir: out });
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    const tick = 100; // USER_HZ: 100 on every Linux Node runs on
+    return { self: (Number(f[11]) + Number(f[12])) / tick, children: (Number(f[13]) + Number(f[14])) / tick };
+  } catch {
+    return undefined;
+  }
+}
+
+/** One `labelVideo` run (the code `framewise label` runs) over the whole clip, JSONL output. */
+async function endToEnd(o: {
+  clip: string;
+  embedder: Embedder;
+  head: RecurrentHead;
+  meta: BundleMeta;
+  out: string;
+}): Promise<{ fps: number; frames: number; decoderMsPerFrame?: number; processMsPerFrame: number }> {
+  const c0 = procCpu();
+  const u0 = process.cpuUsage();
+  const t = performance.now();
+  try {
+    const r = await labelVideo({ input: o.clip, name: 'bench', embedder: o.embedder, head: o.head, classes: o.meta.classes, fps: o.meta.fps, crop: o.meta.crop, outDir: o.out, formats: ['jsonl'] });
     const fps = r.frames / ((performance.now() - t) / 1000);
-    return { fps, frames: r.frames, description: `${embedder.engine}: ${embedder.description}`, engine: embedder.engine, embedOnly: only };
+    const u = process.cpuUsage(u0);
+    const c1 = procCpu();
+    return {
+      fps,
+      frames: r.frames,
+      processMsPerFrame: (u.user + u.system) / 1000 / r.frames,
+      ...(c0 && c1 ? { decoderMsPerFrame: ((c1.children - c0.children) * 1000) / r.frames } : {}),
+    };
   } finally {
-    head.dispose();
-    await embedder.close();
-    await rm(out, { recursive: true, force: true });
+    await rm(o.out, { recursive: true, force: true });
   }
 }
 

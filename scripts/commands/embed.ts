@@ -9,7 +9,7 @@ import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFi
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { embed } from '../../pipeline/embed.ts';
+import { embed, embedCredit } from '../../pipeline/embed.ts';
 import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
 import { assertLocalFile, isUrl, probe } from '../../pipeline/probe.ts';
 import type { CropPolicy, EmbeddedFrame } from '../../pipeline/types.ts';
@@ -77,13 +77,13 @@ export const command: CommandSpec = {
     const started = performance.now();
     let lastReport = started;
     try {
-      // Credit-driven decode: at most two batches between ffmpeg and the embedder's output, so
-      // memory stays bounded however slow the embedder is, and one batch fills while one runs.
+      // Credit-driven decode: a few batches between ffmpeg and the embedder's output, so memory
+      // stays bounded however slow the embedder is, and one batch fills while the others run.
       const embedded = decodeThrough(
         input,
         { size: embedder.inputSize, crop, ...(fps !== null ? { fps } : {}), streamId: basename(input) },
         embed(embedder, { batchSize }),
-        2 * batchSize,
+        embedCredit({ batchSize }),
       );
       await drain(embedded, (f) => {
         if (f.index !== embeddings.length) {

@@ -4,6 +4,7 @@
 // from the library and from `node bin/framewise.js` (workers must load TypeScript there too).
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -46,15 +47,17 @@ describe('auto', () => {
   let onnx: EngineEmbedder | undefined;
   afterAll(() => onnx?.close());
 
-  test('picks ONNX Runtime here (no tfjs-node-gpu), in a worker thread, prints the choice once, and embeds', async () => {
+  test('picks ONNX Runtime here (no tfjs-node-gpu), in worker threads, prints the choice once, and embeds', async () => {
     lines.length = 0;
     // The first use exports and verifies the ONNX file into the (temporary) cache.
     onnx = await loadEmbeddingEngine({ ...base(), engine: 'auto' });
     expect(onnx.engine).toBe('onnx');
     expect(onnx.backend).not.toBe('node-gpu');
-    // Its run() blocks a thread for a whole batch: by default that thread is a worker.
-    expect(onnx.workers).toBe(1);
-    expect(onnx.description).toMatch(/in a worker thread/);
+    // Its run() blocks a thread for a whole batch: by default those threads are workers, one
+    // one-thread session per core.
+    expect(onnx.workers).toBe(availableParallelism());
+    expect(onnx.pool?.stats()).toMatchObject({ size: availableParallelism(), ready: availableParallelism() });
+    expect(onnx.description).toBe(`onnxruntime-node, ${availableParallelism()} worker thread(s) x 1 intra-op thread(s)`);
     expect(onnx.macsPerFrame).toBeGreaterThan(1e7);
     expect(onnx.fallback).toBeUndefined();
     expect(lines.filter((l) => /embedding engine onnx for mobilenet_v1_0\.25_224 .*fastest available/.test(l))).toHaveLength(1);

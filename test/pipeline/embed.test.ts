@@ -46,7 +46,7 @@ function fakeEmbedder(opts: { failOnCall?: number } = {}) {
 describe('embed operator (fake embedder)', () => {
   test('every frame once, in order, with its identity; batches of at most batchSize, one call at a time', async () => {
     const fake = fakeEmbedder();
-    const out = await lastValueFrom(from(Array.from({ length: 50 }, (_, i) => frame(i))).pipe(embed(fake, { batchSize: 4 }), toArray()));
+    const out = await lastValueFrom(from(Array.from({ length: 50 }, (_, i) => frame(i))).pipe(embed(fake, { batchSize: 4, concurrency: 1 }), toArray()));
     expect(out.map((f) => f.index)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(out.map((f) => f.embedding[0])).toEqual(out.map((f) => f.index & 0xff));
     expect(out[7]).toMatchObject({ streamId: 's', timestampMs: 280 });
@@ -57,11 +57,27 @@ describe('embed operator (fake embedder)', () => {
     expect(fake.batches.slice(1, -1).every((b) => b === 4)).toBe(true);
   });
 
+  test('with concurrency, calls overlap yet results come out in frame order, and extra calls are full batches', async () => {
+    for (const concurrency of [2, 3]) {
+      // Random delays make later calls finish first now and then.
+      const fake = fakeEmbedder();
+      const out = await lastValueFrom(from(Array.from({ length: 200 }, (_, i) => frame(i))).pipe(embed(fake, { batchSize: 4, concurrency }), toArray()));
+      expect(out.map((f) => f.index)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+      expect(out.map((f) => f.embedding[0])).toEqual(out.map((f) => f.index & 0xff));
+      expect(fake.maxInFlight).toBe(concurrency);
+      expect(fake.batches.reduce((a, b) => a + b, 0)).toBe(200);
+      // Only the first call (nothing else in flight) goes out short.
+      expect(fake.batches.slice(1, -1).every((b) => b === 4)).toBe(true);
+    }
+  });
+
   test('a slow source is not held back to fill a batch', async () => {
     const fake = fakeEmbedder();
     const out = await lastValueFrom(interval(15).pipe(take(5), map(frame), embed(fake, { batchSize: 8 }), toArray()));
     expect(out.map((f) => f.index)).toEqual([0, 1, 2, 3, 4]);
     expect(fake.batches.every((b) => b === 1)).toBe(true);
+    // The second call slot is for full batches: a trickle never opens it.
+    expect(fake.maxInFlight).toBe(1);
   });
 
   test('a source error arrives after the frames received before it are embedded', async () => {
@@ -80,7 +96,7 @@ describe('embed operator (fake embedder)', () => {
     const seen: number[] = [];
     const err = await new Promise<unknown>((resolve) =>
       from(Array.from({ length: 20 }, (_, i) => frame(i)))
-        .pipe(embed(fake, { batchSize: 3 }))
+        .pipe(embed(fake, { batchSize: 3, concurrency: 1 }))
         .subscribe({ next: (f) => seen.push(f.index), error: resolve }),
     );
     expect((err as Error).message).toBe('model exploded');
@@ -98,12 +114,13 @@ describe('embed operator (fake embedder)', () => {
     sub.unsubscribe();
     expect(input.observed).toBe(false);
     await new Promise((r) => setTimeout(r, 30));
-    expect(fake.batches).toEqual([1]);
+    expect(fake.batches).toEqual([1, 2]); // [0], then the first full batch [1, 2]; both slots taken
     expect(seen).toEqual([]);
   });
 
-  test('batchSize is range-checked', () => {
+  test('batchSize and concurrency are range-checked', () => {
     for (const b of [0, -1, 1.5, 5000]) expect(() => embed(fakeEmbedder(), { batchSize: b })).toThrow(/batchSize/);
+    for (const c of [0, 2.5, 65]) expect(() => embed(fakeEmbedder(), { concurrency: c })).toThrow(/concurrency/);
   });
 });
 
