@@ -200,9 +200,10 @@ class Head implements RecurrentHead {
     const given = weights ? checkWeights(plan, weights) : undefined;
     const rng = new SeededRandom(spec.seed);
     this.variables = plan.map((p, k) => {
-      // Always draw, so a weight's init does not depend on which others were given.
-      const init = p.init(rng.fork());
-      const values = given ? given[k]! : init;
+      // Always fork, so a weight's init does not depend on which others were given; computing an
+      // init that given weights replace is skipped (the orthogonal ones took 0.45 s per bundle load).
+      const own = rng.fork();
+      const values = given ? given[k]! : p.init(own);
       return tf.tidy(() => tf.variable(tf.tensor(values, p.shape), true));
     });
     this.byName = new Map(this.names.map((n, k) => [n, this.variables[k]!]));
