@@ -2,8 +2,8 @@
 // stays on the process's tfjs backend; only the embedder switches.
 //
 // auto, fastest first (measured on a 2-core EPYC, issue 7): tfjs-node-gpu when its CUDA backend
-// loads; else ONNX Runtime (native, several times faster than wasm); else tfjs-node; else tfjs
-// wasm with a worker pool (wasm is one thread per instance in Node). A refused ONNX file or a
+// loads; else ONNX Runtime (native, several times faster than wasm; one session per worker
+// thread); else tfjs-node; else tfjs wasm with a worker pool (one thread per instance in Node). A refused ONNX file or a
 // missing onnxruntime-node falls back to tfjs with the reason printed. The choice is printed once.
 import { availableParallelism } from 'node:os';
 import { DEFAULTS } from '../pipeline/defaults.ts';
@@ -47,10 +47,10 @@ export interface EngineConfig {
   /** Most frames per model call (per worker for the pool). Default DEFAULTS.embedBatch. */
   batchSize?: number;
   /**
-   * Run the ONNX engine in a worker thread (default true). Its run() blocks the calling thread
-   * for the whole batch (tens of ms): in a worker, the live server's event loop keeps answering
-   * sockets, and offline the head, the sinks and the decoder's pipe run meanwhile (measured no
-   * slower than on this thread; see `framewise bench`). false runs it on this thread.
+   * Run the ONNX engine in worker threads (default true; `workers` of them). Its run() blocks the
+   * calling thread for the whole batch (tens of ms): in workers, the live server's event loop
+   * keeps answering sockets, and offline the head, the sinks and the decoder's pipe run
+   * meanwhile. false runs one session on this thread, with `threads` (default: cores) threads.
    */
   isolate?: boolean;
   /** An ONNX file to use instead of the cached export (it is verified all the same). */

@@ -327,14 +327,17 @@ async function openRows(rows: readonly EngineRow[], o: { id: string; modelsDir: 
 async function openRow(row: EngineRow, o: { id: string; modelsDir: string | undefined; workers: number }): Promise<RowEngine> {
   const batch = DEFAULTS.embedBatch;
   if (row === 'wasm1' || row === 'pool') {
-    // Both rows are the same pool code, one worker against N: their ratio is the pool's scaling alone.
+    // Both rows are the same pool code, one worker against N, with tasks of the same size (the
+    // N-worker pool's share of a call; per-frame speed depends on the batch): their ratio is the
+    // pool's scaling alone.
     const size = row === 'wasm1' ? 1 : o.workers;
+    const task = Math.max(1, Math.ceil(batch / o.workers));
     const pool = await createEmbeddingPool({
       size,
-      batchSize: batch,
-      factory: { module: FACTORIES_MODULE, exportName: 'loadTfjsInWorker', config: { id: o.id, modelsDir: o.modelsDir, backend: 'wasm', batchSize: batch } },
+      batchSize: task,
+      factory: { module: FACTORIES_MODULE, exportName: 'loadTfjsInWorker', config: { id: o.id, modelsDir: o.modelsDir, backend: 'wasm', batchSize: task } },
     });
-    return { embedder: pool, note: size === 1 ? 'tfjs wasm, 1 worker thread' : `tfjs wasm, ${size} worker threads, each call split between them`, close: () => pool.close() };
+    return { embedder: pool, note: `tfjs wasm, ${size} worker thread${size > 1 ? 's' : ''}, tasks of ${task} frames`, close: () => pool.close() };
   }
   const threads = row === 'onnx1' ? 1 : 2;
   const { loadOnnxEmbedder } = await import('../../models/onnx/engine.ts');
