@@ -130,21 +130,32 @@ export function defaultEmbeddingPath(cacheDir: string, sha256: string, embedder:
   return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}.${fps ?? 'src'}.${crop}.emb`);
 }
 
-/** Whether an existing file may be reused for this request (same bytes, embedder, fps, crop and decoder). */
-export async function matchingEmbeddingFile(
-  path: string,
-  want: { embedder: string; fps: number | null; crop: CropPolicy; sha256: string; decoder: string },
-): Promise<boolean> {
+/** What a cached file must have been computed from to be reused. */
+export interface EmbeddingRequest {
+  embedder: string;
+  fps: number | null;
+  crop: CropPolicy;
+  sha256: string;
+  decoder: string;
+}
+
+/** Whether a file with this header answers the request (same bytes, embedder, fps, crop and decoder). */
+export function headerMatches(header: EmbeddingFileHeader, want: EmbeddingRequest): boolean {
+  return (
+    header.embedder === want.embedder &&
+    header.fps === want.fps &&
+    header.crop === want.crop &&
+    header.source.sha256 === want.sha256 &&
+    header.decoder === want.decoder
+  );
+}
+
+/** Whether an existing file may be reused for this request. */
+export async function matchingEmbeddingFile(path: string, want: EmbeddingRequest): Promise<boolean> {
   try {
     await stat(path);
     const { header } = await readEmbeddingFile(path);
-    return (
-      header.embedder === want.embedder &&
-      header.fps === want.fps &&
-      header.crop === want.crop &&
-      header.source.sha256 === want.sha256 &&
-      header.decoder === want.decoder
-    );
+    return headerMatches(header, want);
   } catch {
     return false;
   }

@@ -3,8 +3,9 @@
 //
 // auto, fastest first (measured on a 2-core EPYC, issue 7): tfjs-node-gpu when its CUDA backend
 // loads; else ONNX Runtime (native, several times faster than wasm; one session per worker
-// thread); else tfjs-node; else tfjs wasm with a worker pool (one thread per instance in Node). A refused ONNX file or a
-// missing onnxruntime-node falls back to tfjs with the reason printed. The choice is printed once.
+// thread); else tfjs-node; else tfjs wasm with a worker pool (one thread per instance in Node).
+// A refused ONNX file or a missing onnxruntime-node falls back to tfjs with the reason printed.
+// The choice is printed once.
 import { availableParallelism } from 'node:os';
 import { DEFAULTS } from '../pipeline/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';

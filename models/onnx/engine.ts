@@ -111,8 +111,8 @@ class OrtEmbedder implements OnnxEmbedder {
   readonly macsPerFrame: number;
   private session: ort.InferenceSession | undefined;
   /**
-   * The input batch, reused run after run: a fresh 4.8 MB Float32Array per batch of 8 was mapped,
-   * page-faulted and collected each time. A run that overlaps another (concurrent embed() calls
+   * The input batch, reused run after run: a fresh Float32Array (4.8 MB for 8 frames) was
+   * mapped, page-faulted and collected each time. A run that overlaps another (concurrent embed() calls
    * on this thread) packs into a fresh array instead.
    */
   private pixels: Float32Array | undefined;
@@ -177,7 +177,7 @@ class OrtEmbedder implements OnnxEmbedder {
     } catch (err) {
       throw usage(`${(err as Error).message} (${this.id}: decode with size ${this.inputSize})`);
     }
-    this.pixelsInUse ||= reuse;
+    if (reuse) this.pixelsInUse = true;
     const input = new ort.Tensor('float32', pixels, [batch.length, this.inputSize, this.inputSize, 3]);
     try {
       const result = await this.session.run({ [INPUT_NAME]: input }, [output]);

@@ -10,7 +10,7 @@ import { probe } from '../../pipeline/probe.ts';
 import { seededRandom } from '../../pipeline/seeded-random.ts';
 import type { CropPolicy } from '../../pipeline/types.ts';
 import type { Embedder } from '../embedder.ts';
-import { defaultEmbeddingPath, hashFile, readEmbeddingFile, writeEmbeddingFile } from '../embedding-file.ts';
+import { defaultEmbeddingPath, hashFile, headerMatches, readEmbeddingFile, writeEmbeddingFile } from '../embedding-file.ts';
 import { describeView, randomView, viewFilters, type View } from './augment.ts';
 import type { LabeledSequence } from './sequences.ts';
 
@@ -49,7 +49,7 @@ export async function embedVideoView(
   const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop).replace(/\.emb$/, `.${viewName}.emb`);
   try {
     const { header, embeddings } = await readEmbeddingFile(file);
-    if (header.source.sha256 === source.sha256 && header.embedder === o.embedder.id && header.fps === o.fps && header.crop === o.crop && header.decoder === DECODE_REVISION) {
+    if (headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION })) {
       return { timestampsMs: header.timestampsMs, embeddings, cached: true };
     }
   } catch {
