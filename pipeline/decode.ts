@@ -279,7 +279,6 @@ class FfmpegFrameSource implements FrameSource {
   private pendingWrite: { chunk: Buffer; offset: number; done: (err?: Error | null) => void } | null = null;
   private readonly waiters: Waiter[] = [];
 
-  private command: ffmpeg.FfmpegCommand | undefined;
   private proc: ChildProcess | undefined;
   private closed = false;
   private procEnded: { err?: Error & { inputStreamError?: Error } } | undefined;
@@ -395,7 +394,6 @@ class FfmpegFrameSource implements FrameSource {
       }
       this.settle();
     });
-    this.command = command;
     command.output(sink, { end: true }).run();
   }
 

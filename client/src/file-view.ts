@@ -19,7 +19,6 @@ export class FileView {
   private frames: FrameRow[] = [];
   private readonly video = $<HTMLVideoElement>('file-video');
   private readonly strip: SegmentStrip;
-  private frameCallback = 0;
   private following = false;
 
   constructor(private readonly conn: Connection) {
@@ -168,7 +167,7 @@ export class FileView {
       // Browsers without it (older Firefox): the nearest animation frame is close enough.
       const tick = () => {
         this.show((v as HTMLVideoElement).currentTime * 1000);
-        this.frameCallback = requestAnimationFrame(tick);
+        requestAnimationFrame(tick);
       };
       tick();
     }

@@ -77,7 +77,7 @@ export function chunkGradients(head: RecurrentHead, chunk: ChunkTensors, state: 
   const names = head.weightNames();
   const vars = new Map(names.map((n, k) => [n, head.variables[k]! as unknown as tf.Tensor]));
   const w = (n: string) => vars.get(n)! as tf.Tensor2D;
-  const { T, B } = chunk;
+  const { T } = chunk;
   const H = spec.hidden;
   const t2 = (x: tf.Tensor) => x as tf.Tensor2D;
 

@@ -50,7 +50,6 @@ export function runLayer(
   w: CellWeights,
   xs: tf.Tensor2D,
   T: number,
-  B: number,
   h0: tf.Tensor2D,
   c0: tf.Tensor2D | null,
   keep?: readonly tf.Tensor2D[],

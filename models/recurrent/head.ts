@@ -239,7 +239,7 @@ class Head implements RecurrentHead {
         recurrentKernel: w(`rnn_${l}/recurrent_kernel`) as unknown as tf.Tensor2D,
         bias: w(`rnn_${l}/bias`) as unknown as tf.Tensor1D,
       };
-      const run = runLayer(this.spec.cell as RecurrentCellType, cw, a, T, B, state.h[l]!, state.c[l] ?? null, state.keep);
+      const run = runLayer(this.spec.cell as RecurrentCellType, cw, a, T, state.h[l]!, state.c[l] ?? null, state.keep);
       next.h.push(run.h);
       next.c.push(run.c);
       a = run.ys;

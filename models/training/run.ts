@@ -178,7 +178,6 @@ export async function fit(config: Readonly<TrainConfig>, data: PreparedData, o: 
     head = newHead(config, data);
   }
   const valSeqs = validationSequences(data, config);
-  const valClips = data.layout === 'folders' ? data.val.map((v) => v[0]!) : undefined;
   const rng = new SeededRandom(config.seed + 1 + start);
   // Steps per epoch are known only after stitching/jitter; estimate from one epoch for the schedule.
   const estimate = [...chunkBatches((o.fixedSequences ?? epochSequences(data, config, new SeededRandom(config.seed))).map(toFeed), { batch: config.batch, chunk: config.chunk, dim: data.dim })].length;

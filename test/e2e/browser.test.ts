@@ -72,8 +72,6 @@ async function openPage(hash: string): Promise<Page> {
   return page;
 }
 
-const labelOf = (page: Page, id: string) => page.locator(`#${id}`).getAttribute('data-label');
-
 describe('browser client', () => {
   test.skipIf(!existsSync(CHROMIUM))('live view labels the fake webcam: bars, then off', async () => {
     const page = await openPage('#live');

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, test, vi } from 'vitest';
 import { chooseBackend, defaultLoader, ensureBackend, parseBackendRequest, type BackendLoader, type BackendName } from '../../models/backend.ts';
-import { FramewiseError } from '../../pipeline/errors.ts';
 import { rejection } from '../helpers/errors.ts';
 
 /** A loader for which only `present` packages load; the others fail the way a missing package does. */
