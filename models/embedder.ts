@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as mobilenet from '@tensorflow-models/mobilenet';
 import { DEFAULTS } from '../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../pipeline/errors.ts';
 import { ensureBackend, parseBackendRequest, type BackendRequest } from './backend.ts';
 import { embedderInfo, type EmbedderInfo } from './registry.ts';
 import { folderIOHandler, modelsDirFromEnv, resolveWeights, type WeightsLocation } from './weights.ts';
@@ -62,10 +62,7 @@ export function resolveEmbedderConfig(config: EmbedderConfig = {}): ResolvedConf
   const id = config.id ?? DEFAULTS.embedder;
   if (typeof id !== 'string') throw usage(`embedder id must be a string, got ${typeof id}`);
   embedderInfo(id); // unknown ids fail here, before any backend or file work
-  const batchSize = config.batchSize ?? DEFAULTS.embedBatch;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1024) {
-    throw usage(`batchSize must be an integer in [1, 1024], got ${batchSize}`);
-  }
+  const batchSize = integerIn('batchSize', config.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
   const backend = config.backend === undefined ? undefined : parseBackendRequest(config.backend);
   if (config.onProgress !== undefined && typeof config.onProgress !== 'function') throw usage('onProgress must be a function');
   return Object.freeze({
@@ -157,7 +154,7 @@ class MobileNetEmbedder implements Embedder {
   async classify(frame: RgbImage, topK = 3): Promise<{ className: string; probability: number }[]> {
     const net = this.live();
     this.check(frame, 0);
-    if (!Number.isInteger(topK) || topK < 1 || topK > 1000) throw usage(`topK must be an integer in [1, 1000], got ${topK}`);
+    integerIn('topK', topK, 1, 1000);
     const s = this.inputSize;
     const img = tf.tensor3d(frame.rgb, [s, s, 3], 'int32');
     try {

@@ -12,7 +12,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import { DEFAULTS } from './defaults.ts';
-import { ErrorCodes, FramewiseError } from './errors.ts';
+import { ErrorCodes, FramewiseError, integerIn } from './errors.ts';
 import type { EmbeddedFrame, Frame } from './types.ts';
 
 export interface EmbedOptions {
@@ -30,8 +30,8 @@ export interface EmbedOptions {
  * an embedder error ends the stream at once. Unsubscribing drops waiting frames.
  */
 export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorFunction<Frame, EmbeddedFrame> {
-  const batchSize = intIn('batchSize', options.batchSize ?? DEFAULTS.embedBatch, 1024);
-  const concurrency = intIn('concurrency', options.concurrency ?? DEFAULTS.embedConcurrency, 64);
+  const batchSize = integerIn('embed batchSize', options.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
+  const concurrency = integerIn('embed concurrency', options.concurrency ?? DEFAULTS.embedConcurrency, 1, 64);
   return (source) =>
     new Observable<EmbeddedFrame>((subscriber) => {
       const waiting: Frame[] = [];
@@ -103,9 +103,4 @@ export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorF
  */
 export function embedCredit(options: EmbedOptions = {}): number {
   return ((options.concurrency ?? DEFAULTS.embedConcurrency) + 1) * (options.batchSize ?? DEFAULTS.embedBatch);
-}
-
-function intIn(name: string, v: number, max: number): number {
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new FramewiseError(ErrorCodes.USAGE, `embed ${name} must be an integer in [1, ${max}], got ${v}`);
-  return v;
 }

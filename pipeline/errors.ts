@@ -56,3 +56,11 @@ export function asFramewiseError(err: unknown, code: ErrorCode, context: string)
   const detail = err instanceof Error ? err.message : String(err);
   return new FramewiseError(code, `${context}: ${detail}`, { cause: err });
 }
+
+/** `value` when it is an integer in [min, max]; else E_USAGE "<name> must be an integer in [min, max], got <value>". */
+export function integerIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new FramewiseError(ErrorCodes.USAGE, `${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+  return value;
+}

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
 import { availableParallelism } from 'node:os';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../../pipeline/errors.ts';
 import { ensureBackend } from '../backend.ts';
 import type { Embedder, RgbImage } from '../embedder.ts';
 import { embedderInfo } from '../registry.ts';
@@ -55,11 +55,6 @@ function usage(msg: string): FramewiseError {
   return new FramewiseError(ErrorCodes.USAGE, msg);
 }
 
-function intIn(name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw usage(`${name} must be an integer in [${min}, ${max}], got ${v}`);
-  return v;
-}
-
 /**
  * The verified ONNX file for `config.id`: exported and verified on first use, else the cached
  * export its sidecar vouches for. Run it once before starting several workers on the same file,
@@ -83,8 +78,8 @@ export function prepareOnnx(config: OnnxEmbedderConfig): Promise<ReadyOnnx> {
 export async function loadOnnxEmbedder(config: OnnxEmbedderConfig = {}): Promise<OnnxEmbedder> {
   const id = config.id ?? DEFAULTS.embedder;
   const info = embedderInfo(id);
-  const threads = intIn('threads', config.threads ?? availableParallelism(), 1, 64);
-  const batchSize = intIn('batchSize', config.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
+  const threads = integerIn('threads', config.threads ?? availableParallelism(), 1, 64);
+  const batchSize = integerIn('batchSize', config.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
   const log = config.onProgress ?? (() => {});
   const ready = await prepareOnnx(config);
   if (ready.sidecar.dim && ready.sidecar.dim !== info.dim) {
@@ -149,7 +144,7 @@ class OrtEmbedder implements OnnxEmbedder {
    * classify(): background logit (index 0 of a 1001-way head) dropped, softmax over the 1000 classes.
    */
   async classify(frame: RgbImage, topK = 3): Promise<{ className: string; probability: number }[]> {
-    if (!Number.isInteger(topK) || topK < 1 || topK > 1000) throw usage(`topK must be an integer in [1, 1000], got ${topK}`);
+    integerIn('topK', topK, 1, 1000);
     const all = await this.run([frame], LOGITS_NAME);
     const logits = all.length === 1001 ? all.subarray(1) : all;
     let max = -Infinity;

@@ -20,7 +20,7 @@
 //   survives close(): `stats().live` counts threads whose 'exit' has not been seen yet.
 import { Worker } from 'node:worker_threads';
 import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../../pipeline/errors.ts';
 import type { Embedder, RgbImage } from '../embedder.ts';
 import { deserializeError, type EmbedderFactory, type FromWorker, type ReadyInfo, type ToWorker, type WorkerInit } from './messages.ts';
 
@@ -110,15 +110,10 @@ function usage(msg: string): FramewiseError {
   return new FramewiseError(ErrorCodes.USAGE, msg);
 }
 
-function intIn(name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw usage(`${name} must be an integer in [${min}, ${max}], got ${v}`);
-  return v;
-}
-
 /** Starts the workers and resolves once all of them have loaded their embedder. */
 export async function createEmbeddingPool(options: PoolOptions): Promise<EmbeddingPool> {
-  const size = intIn('workers', options.size, 1, 64);
-  const batchSize = intIn('batchSize', options.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
+  const size = integerIn('workers', options.size, 1, 64);
+  const batchSize = integerIn('batchSize', options.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
   const pool = new Pool(size, batchSize, options);
   await pool.start();
   return pool;
@@ -213,7 +208,7 @@ class Pool implements EmbeddingPool {
     try {
       this.live();
       this.check(frame, 0);
-      if (!Number.isInteger(topK) || topK < 1 || topK > 1000) throw usage(`topK must be an integer in [1, 1000], got ${topK}`);
+      integerIn('topK', topK, 1, 1000);
       own = this.ownFrames([frame])[0]!;
     } catch (err) {
       return Promise.reject(err);
