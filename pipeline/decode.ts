@@ -45,6 +45,7 @@
 // shifted by the stream start. Without -copyts ffmpeg subtracts the file's start time (first
 // frame ~0 ms); VFR gaps are kept.
 import { type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import { Observable, Subject, defer, startWith, tap, type OperatorFunction } from 'rxjs';
@@ -194,12 +195,6 @@ export function decodeThrough<T>(input: Input, options: DecodeOptions, stage: Op
  */
 const SCALE_FORMATS = 'yuv420p|yuvj420p|yuv422p|yuvj422p|yuv444p|yuvj444p|gbrp';
 
-/**
- * What decodeFilters() produces, named in the embedding cache (models/embedding-file.ts):
- * embeddings computed with another chain are recomputed, never mixed with these.
- */
-export const DECODE_REVISION = 'crop-area-2';
-
 /** The -vf chain decode runs (exported for tests and for tools that must match decode exactly). */
 export function decodeFilters(options: Pick<DecodeOptions, 'size' | 'crop' | 'fps' | 'preFilters'> = {}): string[] {
   const s = options.size ?? DEFAULTS.inputSize;
@@ -229,6 +224,16 @@ export function decodeFilters(options: Pick<DecodeOptions, 'size' | 'crop' | 'fp
 }
 
 const SHOWINFO = 'showinfo@framewise';
+
+/**
+ * Names the decode chain in the embedding cache (models/embedding-file.ts): a digest of
+ * decodeFilters() for both crop policies, so any change to the chain makes embeddings computed
+ * with the old one stale by itself; they are recomputed, never mixed with new ones.
+ */
+export const DECODE_REVISION = createHash('sha256')
+  .update(JSON.stringify([decodeFilters({ crop: 'center' }), decodeFilters({ crop: 'pad' })]))
+  .digest('hex')
+  .slice(0, 12);
 
 function resolveOptions(input: Input, o: DecodeOptions): Resolved {
   const usage = (msg: string) => new FramewiseError(ErrorCodes.USAGE, `decode: ${msg}`);
