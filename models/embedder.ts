@@ -2,8 +2,8 @@
 // Frames in, Float32Array embeddings out; tensors live only inside this module.
 import * as tf from '@tensorflow/tfjs';
 import * as mobilenet from '@tensorflow-models/mobilenet';
-import { DEFAULTS } from '../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError, integerIn } from '../pipeline/errors.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../core/errors.ts';
 import { ensureBackend, parseBackendRequest, type BackendRequest } from './backend.ts';
 import { embedderInfo, type EmbedderInfo } from './registry.ts';
 import { folderIOHandler, modelsDirFromEnv, resolveWeights, type WeightsLocation } from './weights.ts';

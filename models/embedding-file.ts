@@ -14,8 +14,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
-import type { CropPolicy } from '../pipeline/types.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import type { CropPolicy } from '../core/types.ts';
 
 export interface EmbeddingFileHeader {
   format: 'framewise-embeddings';

@@ -1,9 +1,9 @@
 // A trained bundle together with the embedder it was trained on: what label, eval, serve and the
 // queue worker all need. Checks that the two agree before any frame is decoded.
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { ensureBackend, type BackendRequest } from './backend.ts';
 import type { Embedder } from './embedder.ts';
-import { loadEmbeddingEngine, type EngineRequest } from './engine.ts';
+import { loadEmbeddingEngine, type EngineRequest } from './engine-choice.ts';
 import { loadBundle, type BundleMeta } from './recurrent/bundle.ts';
 import type { RecurrentHead } from './recurrent/head.ts';
 
@@ -18,7 +18,7 @@ export interface OpenModelOptions {
   bundle: string;
   modelsDir?: string;
   backend?: BackendRequest;
-  /** Embedding engine and its threads (models/engine.ts); defaults there (auto, env, cores). */
+  /** Embedding engine and its threads (models/engine-choice.ts); defaults there (auto, env, cores). */
   engine?: EngineRequest;
   workers?: number;
   /** Keep the embedder's work off this thread's event loop (the live server). */

@@ -1,6 +1,6 @@
 // The embedders framewise knows: MobileNet variants of @tensorflow-models/mobilenet, named by id.
 // The id is what bundles, embedding files and the CLI record, so an id never changes meaning.
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 
 export interface EmbedderInfo {
   id: string;

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { embedderInfo, type EmbedderInfo } from './registry.ts';
 
 export type WeightsSource = 'models-dir' | 'cache' | 'download';

@@ -49,10 +49,10 @@ import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import { Observable, Subject, defer, startWith, tap, type OperatorFunction } from 'rxjs';
-import { DEFAULTS } from './defaults.ts';
-import { ErrorCodes, FramewiseError } from './errors.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { assertLocalFile, ffmpegFailure, isUrl, meaningfulStderr, probe, requireBinary } from './probe.ts';
-import type { CropPolicy, Frame } from './types.ts';
+import type { CropPolicy, Frame } from '../core/types.ts';
 
 export { ffmpegAvailable, probe, type VideoInfo } from './probe.ts';
 

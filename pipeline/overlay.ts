@@ -17,9 +17,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorCodes, FramewiseError } from './errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { ensureDir, outputError } from './sinks/files.ts';
-import type { FrameLabel } from './types.ts';
+import type { FrameLabel } from '../core/types.ts';
 
 export interface OverlayOptions {
   /** The source video (a file path). */

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { ErrorCodes, FramewiseError } from './errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 
 export interface VideoInfo {
   /** Frame size as decoded (ffmpeg auto-rotates, so a 90° rotation swaps the coded sides). */

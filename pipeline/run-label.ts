@@ -8,13 +8,13 @@ import { concatMap, from, map, pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { decodeThrough } from './decode.ts';
-import { embed, embedCredit } from './embed.ts';
-import { ErrorCodes, FramewiseError } from './errors.ts';
-import { label } from './label.ts';
+import { embed, embedCredit } from './embed-stage.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { label } from './label-stage.ts';
 import { isUrl, probe, requireBinary, type VideoInfo } from './probe.ts';
 import { openOutputs, SourceFrameMapper, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
-import type { CropPolicy, FrameLabel, Segment } from './types.ts';
+import type { CropPolicy, FrameLabel, Segment } from '../core/types.ts';
 
 /** What a trained head needs from the decoder: it must see frames as it saw them in training. */
 export interface HeadInput {

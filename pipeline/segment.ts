@@ -11,9 +11,9 @@
 //     stream, the next one at its start).
 // `Segmenter` does this incrementally (bounded memory: a window of frames plus one sum vector per
 // open run); `segmentLabels` is the same machine run over an array, so both always agree.
-import { DEFAULTS } from './defaults.ts';
-import { ErrorCodes, FramewiseError } from './errors.ts';
-import type { FrameLabel, Segment } from './types.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import type { FrameLabel, Segment } from '../core/types.ts';
 
 export interface SmoothingOptions {
   /** Frames in the centred moving average of probabilities; 1 = off. Odd, >= 1. Default 1: the

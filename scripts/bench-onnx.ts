@@ -3,7 +3,7 @@
 //   npx tsx scripts/bench-onnx.ts [id ...]
 // (exports go to the usual cache on first use; FRAMEWISE_MODELS / FRAMEWISE_CACHE apply).
 import { setImmediate as tick } from 'node:timers/promises';
-import { loadOnnxEmbedder } from '../models/onnx/engine.ts';
+import { loadOnnxEmbedder } from '../models/onnx/onnx-engine.ts';
 import { verificationFrames, defaultImagesDir } from '../models/onnx/verify.ts';
 
 const ids = process.argv.slice(2).length ? process.argv.slice(2) : ['mobilenet_v2_1.0_224', 'mobilenet_v1_0.25_224'];

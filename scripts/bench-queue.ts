@@ -17,8 +17,8 @@ import { saveBundle } from '../models/recurrent/bundle.ts';
 import { createHead } from '../models/recurrent/head.ts';
 import { embedderInfo } from '../models/registry.ts';
 import { labelVideo } from '../pipeline/run-label.ts';
-import { JOB_DATA_VERSION, addLabelJobs, bundleId, closeRedis, connectRedis, openLabelQueue, type LabelJobData, type LabelQueue } from '../server/queue/queue.ts';
-import { identifyInput } from '../server/queue/locations.ts';
+import { JOB_DATA_VERSION, addLabelJobs, bundleId, closeRedis, connectRedis, openLabelQueue, type LabelJobData, type LabelQueue } from '../queue/label-queue.ts';
+import { identifyInput } from '../queue/locations.ts';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { makeClip, tmpDir } from '../test/helpers/video.ts';
 

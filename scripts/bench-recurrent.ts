@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../models/backend.ts';
 import { createHead } from '../models/recurrent/head.ts';
 import { AdamW } from '../models/recurrent/optimizer.ts';
-import { SeededRandom } from '../pipeline/seeded-random.ts';
+import { SeededRandom } from '../core/seeded-random.ts';
 import { createTrainer } from '../models/recurrent/trainer.ts';
 
 const arg = (name: string, fallback: string) => {

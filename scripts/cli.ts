@@ -1,6 +1,6 @@
 // `framewise <command>`: dispatch and help. Each command lives in scripts/commands/<name>.ts and
 // is imported only when used, so `framewise --help` does not load tfjs.
-import { FramewiseError, ErrorCodes } from '../pipeline/errors.ts';
+import { FramewiseError, ErrorCodes } from '../core/errors.ts';
 import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {

@@ -2,7 +2,7 @@
 // validation and `--help`, so help text and behaviour cannot drift apart.
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';

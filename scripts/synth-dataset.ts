@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { seededRandom } from '../pipeline/seeded-random.ts';
+import { seededRandom } from '../core/seeded-random.ts';
 
 const run = promisify(execFile);
 

@@ -12,7 +12,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, extname, resolve, sep } from 'node:path';
-import { ErrorCodes, FramewiseError, type ErrorCode } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError, type ErrorCode } from '../core/errors.ts';
 import type { JobManager } from './jobs.ts';
 import type { MediaRoot } from './paths.ts';
 import type { Limits, ModelInfo } from './protocol.ts';

@@ -15,10 +15,10 @@ import { Transform, type Readable } from 'node:stream';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
-import { asFramewiseError, ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { asFramewiseError, ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { labelVideo } from '../pipeline/run-label.ts';
 import type { OutputFormat } from '../pipeline/sinks/index.ts';
-import type { FrameLabel } from '../pipeline/types.ts';
+import type { FrameLabel } from '../core/types.ts';
 import type { MediaRoot } from './paths.ts';
 import type { JobInfo, JobMessage, LabelMessage } from './protocol.ts';
 

@@ -4,7 +4,7 @@
 // location (symlinks resolved with realpath) leaves the folder. Missing files are E_INPUT_NOT_FOUND.
 import { realpathSync, statSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 
 /** Extensions offered in the media listing (any ffmpeg-readable file can still be labeled). */
 const VIDEO_EXT = /\.(mp4|m4v|webm|mkv|mov|avi|ogv|mpg|mpeg|ts|y4m)$/i;

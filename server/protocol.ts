@@ -5,7 +5,7 @@
 // Client -> server: JSON text messages (hello, reset, subscribe, unsubscribe) and binary frame
 // messages (a fixed 20-byte header, then rgb24 or JPEG bytes). Server -> client: JSON text only;
 // every message carries `streamId`, `index` and `timestampMs` (see ServerBase).
-import { ErrorCodes, FramewiseError, type ErrorCode } from '../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError, type ErrorCode } from '../core/errors.ts';
 
 /** Bumped on any incompatible change; a hello with another version is refused. */
 export const PROTOCOL_VERSION = 1;

@@ -8,16 +8,16 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { BackendRequest } from '../models/backend.ts';
-import type { EngineRequest } from '../models/engine.ts';
+import type { EngineRequest } from '../models/engine-choice.ts';
 import type { Embedder } from '../models/embedder.ts';
 import { openModel } from '../models/open-model.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
-import { DEFAULTS } from '../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { httpHandler } from './http.ts';
 import { JobManager } from './jobs.ts';
-import { LiveScheduler } from './live-scheduler.ts';
+import { LiveScheduler } from '../pipeline/live-scheduler.ts';
 import { mediaRoot } from './paths.ts';
 import { FRAME_FORMATS, maxFrameBytes, WS_PATH, type Limits, type ModelInfo } from './protocol.ts';
 import { Sessions } from './sessions.ts';
@@ -56,7 +56,7 @@ export interface ServerConfig {
   jobsDir?: string;
   modelsDir?: string;
   backend?: BackendRequest;
-  /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine.ts defaults). */
+  /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
   engine?: EngineRequest;
   workers?: number;
   log?: (line: string) => void;

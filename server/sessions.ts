@@ -5,10 +5,10 @@
 // with an error message while the session keeps going.
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
-import { toFrameLabel } from '../pipeline/label.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { toFrameLabel } from '../pipeline/label-stage.ts';
 import type { JobManager } from './jobs.ts';
-import type { LiveScheduler, LiveStream } from './live-scheduler.ts';
+import type { LiveScheduler, LiveStream } from '../pipeline/live-scheduler.ts';
 import { Outbox } from './outbox.ts';
 import {
   decodeFrame,

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { EXPORTER_VERSION, exportLayersModel, type OnnxExport } from './export.ts';
 import { loadLayersModel, readLayersArtifacts, type LayersArtifacts } from './layers-source.ts';
 import { decodeModelSummary } from './proto.ts';

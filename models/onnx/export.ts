@@ -7,7 +7,7 @@
 // needs 1 pixel in total, all of it after), while ONNX auto_pad SAME_UPPER would do the same but is
 // deprecated-ish and shape-dependent: explicit pads per layer are computed here from static shapes.
 import type * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { AttrType, DataType, encodeModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './proto.ts';
 
 /** Bumped whenever the emitted graph changes, so cached exports of older exporters are redone. */

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { loadFolderArtifacts, modelsDirFromEnv } from '../weights.ts';
 
 /** The models folder: explicit, else env FRAMEWISE_MODELS. The export needs the trainable layers

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { EMBEDDING_NAME, INPUT_NAME, LOGITS_NAME } from './export.ts';
 import { resolveModelsDir } from './layers-source.ts';
 import { decodeModelSummary } from './proto.ts';

@@ -19,11 +19,11 @@ export interface OnnxWorkerConfig extends Record<string, unknown> {
   backend: BackendRequest;
 }
 
-export async function loadOnnxInWorker(config: OnnxWorkerConfig & import('../onnx/engine.ts').OnnxEmbedderConfig): Promise<Embedder> {
+export async function loadOnnxInWorker(config: OnnxWorkerConfig & import('../onnx/onnx-engine.ts').OnnxEmbedderConfig): Promise<Embedder> {
   // tfjs is started lazily, only when the file must be exported or verified (each worker thread
   // has its own env copy; the backend then matches the main thread's).
   process.env.FRAMEWISE_BACKEND = config.backend;
-  const { loadOnnxEmbedder } = await import('../onnx/engine.ts');
+  const { loadOnnxEmbedder } = await import('../onnx/onnx-engine.ts');
   return loadOnnxEmbedder(config);
 }
 

@@ -1,7 +1,7 @@
 // The messages between the pool (main thread) and its worker threads, and how errors cross the
 // thread boundary: structured clone keeps an Error's message but drops its class and `code`, so
 // errors travel as plain data and are rebuilt as FramewiseErrors with the worker's stack as cause.
-import { ErrorCodes, FramewiseError, type ErrorCode } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError, type ErrorCode } from '../../core/errors.ts';
 
 /** What a worker loads: `(await import(module))[exportName](config)` must resolve to an Embedder. */
 export interface EmbedderFactory {

@@ -19,8 +19,8 @@
 // - close()/dispose() terminates every worker; pending calls reject with E_CANCELLED. No thread
 //   survives close(): `stats().live` counts threads whose 'exit' has not been seen yet.
 import { Worker } from 'node:worker_threads';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError, integerIn } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../../core/errors.ts';
 import type { Embedder, RgbImage } from '../embedder.ts';
 import { deserializeError, type EmbedderFactory, type FromWorker, type ReadyInfo, type ToWorker, type WorkerInit } from './messages.ts';
 
@@ -71,7 +71,7 @@ export interface EmbeddingPool extends Embedder {
 }
 
 const BOOT = new URL('./worker-boot.mjs', import.meta.url);
-const ENTRY = new URL('./worker.ts', import.meta.url).href;
+const ENTRY = new URL('./embed-worker.ts', import.meta.url).href;
 /** How long close() waits for a worker to finish its task in hand before terminating it. */
 const CLOSE_GRACE_MS = 10_000;
 

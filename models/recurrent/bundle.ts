@@ -13,8 +13,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import type { CropPolicy } from '../../pipeline/types.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import type { CropPolicy } from '../../core/types.ts';
 import { loadFolderArtifacts } from '../weights.ts';
 import { createHead, type HeadSpec, type NamedWeight, type RecurrentHead } from './head.ts';
 

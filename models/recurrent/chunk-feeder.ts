@@ -2,9 +2,9 @@
 // one sequence at a time, k frames per chunk; when a sequence ends, the rest of that chunk is
 // padding (mask 0) and the slot starts the next sequence from a zero state on the following chunk.
 // One pass over the generator = one epoch (every sequence exactly once, in seeded random order).
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import type { FrameInput } from './head.ts';
-import { SeededRandom } from '../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../core/seeded-random.ts';
 import type { TrainChunk } from './trainer.ts';
 
 export interface LabeledSequence {

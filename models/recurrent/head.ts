@@ -6,10 +6,10 @@
 // public inference API is plain data (Float32Array in, Float32Array + RecurrentState out); every
 // tensor made inside a call is disposed before the call returns.
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
 import { gateCount, runLayer, type CellWeights, type RecurrentCellType } from './cells.ts';
-import { SeededRandom } from '../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../core/seeded-random.ts';
 import { glorotUniform, orthogonalBlocks } from './init.ts';
 import { normalizeFrames } from './input-norm.ts';
 import {

@@ -7,4 +7,4 @@ export { evaluatePass, type EvalSequence, type EvalPassResult, type EvalPassOpti
 export { learningRateSchedule, type LearningRateSchedule, type ScheduleOptions } from './schedule.ts';
 export { clipByGlobalNorm } from './clip.ts';
 export { saveBundle, loadBundle, toLayersModel, BUNDLE_FILES, BUNDLE_FORMAT_VERSION, type BundleInfo, type BundleMeta, type LoadedBundle } from './bundle.ts';
-export { SeededRandom } from '../../pipeline/seeded-random.ts';
+export { SeededRandom } from '../../core/seeded-random.ts';

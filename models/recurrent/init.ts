@@ -1,5 +1,5 @@
 // Seeded weight initialisers (Keras' defaults) on our own PRNG, identical on every backend.
-import type { SeededRandom } from '../../pipeline/seeded-random.ts';
+import type { SeededRandom } from '../../core/seeded-random.ts';
 
 /** Glorot (Xavier) uniform: U(-a, a), a = sqrt(6 / (fanIn + fanOut)); Keras' default kernel init. */
 export function glorotUniform(rng: SeededRandom, fanIn: number, fanOut: number, scale = 1): Float32Array {

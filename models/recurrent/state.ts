@@ -3,7 +3,7 @@
 // copied, stored in a checkpoint or sent to another thread. Values are treated as immutable: a step
 // returns a new state and never writes into the one it was given.
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 
 /** 'none' is the frame-by-frame baseline: no recurrence, an empty state. */
 export type CellType = 'lstm' | 'gru' | 'none';

@@ -7,15 +7,15 @@
 // Repeatability: weight init (head seed) and dropout masks (trainer seed) come from our own
 // seeded PRNG, so the same seeds and data give the same run on the same backend.
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
 import { chunkGradients } from './backprop.ts';
 import { clipByGlobalNorm } from './clip.ts';
 import { withMeans, type RecurrentHead } from './head.ts';
 import { normalizeFrames } from './input-norm.ts';
 import { AdamW, type AdamWState } from './optimizer.ts';
 import { learningRateSchedule, type LearningRateSchedule, type ScheduleOptions } from './schedule.ts';
-import { SeededRandom } from '../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../core/seeded-random.ts';
 import { disposeStateTensors, unstackStates, zeroState, type RecurrentState } from './state.ts';
 
 export interface TrainerOptions {

@@ -3,7 +3,7 @@
 // The whole file is rewritten atomically (temp name + rename): at open (empty, so a stale file
 // from an earlier run never passes for this one), at most once a second while segments arrive
 // (so a hard kill still leaves recent, closed JSON), and at close.
-import type { Segment } from '../types.ts';
+import type { Segment } from '../../core/types.ts';
 import { round3, round6, writeFileAtomic } from './files.ts';
 import type { LabelSink } from './sink.ts';
 

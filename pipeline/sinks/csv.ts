@@ -1,6 +1,6 @@
 // `<name>.csv`: one row per labeled frame, RFC 4180 quoting, LF line ends (what pandas, Python's
 // csv module and spreadsheets all read), a column of raw probability per class.
-import type { FrameLabel } from '../types.ts';
+import type { FrameLabel } from '../../core/types.ts';
 import { ChunkFile, round3, round6 } from './files.ts';
 import type { LabelSink } from './sink.ts';
 

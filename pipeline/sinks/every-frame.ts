@@ -3,7 +3,7 @@
 // the same rule the overlay uses, so the head stays causal: no source frame shows a label computed
 // from a later image. Source frames before the first processed one take the first (there is
 // nothing earlier).
-import type { FrameLabel } from '../types.ts';
+import type { FrameLabel } from '../../core/types.ts';
 
 /** Timestamps of two sources agree within this many ms (float rounding of 1000/fps). */
 const EPS_MS = 1e-3;

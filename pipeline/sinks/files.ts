@@ -4,7 +4,7 @@
 // microseconds, so the event loop is not held up in practice.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCodes, FramewiseError } from '../errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 
 export function outputError(file: string, err: unknown): FramewiseError {
   if (err instanceof FramewiseError) return err;

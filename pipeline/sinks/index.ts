@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { Segmenter, type SmoothingOptions } from '../segment.ts';
-import type { FrameLabel, Segment } from '../types.ts';
+import type { FrameLabel, Segment } from '../../core/types.ts';
 import { ActivityNetSink, type ExternalData } from './activitynet.ts';
 import { CsvSink } from './csv.ts';
 import { ensureDir } from './files.ts';

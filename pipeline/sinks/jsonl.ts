@@ -1,8 +1,8 @@
 // `<name>.frames.jsonl`: one JSON object per labeled frame, probabilities raw (unsmoothed) as an
 // object from class label to probability. Also the `--out -` stream form for pipes.
 import type { Writable } from 'node:stream';
-import { ErrorCodes, FramewiseError } from '../errors.ts';
-import type { FrameLabel } from '../types.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import type { FrameLabel } from '../../core/types.ts';
 import { ChunkFile, round3, round6 } from './files.ts';
 import type { LabelSink } from './sink.ts';
 

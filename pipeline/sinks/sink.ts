@@ -1,6 +1,6 @@
 // The common shape of an output writer, and the `--formats` vocabulary.
-import { ErrorCodes, FramewiseError } from '../errors.ts';
-import type { FrameLabel, Segment } from '../types.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import type { FrameLabel, Segment } from '../../core/types.ts';
 
 /** Writers fed as frames are labeled: per-frame sinks use `frame`, segment sinks `segments`. */
 export interface LabelSink {

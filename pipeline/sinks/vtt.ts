@@ -1,6 +1,6 @@
 // `<name>.vtt`: WebVTT, one cue per segment, text "label (score)". Cues are appended as segments
 // become final, each block in one write, so the file is valid WebVTT at every moment.
-import type { Segment } from '../types.ts';
+import type { Segment } from '../../core/types.ts';
 import { ChunkFile } from './files.ts';
 import type { LabelSink } from './sink.ts';
 

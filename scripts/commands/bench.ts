@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { count, lastValueFrom, take, toArray } from 'rxjs';
 import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
 import { loadEmbedder, type Embedder } from '../../models/embedder.ts';
-import { loadEmbeddingEngine, parseEngineRequest, parseWorkers, type EngineRequest } from '../../models/engine.ts';
+import { loadEmbeddingEngine, parseEngineRequest, parseWorkers, type EngineRequest } from '../../models/engine-choice.ts';
 import { createEmbeddingPool } from '../../models/pool/pool.ts';
 import { FACTORIES_MODULE } from '../../models/pool/factories.ts';
 import { loadBundle, saveBundle, type BundleMeta } from '../../models/recurrent/bundle.ts';
@@ -27,12 +27,12 @@ import { createHead, type RecurrentHead } from '../../models/recurrent/head.ts';
 import { embedderInfo } from '../../models/registry.ts';
 import { modelsDirFromEnv } from '../../models/weights.ts';
 import { decode, decodeThrough } from '../../pipeline/decode.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { embed, embedCredit } from '../../pipeline/embed.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { requireBinary } from '../../pipeline/probe.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
-import type { Frame } from '../../pipeline/types.ts';
+import type { Frame } from '../../core/types.ts';
 import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
 
 const run = promisify(execFile);
@@ -357,7 +357,7 @@ async function openRow(row: EngineRow, o: { id: string; modelsDir: string | unde
     return { embedder: pool, note: `tfjs wasm, ${size} worker thread${size > 1 ? 's' : ''}, tasks of ${task} frames`, close: () => pool.close() };
   }
   const threads = row === 'onnx1' ? 1 : 2;
-  const { loadOnnxEmbedder } = await import('../../models/onnx/engine.ts');
+  const { loadOnnxEmbedder } = await import('../../models/onnx/onnx-engine.ts');
   const e = await loadOnnxEmbedder({ id: o.id, modelsDir: o.modelsDir, threads, batchSize: batch, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
   return { embedder: e, note: `onnxruntime-node, ${threads} intra-op thread(s), on this thread`, macs: e.macsPerFrame, close: async () => e.dispose() };
 }

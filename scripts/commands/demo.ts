@@ -4,15 +4,15 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
+import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
 import { argmaxLabels, evaluateSequences } from '../../models/metrics.ts';
 import { loadBundle } from '../../models/recurrent/bundle.ts';
-import { resolveTrainConfig } from '../../models/training/config.ts';
-import { prepareData, trainBundle } from '../../models/training/run.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { resolveTrainConfig } from '../../training/config.ts';
+import { prepareData, trainBundle } from '../../training/run.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
 import { renderOverlay } from '../../pipeline/overlay.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
-import { seededRandom } from '../../pipeline/seeded-random.ts';
+import { seededRandom } from '../../core/seeded-random.ts';
 import { randomSegments, synthDataset, writeSegmentsVideo } from '../synth-dataset.ts';
 import { modelOptions, num, str, type CommandSpec } from '../command.ts';
 

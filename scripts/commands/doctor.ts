@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { chooseBackend, installHint, parseBackendRequest, type BackendChoice } from '../../models/backend.ts';
 import { EMBEDDERS } from '../../models/registry.ts';
 import { cachedModelDir, findLocalWeights, loadFolderArtifacts, modelsDirFromEnv } from '../../models/weights.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
 import { ffmpegAvailable } from '../../pipeline/probe.ts';
 import { modelOptions, str, type CommandSpec } from '../command.ts';
 

@@ -4,15 +4,15 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
+import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { embed, embedCredit } from '../../pipeline/embed.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { assertLocalFile, isUrl, probe } from '../../pipeline/probe.ts';
-import type { CropPolicy, EmbeddedFrame } from '../../pipeline/types.ts';
+import type { CropPolicy, EmbeddedFrame } from '../../core/types.ts';
 import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
 
 export const command: CommandSpec = {

@@ -3,18 +3,18 @@
 // confusion). --tta averages the probabilities of ten fixed crops/flips per frame.
 import { join } from 'node:path';
 import { evaluateSequences, argmaxLabels } from '../../models/metrics.ts';
-import { parseEngineRequest } from '../../models/engine.ts';
+import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { openModel } from '../../models/open-model.ts';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { ttaViews } from '../../models/training/augment.ts';
-import { embedDataset } from '../../models/training/embed-dataset.ts';
-import { writeReport } from '../../models/training/report.ts';
-import { stitchClips } from '../../models/training/sequences.ts';
+import { ttaViews } from '../../training/augment.ts';
+import { embedDataset } from '../../training/embed-dataset.ts';
+import { writeReport } from '../../training/report.ts';
+import { stitchClips } from '../../training/sequences.ts';
 import { evaluatePass } from '../../models/recurrent/evaluate.ts';
-import { loadDataset } from '../../pipeline/dataset.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { SeededRandom } from '../../pipeline/seeded-random.ts';
+import { loadDataset } from '../../training/dataset.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import { SeededRandom } from '../../core/seeded-random.ts';
 import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
 
 export const command: CommandSpec = {

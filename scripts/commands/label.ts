@@ -2,11 +2,11 @@
 // optional overlay video for each input. One bad input never stops the others; Ctrl-C finishes
 // the files of the frames already labeled and exits 130.
 import { extname, join } from 'node:path';
-import { parseEngineRequest } from '../../models/engine.ts';
+import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { openModel } from '../../models/open-model.ts';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { expandInputs, type InputItem } from '../../pipeline/inputs.ts';
 import { renderOverlay } from '../../pipeline/overlay.ts';
 import { labelVideo, type LabelVideoResult } from '../../pipeline/run-label.ts';

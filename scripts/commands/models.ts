@@ -2,8 +2,8 @@
 // here, and the native engine's verified ONNX export of them.
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type Sidecar } from '../../models/onnx/cache.ts';

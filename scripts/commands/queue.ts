@@ -1,11 +1,11 @@
 // `framewise queue add|status|retry-failed`: the producer side of scale-out labeling (BullMQ on
 // Redis). `add` queues one job per video with everything a worker on another machine needs;
 // `framewise worker` (scripts/commands/worker.ts) runs them.
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { expandInputs } from '../../pipeline/inputs.ts';
 import { parseFormats } from '../../pipeline/sinks/index.ts';
-import { bundleLocation, identifyInput, inputLocation, outputLocation } from '../../server/queue/locations.ts';
+import { bundleLocation, identifyInput, inputLocation, outputLocation } from '../../queue/locations.ts';
 import {
   addLabelJobs,
   bundleId,
@@ -15,8 +15,8 @@ import {
   labelJobOptions,
   openLabelQueue,
   type LabelJobData,
-} from '../../server/queue/queue.ts';
-import { formatStatus, queueStatus, retryFailed } from '../../server/queue/status.ts';
+} from '../../queue/label-queue.ts';
+import { formatStatus, queueStatus, retryFailed } from '../../queue/status.ts';
 import { bool, num, str, type CommandSpec, type OptionValues } from '../command.ts';
 
 const ACTIONS = ['add', 'status', 'retry-failed'] as const;

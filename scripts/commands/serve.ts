@@ -2,9 +2,9 @@
 // client, the JSON API, /media and the WebSocket protocol (docs/protocol.md). Loopback only unless
 // --host says otherwise; Ctrl-C closes sessions and jobs and exits 0.
 import { parseBackendRequest } from '../../models/backend.ts';
-import { parseEngineRequest } from '../../models/engine.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { parseEngineRequest } from '../../models/engine-choice.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { createServer } from '../../server/server.ts';
 import { ensureClientBuilt } from '../build-client.ts';
 import { modelOptions, num, str, type CommandSpec } from '../command.ts';

@@ -3,11 +3,11 @@
 // here too: --check, --overfit N, --lr-find, --search.
 import { join } from 'node:path';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine.ts';
-import { TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../models/training/config.ts';
-import { checkpointConfig, prepareData, trainBundle } from '../../models/training/run.ts';
-import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../models/training/tuning.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
+import { TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../training/config.ts';
+import { checkpointConfig, prepareData, trainBundle } from '../../training/run.ts';
+import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../training/tuning.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { bool, modelOptions, num, str, type CommandSpec, type OptionValues } from '../command.ts';
 
 const D = TRAIN_DEFAULTS;

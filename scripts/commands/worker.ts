@@ -3,9 +3,9 @@
 // stops taking jobs and lets the current ones finish within --grace; a second signal releases
 // them to the queue at once. Exit 0 after a clean stop.
 import { parseBackendRequest } from '../../models/backend.ts';
-import { parseEngineRequest } from '../../models/engine.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { startLabelWorker } from '../../server/queue/worker.ts';
+import { parseEngineRequest } from '../../models/engine-choice.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { startLabelWorker } from '../../queue/label-worker.ts';
 import { modelOptions, num, str, type CommandSpec } from '../command.ts';
 import { CONNECT_TIMEOUT_OPTION, QUEUE_OPTION, REDIS_OPTION } from './queue.ts';
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { FramewiseError } from '../../pipeline/errors.ts';
+import { FramewiseError } from '../../core/errors.ts';
 
 /** Awaits a promise that must reject with a FramewiseError, and returns that error. */
 export async function rejection(p: Promise<unknown>): Promise<FramewiseError> {

@@ -1,6 +1,6 @@
 // Hand-made FrameLabel sequences for segmentation, sink and overlay tests.
-import type { FrameLabel } from '../../pipeline/types.ts';
-import { seededRandom } from '../../pipeline/seeded-random.ts';
+import type { FrameLabel } from '../../core/types.ts';
+import { seededRandom } from '../../core/seeded-random.ts';
 
 /** Frames at `fps` (timestamps index * 1000 / fps), each from explicit probabilities. */
 export function labelsFromProbs(classes: readonly string[], probs: readonly number[][], fps = 10, streamId = 's'): FrameLabel[] {

@@ -7,8 +7,8 @@ import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEmbedder } from '../../models/embedder.ts';
-import { resolveTrainConfig } from '../../models/training/config.ts';
-import { prepareData, trainBundle } from '../../models/training/run.ts';
+import { resolveTrainConfig } from '../../training/config.ts';
+import { prepareData, trainBundle } from '../../training/run.ts';
 import { synthDataset } from '../../scripts/synth-dataset.ts';
 import { MODELS_DIR } from './real-models.ts';
 

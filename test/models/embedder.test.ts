@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadEmbedder, resolveEmbedderConfig, type Embedder, type EmbedderConfig, type RgbImage } from '../../models/embedder.ts';
 import { EMBEDDERS } from '../../models/registry.ts';
 import { resolveWeights, type FetchLike } from '../../models/weights.ts';
-import { FramewiseError } from '../../pipeline/errors.ts';
+import { FramewiseError } from '../../core/errors.ts';
 import { MODELS_DIR, loadPhotoRgb } from '../helpers/real-models.ts';
 import { readFile } from 'node:fs/promises';
 import { rejection } from '../helpers/errors.ts';

@@ -11,7 +11,7 @@ import {
   writeEmbeddingFile,
   type EmbeddingFileHeader,
 } from '../../models/embedding-file.ts';
-import { FramewiseError } from '../../pipeline/errors.ts';
+import { FramewiseError } from '../../core/errors.ts';
 
 let tmp: string;
 beforeEach(async () => {

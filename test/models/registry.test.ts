@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
 import { EMBEDDERS, EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { FramewiseError } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { FramewiseError } from '../../core/errors.ts';
 
 const require = createRequire(import.meta.url);
 

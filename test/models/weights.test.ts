@@ -12,7 +12,7 @@ import {
   resolveWeights,
   type FetchLike,
 } from '../../models/weights.ts';
-import { FramewiseError } from '../../pipeline/errors.ts';
+import { FramewiseError } from '../../core/errors.ts';
 import { MODELS_DIR } from '../helpers/real-models.ts';
 
 const ID = 'mobilenet_v1_0.25_224';

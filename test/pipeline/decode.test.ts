@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Observable, Subject, concatMap, firstValueFrom, lastValueFrom, take, tap, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decode, decodeFilters, decodeFrames, decodeThrough, decodeWithDemand, openFrameSource, probe } from '../../pipeline/decode.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import type { Frame } from '../../pipeline/types.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import type { Frame } from '../../core/types.ts';
 import {
   VIDEO_DIR,
   countFrames,

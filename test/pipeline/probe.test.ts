@@ -1,7 +1,7 @@
 // probe / ffmpegAvailable / the stderr digest used in decode's error messages.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { ffmpegAvailable, ffmpegFailure, findBinary, meaningfulStderr, probe } from '../../pipeline/probe.ts';
 import { VIDEO_DIR, countFrames, makeAudioOnly, makeClip, makeTextFile, tmpDir } from '../helpers/video.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { FramewiseError } from '../../pipeline/errors.ts';
+import { FramewiseError } from '../../core/errors.ts';
 import { resolveSmoothing, Segmenter, segmentLabels, SMOOTHING_DEFAULTS, type SmoothingOptions } from '../../pipeline/segment.ts';
-import type { FrameLabel, Segment } from '../../pipeline/types.ts';
+import type { FrameLabel, Segment } from '../../core/types.ts';
 import { labelsFromProbs, labelsFromString, randomLabels } from '../helpers/frame-labels.ts';
 
 const ABC = ['A', 'B', 'C'];

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { loadEmbedder, type Embedder } from '../../models/embedder.ts';
 import { createHead, createTrainer, SeededRandom, type RecurrentHead } from '../../models/recurrent/index.ts';
 import { decodeFrames } from '../../pipeline/decode.ts';
-import type { Frame } from '../../pipeline/types.ts';
+import type { Frame } from '../../core/types.ts';
 import type { LoadedModel } from '../../server/server.ts';
 import { MODELS_DIR } from '../helpers/real-models.ts';
 

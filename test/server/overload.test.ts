@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Embedder } from '../../models/embedder.ts';
-import type { Frame } from '../../pipeline/types.ts';
+import type { Frame } from '../../core/types.ts';
 import type { DroppedMessage, LabelMessage, StatsMessage } from '../../server/protocol.ts';
 import { createServer, type LoadedModel, type RunningServer } from '../../server/server.ts';
 import { connectLive } from '../../server/ws-client.ts';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Embedder } from '../../models/embedder.ts';
-import type { Frame } from '../../pipeline/types.ts';
+import type { Frame } from '../../core/types.ts';
 import { encodeFrame, FRAME_HEADER_BYTES, type DroppedMessage, type ErrorMessage, type JobMessage, type LabelMessage } from '../../server/protocol.ts';
 import { createServer, type LoadedModel, type RunningServer } from '../../server/server.ts';
 import { connectLive, openSocket, type LiveClient } from '../../server/ws-client.ts';

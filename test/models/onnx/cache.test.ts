@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { ensureOnnx, onnxCachePath, sidecarPath, type Sidecar } from '../../../models/onnx/cache.ts';
-import { loadOnnxEmbedder } from '../../../models/onnx/engine.ts';
+import { loadOnnxEmbedder } from '../../../models/onnx/onnx-engine.ts';
 import { exportLayersModel } from '../../../models/onnx/export.ts';
 import { loadLayersModel, readLayersArtifacts } from '../../../models/onnx/layers-source.ts';
 import { verificationFrames } from '../../../models/onnx/verify.ts';
-import { ErrorCodes, FramewiseError } from '../../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../../core/errors.ts';
 import { IMAGES_DIR, MODELS_DIR } from '../../helpers/real-models.ts';
 
 const SMALL = 'mobilenet_v1_0.25_224';

@@ -4,7 +4,7 @@ import { ensureBackend } from '../../../models/backend.ts';
 import { depthwiseToOihw, exportLayersModel, hwioToOihw, tfPads } from '../../../models/onnx/export.ts';
 import { loadLayersModel, readLayersArtifacts } from '../../../models/onnx/layers-source.ts';
 import { AttrType, DataType, decodeModelSummary, encodeModel, type OnnxModel } from '../../../models/onnx/proto.ts';
-import { ErrorCodes } from '../../../pipeline/errors.ts';
+import { ErrorCodes } from '../../../core/errors.ts';
 import { MODELS_DIR } from '../../helpers/real-models.ts';
 
 describe('TF padding as explicit ONNX pads', () => {

@@ -6,7 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import type { Embedder, RgbImage } from '../../../models/embedder.ts';
 import { loadTfjsInWorker, type TfjsWorkerConfig } from '../../../models/pool/factories.ts';
-import { ErrorCodes, FramewiseError } from '../../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../../core/errors.ts';
 
 export const THROW_MARK = [1, 2, 3] as const;
 export const EXIT_MARK = [7, 7, 7] as const;

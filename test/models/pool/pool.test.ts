@@ -9,9 +9,9 @@ import { loadEmbedder, type Embedder, type RgbImage } from '../../../models/embe
 import { FACTORIES_MODULE } from '../../../models/pool/factories.ts';
 import { createEmbeddingPool, type EmbeddingPool } from '../../../models/pool/pool.ts';
 import { decode, decodeThrough } from '../../../pipeline/decode.ts';
-import { embed } from '../../../pipeline/embed.ts';
-import { ErrorCodes } from '../../../pipeline/errors.ts';
-import type { Frame } from '../../../pipeline/types.ts';
+import { embed } from '../../../pipeline/embed-stage.ts';
+import { ErrorCodes } from '../../../core/errors.ts';
+import type { Frame } from '../../../core/types.ts';
 import { MODELS_DIR } from '../../helpers/real-models.ts';
 import { makeClip, tmpDir, type TmpDir } from '../../helpers/video.ts';
 import { EXIT_MARK, THROW_MARK, mark } from './faulty-embedder.ts';

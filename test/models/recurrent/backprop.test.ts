@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { chunkGradients } from '../../../models/recurrent/backprop.ts';
 import { createHead, type HeadOptions } from '../../../models/recurrent/head.ts';
-import { SeededRandom } from '../../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../../core/seeded-random.ts';
 import { zeroState } from '../../../models/recurrent/state.ts';
 
 beforeAll(async () => {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { loadBundle, saveBundle, type BundleInfo } from '../../../models/recurrent/bundle.ts';
 import { createHead, type HeadOptions } from '../../../models/recurrent/head.ts';
-import { SeededRandom } from '../../../pipeline/seeded-random.ts';
-import { ErrorCodes } from '../../../pipeline/errors.ts';
+import { SeededRandom } from '../../../core/seeded-random.ts';
+import { ErrorCodes } from '../../../core/errors.ts';
 
 let root: string;
 beforeAll(async () => {

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { createHead } from '../../../models/recurrent/head.ts';
-import { SeededRandom } from '../../../pipeline/seeded-random.ts';
-import { ErrorCodes } from '../../../pipeline/errors.ts';
+import { SeededRandom } from '../../../core/seeded-random.ts';
+import { ErrorCodes } from '../../../core/errors.ts';
 
 beforeAll(async () => {
   await ensureBackend();

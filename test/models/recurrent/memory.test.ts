@@ -5,7 +5,7 @@ import { ensureBackend } from '../../../models/backend.ts';
 import { chunkBatches } from '../../../models/recurrent/chunk-feeder.ts';
 import { evaluatePass } from '../../../models/recurrent/evaluate.ts';
 import { createHead, type RecurrentHead } from '../../../models/recurrent/head.ts';
-import { SeededRandom } from '../../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../../core/seeded-random.ts';
 import type { CellType } from '../../../models/recurrent/state.ts';
 import { createTrainer } from '../../../models/recurrent/trainer.ts';
 import { cueSequences, lightSequences, type TaskSequence } from './synthetic-tasks.ts';

@@ -1,5 +1,5 @@
 // Generated sequence tasks that no single frame can solve, for the memory tests.
-import { SeededRandom } from '../../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../../core/seeded-random.ts';
 import type { LabeledSequence } from '../../../models/recurrent/chunk-feeder.ts';
 
 export interface TaskSequence extends LabeledSequence {

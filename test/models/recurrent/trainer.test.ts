@@ -7,9 +7,9 @@ import { evaluatePass } from '../../../models/recurrent/evaluate.ts';
 import { createHead } from '../../../models/recurrent/head.ts';
 import { AdamW } from '../../../models/recurrent/optimizer.ts';
 import { learningRateSchedule } from '../../../models/recurrent/schedule.ts';
-import { SeededRandom } from '../../../pipeline/seeded-random.ts';
+import { SeededRandom } from '../../../core/seeded-random.ts';
 import { createTrainer, type TrainChunk } from '../../../models/recurrent/trainer.ts';
-import { ErrorCodes } from '../../../pipeline/errors.ts';
+import { ErrorCodes } from '../../../core/errors.ts';
 
 beforeAll(async () => {
   await ensureBackend();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { ACTIVITYNET_VERSION, ActivityNetSink } from '../../../pipeline/sinks/activitynet.ts';
-import type { Segment } from '../../../pipeline/types.ts';
+import type { Segment } from '../../../core/types.ts';
 import { expectActivityNet } from '../../helpers/output-shapes.ts';
 
 const dirs: string[] = [];

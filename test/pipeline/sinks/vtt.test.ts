@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { VttSink, vttTime } from '../../../pipeline/sinks/vtt.ts';
-import type { Segment } from '../../../pipeline/types.ts';
+import type { Segment } from '../../../core/types.ts';
 import { parseVtt } from '../../helpers/output-shapes.ts';
 
 const dirs: string[] = [];

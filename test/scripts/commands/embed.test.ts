@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readEmbeddingFile } from '../../../models/embedding-file.ts';
 import { parseCommand } from '../../../scripts/command.ts';
 import { command } from '../../../scripts/commands/embed.ts';
-import { FramewiseError } from '../../../pipeline/errors.ts';
+import { FramewiseError } from '../../../core/errors.ts';
 import { MODELS_DIR } from '../../helpers/real-models.ts';
 
 let tmp: string;

@@ -8,9 +8,9 @@
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
-import { asFramewiseError, ErrorCodes, type FramewiseError } from '../pipeline/errors.ts';
+import { asFramewiseError, ErrorCodes, type FramewiseError } from '../core/errors.ts';
 import { framePixels } from './frame-pixels.ts';
-import type { DropReason, FrameFormat } from './protocol.ts';
+import type { DropReason, FrameFormat } from '../server/protocol.ts';
 
 export interface PendingFrame {
   index: number;

@@ -1,9 +1,9 @@
 // The training configuration: every knob of `framewise train`, typed and commented, resolved once
 // into a frozen object that is stored in the bundle and in checkpoints.
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import type { CropPolicy } from '../../pipeline/types.ts';
-import type { CellType } from '../recurrent/state.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import type { CropPolicy } from '../core/types.ts';
+import type { CellType } from '../models/recurrent/state.ts';
 
 export interface TrainConfig {
   /** Dataset root (one of the three layouts). */

@@ -6,11 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Queue, type JobsOptions, type JobState } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BUNDLE_FILES } from '../../models/recurrent/bundle.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError, type ErrorCode } from '../../pipeline/errors.ts';
-import type { SmoothingOptions } from '../../pipeline/segment.ts';
-import { OUTPUT_FORMATS, type OutputFormat } from '../../pipeline/sinks/index.ts';
+import { BUNDLE_FILES } from '../models/recurrent/bundle.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError, type ErrorCode } from '../core/errors.ts';
+import type { SmoothingOptions } from '../pipeline/segment.ts';
+import { OUTPUT_FORMATS, type OutputFormat } from '../pipeline/sinks/index.ts';
 import { isLocation, localBundle, type Location } from './locations.ts';
 
 /** BullMQ job name of a label job (one queue may later hold other kinds). */

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
 import { loadEmbedder, type RgbImage } from '../../../models/embedder.ts';
-import { loadOnnxEmbedder } from '../../../models/onnx/engine.ts';
+import { loadOnnxEmbedder } from '../../../models/onnx/onnx-engine.ts';
 import { loadLayersModel, readLayersArtifacts } from '../../../models/onnx/layers-source.ts';
 import { EMBEDDING_TOLERANCE, tfjsReference, verificationFrames } from '../../../models/onnx/verify.ts';
 import { EMBEDDER_IDS } from '../../../models/registry.ts';
-import { ErrorCodes, FramewiseError } from '../../../pipeline/errors.ts';
+import { ErrorCodes, FramewiseError } from '../../../core/errors.ts';
 import { IMAGES_DIR, MODELS_DIR } from '../../helpers/real-models.ts';
 
 let cacheDir: string;

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { labelsAtTimes, loadDataset, splitDataset } from '../../pipeline/dataset.ts';
+import { labelsAtTimes, loadDataset, splitDataset } from '../../training/dataset.ts';
 
 let root: string;
 beforeAll(async () => {

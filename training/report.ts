@@ -1,7 +1,7 @@
 // The training/evaluation report: one self-contained HTML page (inline SVG charts, no scripts,
 // no network) next to the same numbers as JSON, so it opens anywhere and diffs in review.
 import { writeFile } from 'node:fs/promises';
-import type { EvaluationReport } from '../metrics.ts';
+import type { EvaluationReport } from '../models/metrics.ts';
 import type { EpochRecord } from './run.ts';
 
 export interface ReportData {

@@ -3,7 +3,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
-import type { EmbeddedFrame, FrameLabel } from './types.ts';
+import type { EmbeddedFrame, FrameLabel } from '../core/types.ts';
 
 export interface LabelOptions {
   /**

@@ -11,9 +11,9 @@
 // at a time would get.
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
-import { DEFAULTS } from './defaults.ts';
-import { ErrorCodes, FramewiseError, integerIn } from './errors.ts';
-import type { EmbeddedFrame, Frame } from './types.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../core/errors.ts';
+import type { EmbeddedFrame, Frame } from '../core/types.ts';
 
 export interface EmbedOptions {
   /** Most frames per embedder call, an integer in [1, 1024]. Default DEFAULTS.embedBatch. */

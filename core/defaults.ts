@@ -27,7 +27,7 @@ export const DEFAULTS = {
    * of 2 wasm workers gets 8 frames each.
    */
   embedBatch: 16,
-  /** Embedder calls in flight in the embed operator: 2 keeps an engine on another thread busy (pipeline/embed.ts). */
+  /** Embedder calls in flight in the embed operator: 2 keeps an engine on another thread busy (pipeline/embed-stage.ts). */
   embedConcurrency: 2,
   seed: 42,
   /** Segment smoothing (pipeline/segment.ts): centred moving average in frames (1 = off), frames a
@@ -50,7 +50,7 @@ export const DEFAULTS = {
     /** Largest upload accepted by POST /api/jobs. */
     maxUploadBytes: 512 * 1024 * 1024,
   },
-  /** `framewise queue` / `framewise worker` (server/queue/): BullMQ on Redis. */
+  /** `framewise queue` / `framewise worker` (queue/): BullMQ on Redis. */
   queue: {
     /** BullMQ queue name (all of its Redis keys start with `bull:<name>:`). */
     name: 'framewise-label',

@@ -7,14 +7,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { openModel, type OpenModel } from '../../../models/open-model.ts';
-import { saveBundle } from '../../../models/recurrent/bundle.ts';
-import { createHead } from '../../../models/recurrent/head.ts';
-import { DEFAULTS } from '../../../pipeline/defaults.ts';
-import { labelVideo } from '../../../pipeline/run-label.ts';
-import { FORMAT_SUFFIX, OUTPUT_FORMATS } from '../../../pipeline/sinks/index.ts';
-import { main } from '../../../scripts/cli.ts';
-import { bundleLocation, inputLocation, outputLocation, STAGING_DIR } from '../../../server/queue/locations.ts';
+import { openModel, type OpenModel } from '../../models/open-model.ts';
+import { saveBundle } from '../../models/recurrent/bundle.ts';
+import { createHead } from '../../models/recurrent/head.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { labelVideo } from '../../pipeline/run-label.ts';
+import { FORMAT_SUFFIX, OUTPUT_FORMATS } from '../../pipeline/sinks/index.ts';
+import { main } from '../../scripts/cli.ts';
+import { bundleLocation, inputLocation, outputLocation, STAGING_DIR } from '../../queue/locations.ts';
 import {
   bundleId,
   closeRedis,
@@ -24,11 +24,11 @@ import {
   parseFailureReason,
   parseJobData,
   type LabelQueue,
-} from '../../../server/queue/queue.ts';
-import { queueStatus } from '../../../server/queue/status.ts';
-import { MODELS_DIR, REPO_ROOT } from '../../helpers/real-models.ts';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.ts';
-import { makeClip, makeTextFile, tmpDir, type TmpDir } from '../../helpers/video.ts';
+} from '../../queue/label-queue.ts';
+import { queueStatus } from '../../queue/status.ts';
+import { MODELS_DIR, REPO_ROOT } from '../helpers/real-models.ts';
+import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
+import { makeClip, makeTextFile, tmpDir, type TmpDir } from '../helpers/video.ts';
 
 const EMBEDDER = 'mobilenet_v1_0.25_224';
 const SMOOTHING = { minSegmentMs: DEFAULTS.smoothing.minSegmentMs, hysteresisFrames: DEFAULTS.smoothing.hysteresisFrames, windowFrames: DEFAULTS.smoothing.windowFrames };

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Embedder, RgbImage } from '../../models/embedder.ts';
 import { createHead } from '../../models/recurrent/index.ts';
-import { LiveScheduler, type LiveResult, type PendingFrame } from '../../server/live-scheduler.ts';
+import { LiveScheduler, type LiveResult, type PendingFrame } from '../../pipeline/live-scheduler.ts';
 import type { DropReason } from '../../server/protocol.ts';
 
 const S = 4; // tiny "model input" side

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Subject, concat, from, interval, lastValueFrom, map, take, throwError, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadEmbedder, type Embedder, type RgbImage } from '../../models/embedder.ts';
-import { embed } from '../../pipeline/embed.ts';
-import { FramewiseError } from '../../pipeline/errors.ts';
-import type { EmbeddedFrame, Frame } from '../../pipeline/types.ts';
+import { embed } from '../../pipeline/embed-stage.ts';
+import { FramewiseError } from '../../core/errors.ts';
+import type { EmbeddedFrame, Frame } from '../../core/types.ts';
 import { MODELS_DIR, loadPhotoRgb } from '../helpers/real-models.ts';
 
 const frame = (index: number, size = 2): Frame => ({

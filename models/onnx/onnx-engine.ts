@@ -8,8 +8,8 @@
 import * as ort from 'onnxruntime-node';
 import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_classes.js';
 import { availableParallelism } from 'node:os';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError, integerIn } from '../../pipeline/errors.ts';
+import { DEFAULTS } from '../../core/defaults.ts';
+import { ErrorCodes, FramewiseError, integerIn } from '../../core/errors.ts';
 import { ensureBackend } from '../backend.ts';
 import type { Embedder, RgbImage } from '../embedder.ts';
 import { embedderInfo } from '../registry.ts';

@@ -6,8 +6,8 @@
 // frames actually decoded (at the bundle's fps) by `labelsAtTimes`, so one dataset serves any fps.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
-import { ErrorCodes, FramewiseError } from './errors.ts';
-import { seededRandom } from './seeded-random.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { seededRandom } from '../core/seeded-random.ts';
 
 export const VIDEO_EXTENSIONS = new Set([
   '.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.gif', '.y4m', '.3gp', '.ogv',

@@ -15,12 +15,12 @@ import { hostname } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { BackendRequest } from '../../models/backend.ts';
-import type { EngineRequest } from '../../models/engine.ts';
-import { openModel, type OpenModel } from '../../models/open-model.ts';
-import { DEFAULTS } from '../../pipeline/defaults.ts';
-import { asFramewiseError, ErrorCodes } from '../../pipeline/errors.ts';
-import { labelVideo } from '../../pipeline/run-label.ts';
+import type { BackendRequest } from '../models/backend.ts';
+import type { EngineRequest } from '../models/engine-choice.ts';
+import { openModel, type OpenModel } from '../models/open-model.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { asFramewiseError, ErrorCodes } from '../core/errors.ts';
+import { labelVideo } from '../pipeline/run-label.ts';
 import { bundleLocation, localBundle, localInput, stageOutputs } from './locations.ts';
 import {
   bundleId,
@@ -32,7 +32,7 @@ import {
   type JobProgress,
   type LabelJobData,
   type LabelJobResult,
-} from './queue.ts';
+} from './label-queue.ts';
 
 /** Time after the grace for the worker to hand its jobs back before it stops regardless. */
 const CLOSE_MARGIN_MS = 10_000;
@@ -46,7 +46,7 @@ export interface LabelWorkerOptions {
   concurrency?: number;
   modelsDir?: string;
   backend?: BackendRequest;
-  /** Embedding engine and tfjs pool threads (models/engine.ts), as `label` takes them. */
+  /** Embedding engine and tfjs pool threads (models/engine-choice.ts), as `label` takes them. */
   engine?: EngineRequest;
   workers?: number;
   /** Lock duration and stall-check interval, ms (tests shorten them to see stalls quickly). */

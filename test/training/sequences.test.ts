@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
-import { seededRandom } from '../../../pipeline/seeded-random.ts';
-import { stitchClips, temporalJitter, type LabeledSequence } from '../../../models/training/sequences.ts';
+import { seededRandom } from '../../core/seeded-random.ts';
+import { stitchClips, temporalJitter, type LabeledSequence } from '../../training/sequences.ts';
 
 // Embedding of frame t of sequence s is [s, t]: every value tells where it came from.
 function seq(s: number, length: number, label = s): LabeledSequence {

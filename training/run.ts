@@ -3,16 +3,16 @@
 // epoch, keeps the best weights by validation loss, checkpoints, and stops early.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDataset, splitDataset, type Dataset } from '../../pipeline/dataset.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import type { Embedder } from '../embedder.ts';
-import { evaluateSequences, argmaxLabels, type EvaluationReport } from '../metrics.ts';
-import { saveBundle, loadBundle } from '../recurrent/bundle.ts';
-import { chunkBatches } from '../recurrent/chunk-feeder.ts';
-import { evaluatePass } from '../recurrent/evaluate.ts';
-import { createHead, type NamedWeight, type RecurrentHead } from '../recurrent/head.ts';
-import { SeededRandom } from '../../pipeline/seeded-random.ts';
-import { createTrainer, type StepRecord, type TrainerState } from '../recurrent/trainer.ts';
+import { loadDataset, splitDataset, type Dataset } from './dataset.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import type { Embedder } from '../models/embedder.ts';
+import { evaluateSequences, argmaxLabels, type EvaluationReport } from '../models/metrics.ts';
+import { saveBundle, loadBundle } from '../models/recurrent/bundle.ts';
+import { chunkBatches } from '../models/recurrent/chunk-feeder.ts';
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
+import { createHead, type NamedWeight, type RecurrentHead } from '../models/recurrent/head.ts';
+import { SeededRandom } from '../core/seeded-random.ts';
+import { createTrainer, type StepRecord, type TrainerState } from '../models/recurrent/trainer.ts';
 import type { TrainConfig } from './config.ts';
 import { writeReport } from './report.ts';
 import { checkInitialLoss } from './tuning.ts';

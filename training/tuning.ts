@@ -1,10 +1,10 @@
 // The tuning workflow of SEED-NOTES.md as functions: check the initial loss, overfit a small
 // sample, find a learning rate, and a coarse-then-fine random search ranked by validation loss.
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { SeededRandom } from '../../pipeline/seeded-random.ts';
-import { chunkBatches } from '../recurrent/chunk-feeder.ts';
-import { createTrainer } from '../recurrent/trainer.ts';
-import { evaluatePass } from '../recurrent/evaluate.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { SeededRandom } from '../core/seeded-random.ts';
+import { chunkBatches } from '../models/recurrent/chunk-feeder.ts';
+import { createTrainer } from '../models/recurrent/trainer.ts';
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import type { TrainConfig } from './config.ts';
 import { epochSequences, fit, newHead, validationSequences, type PreparedData } from './run.ts';
 import type { LabeledSequence } from './sequences.ts';

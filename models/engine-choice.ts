@@ -7,11 +7,11 @@
 // A refused ONNX file or a missing onnxruntime-node falls back to tfjs with the reason printed.
 // The choice is printed once.
 import { availableParallelism } from 'node:os';
-import { DEFAULTS } from '../pipeline/defaults.ts';
-import { ErrorCodes, FramewiseError } from '../pipeline/errors.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { ensureBackend, parseBackendRequest, type BackendChoice, type BackendRequest } from './backend.ts';
 import { loadEmbedder, type Embedder } from './embedder.ts';
-import type { OnnxEmbedderConfig } from './onnx/engine.ts';
+import type { OnnxEmbedderConfig } from './onnx/onnx-engine.ts';
 import { FACTORIES_MODULE } from './pool/factories.ts';
 import { createEmbeddingPool, type EmbeddingPool } from './pool/pool.ts';
 import { embedderInfo } from './registry.ts';
@@ -63,7 +63,7 @@ export interface EngineConfig {
   /** Loading progress (export, verification, weights). Default silent. */
   onProgress?: (line: string) => void;
   /** Tests: how the ONNX engine module is imported (to simulate onnxruntime-node missing). */
-  importOnnx?: () => Promise<typeof import('./onnx/engine.ts')>;
+  importOnnx?: () => Promise<typeof import('./onnx/onnx-engine.ts')>;
 }
 
 /** An embedder plus what runs it. */
@@ -147,9 +147,9 @@ async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice
     ...(config.onnxFile ? { file: config.onnxFile } : {}),
   };
   // Imported lazily: onnxruntime-node is a native package that may be absent or broken.
-  let mod: typeof import('./onnx/engine.ts');
+  let mod: typeof import('./onnx/onnx-engine.ts');
   try {
-    mod = await (config.importOnnx ?? (() => import('./onnx/engine.ts')))();
+    mod = await (config.importOnnx ?? (() => import('./onnx/onnx-engine.ts')))();
   } catch (err) {
     throw new FramewiseError(ErrorCodes.BACKEND_UNAVAILABLE, `onnxruntime-node cannot be loaded (${oneLine(err)}); reinstall it with npm ci`, { cause: err });
   }

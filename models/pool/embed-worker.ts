@@ -7,7 +7,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 import { serializeError } from './messages.ts';
 
 const port = parentPort;
-if (!port) throw new Error('models/pool/worker.ts must run in a worker thread');
+if (!port) throw new Error('models/pool/embed-worker.ts must run in a worker thread');
 const init = workerData as WorkerInit;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 

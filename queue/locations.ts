@@ -13,10 +13,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { hashFile } from '../../models/embedding-file.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { isUrl } from '../../pipeline/probe.ts';
-import { FORMAT_SUFFIX, OUTPUT_FORMATS, type OutputFormat } from '../../pipeline/sinks/index.ts';
+import { hashFile } from '../models/embedding-file.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { isUrl } from '../pipeline/probe.ts';
+import { FORMAT_SUFFIX, OUTPUT_FORMATS, type OutputFormat } from '../pipeline/sinks/index.ts';
 
 /** An absolute path on the shared mount, or (inputs only) a URL. */
 export type Location = string;

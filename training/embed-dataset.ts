@@ -2,15 +2,15 @@
 // once per view (the center crop, plus augmented copies for training) and cached as an embedding
 // file, so later epochs, runs and searches never touch the CNN again.
 import { lastValueFrom, toArray } from 'rxjs';
-import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
-import { embed, embedCredit } from '../../pipeline/embed.ts';
-import { labelsAtTimes, type DatasetVideo } from '../../pipeline/dataset.ts';
-import { ErrorCodes, FramewiseError } from '../../pipeline/errors.ts';
-import { probe } from '../../pipeline/probe.ts';
-import { seededRandom } from '../../pipeline/seeded-random.ts';
-import type { CropPolicy } from '../../pipeline/types.ts';
-import type { Embedder } from '../embedder.ts';
-import { defaultEmbeddingPath, hashFile, headerMatches, readEmbeddingFile, writeEmbeddingFile } from '../embedding-file.ts';
+import { DECODE_REVISION, decodeThrough } from '../pipeline/decode.ts';
+import { embed, embedCredit } from '../pipeline/embed-stage.ts';
+import { labelsAtTimes, type DatasetVideo } from './dataset.ts';
+import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { probe } from '../pipeline/probe.ts';
+import { seededRandom } from '../core/seeded-random.ts';
+import type { CropPolicy } from '../core/types.ts';
+import type { Embedder } from '../models/embedder.ts';
+import { defaultEmbeddingPath, hashFile, headerMatches, readEmbeddingFile, writeEmbeddingFile } from '../models/embedding-file.ts';
 import { describeView, randomView, viewFilters, type View } from './augment.ts';
 import type { LabeledSequence } from './sequences.ts';
 

@@ -1,7 +1,7 @@
 // `framewise queue status` and `retry-failed`: what the queue holds, how fast it drains, and
 // which jobs failed with which error code.
 import type { Job } from 'bullmq';
-import { parseFailureReason, type JobProgress, type LabelJobData, type LabelJobResult, type LabelQueue } from './queue.ts';
+import { parseFailureReason, type JobProgress, type LabelJobData, type LabelJobResult, type LabelQueue } from './label-queue.ts';
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
 export type JobStateName = (typeof JOB_STATES)[number];
