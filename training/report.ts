@@ -2,7 +2,7 @@
 // no network) next to the same numbers as JSON, so it opens anywhere and diffs in review.
 import { writeFile } from 'node:fs/promises';
 import type { EvaluationReport } from '../models/metrics.ts';
-import type { EpochRecord } from './run.ts';
+import type { EpochRecord } from './fit.ts';
 
 export interface ReportData {
   title: string;

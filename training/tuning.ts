@@ -6,7 +6,8 @@ import { chunkBatches } from '../models/recurrent/chunk-feeder.ts';
 import { createTrainer } from '../models/recurrent/trainer.ts';
 import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import type { TrainConfig } from './config.ts';
-import { epochSequences, fit, newHead, validationSequences, type PreparedData } from './run.ts';
+import { fit, newHead } from './fit.ts';
+import { epochSequences, validationSequences, type PreparedData } from './prepare.ts';
 import type { LabeledSequence } from './sequences.ts';
 
 const feed = (s: LabeledSequence) => ({ frames: s.embeddings, labels: s.labels });

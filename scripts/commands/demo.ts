@@ -8,7 +8,8 @@ import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-cho
 import { argmaxLabels, evaluateSequences } from '../../models/metrics.ts';
 import { loadBundle } from '../../models/recurrent/bundle.ts';
 import { resolveTrainConfig } from '../../training/config.ts';
-import { prepareData, trainBundle } from '../../training/run.ts';
+import { prepareData } from '../../training/prepare.ts';
+import { trainBundle } from '../../training/train-bundle.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { renderOverlay } from '../../pipeline/overlay.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';

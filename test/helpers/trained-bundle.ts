@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadEmbedder } from '../../models/embedder.ts';
 import { resolveTrainConfig } from '../../training/config.ts';
-import { prepareData, trainBundle } from '../../training/run.ts';
+import { prepareData } from '../../training/prepare.ts';
+import { trainBundle } from '../../training/train-bundle.ts';
 import { synthDataset } from '../../scripts/synth-dataset.ts';
 import { MODELS_DIR } from './real-models.ts';
 

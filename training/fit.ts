@@ -1,109 +1,17 @@
-// `framewise train` as a program: config, seed, data (embedded once, cached), model (scratch or
-// resume), an evaluate() helper, the learning-rate schedule, and one loop that logs a line per
-// epoch, keeps the best weights by validation loss, checkpoints, and stops early.
+// The training loop: epochs of truncated-BPTT chunks, an evaluation after each, the best weights
+// kept by validation loss, a checkpoint per epoch (for --resume), and early stopping.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDataset, splitDataset, type Dataset } from './dataset.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import type { Embedder } from '../models/embedder.ts';
-import { evaluateSequences, argmaxLabels, type EvaluationReport } from '../models/metrics.ts';
+import { SeededRandom } from '../core/seeded-random.ts';
 import { saveBundle, loadBundle } from '../models/recurrent/bundle.ts';
 import { chunkBatches } from '../models/recurrent/chunk-feeder.ts';
-import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import { createHead, type NamedWeight, type RecurrentHead } from '../models/recurrent/head.ts';
-import { SeededRandom } from '../core/seeded-random.ts';
 import { createTrainer, type StepRecord, type TrainerState } from '../models/recurrent/trainer.ts';
 import type { TrainConfig } from './config.ts';
-import { writeReport } from './report.ts';
-import { checkInitialLoss } from './tuning.ts';
-import { embedDataset, type EmbeddedVideo } from './embed-dataset.ts';
-import { stitchClips, temporalJitter, type LabeledSequence } from './sequences.ts';
-
-export interface PreparedData {
-  layout: Dataset['layout'];
-  classes: string[];
-  dim: number;
-  /** Per training video: its views (center first, then augmented copies). */
-  train: EmbeddedVideo[][];
-  /** Per validation video: the center view only. */
-  val: EmbeddedVideo[][];
-  summary: Record<string, unknown>;
-}
-
-/** Loads, splits and embeds the dataset (cached embeddings are reused). */
-export async function prepareData(config: Readonly<TrainConfig>, embedder: Embedder, log: (m: string) => void): Promise<PreparedData> {
-  const ds = await loadDataset(config.data);
-  const { train, val } = splitDataset(ds.videos, {
-    valSplit: config.valSplit,
-    seed: config.seed,
-    groupBy: config.groupBy ? new RegExp(config.groupBy) : undefined,
-    valGroups: config.valGroups,
-  });
-  if (train.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, 'the split left no training videos');
-  log(`dataset ${ds.root}: ${ds.layout} layout, ${ds.classes.length} classes (${ds.classes.join(', ')}), ${train.length} train / ${val.length} val videos`);
-  const common = { embedder, classes: ds.classes, fps: config.fps, crop: config.crop, cacheDir: config.cacheDir, seed: config.seed, onProgress: log };
-  const trainEmb = await embedDataset(train, { ...common, copies: config.augCopies });
-  const valEmb = await embedDataset(val, { ...common, copies: 0 });
-  const count = (vs: EmbeddedVideo[][]) => {
-    const perClass: Record<string, number> = {};
-    for (const v of vs) for (const l of v[0]!.labels) perClass[ds.classes[l]!] = (perClass[ds.classes[l]!] ?? 0) + 1;
-    return { videos: vs.length, frames: vs.reduce((n, v) => n + v[0]!.labels.length, 0), framesPerClass: perClass, names: vs.map((v) => v[0]!.name) };
-  };
-  return {
-    layout: ds.layout,
-    classes: ds.classes,
-    dim: embedder.dim,
-    train: trainEmb,
-    val: valEmb,
-    summary: { root: ds.root, layout: ds.layout, classes: ds.classes, train: count(trainEmb), val: count(valEmb), augCopies: config.augCopies },
-  };
-}
-
-/** Training sequences for one epoch: a random view of each video, temporally jittered; clips stitched. */
-export function epochSequences(data: PreparedData, config: Readonly<TrainConfig>, rng: SeededRandom): LabeledSequence[] {
-  const rand = () => rng.next();
-  const pick = data.train.map((views) => temporalJitter(views[rng.int(views.length)]!, { rand, speed: config.speedJitter, dropProb: config.dropFrames }));
-  if (data.layout !== 'folders') return pick;
-  const sequences = config.stitchSequences || Math.max(config.batch, Math.ceil((2 * pick.length) / config.clipsPerSequence));
-  return stitchClips(pick, { sequences, clipsPerSequence: config.clipsPerSequence, rand });
-}
-
-/** Deterministic validation sequences (center views; clips stitched with a fixed seed). */
-export function validationSequences(data: PreparedData, config: Readonly<TrainConfig>): LabeledSequence[] {
-  const center = data.val.map((v) => v[0]!);
-  if (data.layout !== 'folders' || center.length === 0) return center;
-  const rng = new SeededRandom(config.seed + 7);
-  return stitchClips(center, { sequences: Math.max(4, center.length), clipsPerSequence: config.clipsPerSequence, rand: () => rng.next() });
-}
-
-export interface EvalResult {
-  loss: number;
-  accuracy: number;
-  report: EvaluationReport;
-  /** Folder-per-class data: majority-of-frames accuracy on whole clips. */
-  clipAccuracy?: number;
-}
-
-/** Streams sequences from a zero state (no dropout), as labeling does, and scores them. */
-export function evaluate(head: RecurrentHead, sequences: readonly LabeledSequence[], classes: readonly string[], clips?: readonly LabeledSequence[]): EvalResult {
-  const pass = evaluatePass(head, sequences.map((s) => ({ frames: s.embeddings, labels: s.labels })));
-  const report = evaluateSequences(
-    pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: sequences[i]!.labels, probs: p })),
-    classes,
-  );
-  let clipAccuracy: number | undefined;
-  if (clips && clips.length > 0) {
-    const clipPass = evaluatePass(head, clips.map((s) => ({ frames: s.embeddings })));
-    let right = 0;
-    clipPass.probs.forEach((p, i) => {
-      const votes = new Array<number>(classes.length).fill(0);
-      for (const l of argmaxLabels(p)) votes[l]!++;
-      if (votes.indexOf(Math.max(...votes)) === clips[i]!.labels[0]) right++;
-    });
-    clipAccuracy = right / clips.length;
-  }
-  return { loss: pass.loss, accuracy: pass.accuracy, report, clipAccuracy };
-}
+import { evaluate } from './evaluate.ts';
+import { epochSequences, validationSequences, type PreparedData } from './prepare.ts';
+import type { LabeledSequence } from './sequences.ts';
 
 export interface EpochRecord {
   epoch: number;
@@ -278,52 +186,5 @@ export async function checkpointConfig(out: string): Promise<TrainConfig | undef
     return (JSON.parse(await readFile(join(out, 'checkpoint', 'checkpoint.json'), 'utf8')) as Checkpoint).config;
   } catch {
     return undefined;
-  }
-}
-
-export interface TrainedBundle {
-  dir: string;
-  report: { html: string; json: string };
-  evaluation: EvalResult;
-  history: EpochRecord[];
-  bestEpoch: number;
-  seconds: number;
-}
-
-/**
- * The whole `framewise train` job on prepared data: initial-loss check, fit, evaluation on the
- * validation set (the training set when there is none), the bundle and the report.
- */
-export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean }): Promise<TrainedBundle> {
-  checkInitialLoss(config, data, o.log);
-  const t0 = performance.now();
-  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume });
-  try {
-    const valSeqs = validationSequences(data, config);
-    const onVal = valSeqs.length > 0;
-    const clips = data.layout === 'folders' ? (onVal ? data.val : data.train).map((v) => v[0]!) : undefined;
-    const ev = evaluate(head, onVal ? valSeqs : data.train.map((v) => v[0]!), data.classes, clips);
-    const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, ...ev.report };
-    await mkdir(config.out, { recursive: true });
-    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
-    const report = await writeReport(join(config.out, 'report'), {
-      title: `framewise training report: ${config.data}`,
-      history,
-      evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy },
-      config: { ...config },
-      dataset: data.summary,
-    });
-    const pct = (x: number) => (x * 100).toFixed(1);
-    const f1 = ev.report.f1;
-    o.log(
-      `best epoch ${bestEpoch + 1}; ${metrics.on}: frame accuracy ${pct(ev.report.accuracy)}%, macro F1 ${pct(ev.report.macroF1)}, ` +
-        `Edit ${pct(ev.report.edit)}, F1@{10,25,50} ${pct(f1['10'])}/${pct(f1['25'])}/${pct(f1['50'])}` +
-        (ev.clipAccuracy !== undefined ? `, clip accuracy ${pct(ev.clipAccuracy)}%` : ''),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    o.log(`trained in ${seconds.toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
-    return { dir: config.out, report, evaluation: ev, history, bestEpoch, seconds };
-  } finally {
-    head.dispose();
   }
 }
