@@ -2,7 +2,7 @@
 // jpeg-js (pure JavaScript, no native build, the decoder Jimp uses): a 224x224 frame decodes in a
 // few ms, and the server only decodes frames that survive the latest-wins drop.
 import jpeg from 'jpeg-js';
-import { ProtocolViolation, type FrameFormat } from '../server/protocol.ts';
+import { ProtocolViolation, type FrameFormat } from '../core/live-frame.ts';
 
 export function framePixels(format: FrameFormat, payload: Uint8Array, size: number, index: number): Uint8Array {
   if (format === 'rgb24') return payload;

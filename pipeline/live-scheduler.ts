@@ -10,7 +10,7 @@ import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
 import { asFramewiseError, ErrorCodes, type FramewiseError } from '../core/errors.ts';
 import { framePixels } from './frame-pixels.ts';
-import type { DropReason, FrameFormat } from '../server/protocol.ts';
+import type { DropReason, FrameFormat } from '../core/live-frame.ts';
 
 export interface PendingFrame {
   index: number;

@@ -5,7 +5,10 @@
 // Client -> server: JSON text messages (hello, reset, subscribe, unsubscribe) and binary frame
 // messages (a fixed 20-byte header, then rgb24 or JPEG bytes). Server -> client: JSON text only;
 // every message carries `streamId`, `index` and `timestampMs` (see ServerBase).
-import { ErrorCodes, FramewiseError, type ErrorCode } from '../core/errors.ts';
+import type { ErrorCode } from '../core/errors.ts';
+import { FRAME_FORMATS, ProtocolViolation, type DropReason, type FrameFormat } from '../core/live-frame.ts';
+
+export { FRAME_FORMATS, ProtocolViolation, type DropReason, type FrameFormat };
 
 /** Bumped on any incompatible change; a hello with another version is refused. */
 export const PROTOCOL_VERSION = 1;
@@ -26,8 +29,6 @@ export const FRAME_HEADER_BYTES = 20;
 const MAGIC0 = 0x46; // 'F'
 const MAGIC1 = 0x57; // 'W'
 
-export const FRAME_FORMATS = ['rgb24', 'jpeg'] as const;
-export type FrameFormat = (typeof FRAME_FORMATS)[number];
 
 export interface FrameHeader {
   index: number;
@@ -192,7 +193,6 @@ export interface LabelMessage extends ServerBase {
   serverMs?: number;
 }
 
-export type DropReason = 'superseded' | 'reset' | 'invalid';
 
 export interface DroppedMessage extends ServerBase {
   type: 'dropped';
@@ -302,16 +302,6 @@ function parseJsonObject(text: string): Record<string, unknown> {
   }
   if (typeof m !== 'object' || m === null || Array.isArray(m)) throw protocolError('message must be a JSON object with a "type"');
   return m as Record<string, unknown>;
-}
-
-/** A protocol violation; `frameIndex` names the offending frame when known. */
-export class ProtocolViolation extends FramewiseError {
-  constructor(
-    message: string,
-    readonly frameIndex?: number,
-  ) {
-    super(ErrorCodes.PROTOCOL, message);
-  }
 }
 
 function protocolError(message: string, frameIndex?: number): ProtocolViolation {
