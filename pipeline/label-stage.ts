@@ -1,5 +1,7 @@
 // The label stage: EmbeddedFrame -> FrameLabel through the recurrent head, one recurrent state
-// per stream (kept inside the subscription, so two subscriptions never share state).
+// per stream. Offline (file, stdin, queue) it is the `label` operator, with the states kept inside
+// the subscription so two subscriptions never share state; live, the latest-wins scheduler calls
+// `labelStreams` once per round for the streams it serves. Both build labels with `toFrameLabel`.
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
@@ -21,6 +23,23 @@ export function toFrameLabel(frame: Omit<EmbeddedFrame, 'embedding'>, probs: Flo
   return { streamId: frame.streamId, index: frame.index, timestampMs: frame.timestampMs, label: classes[best]!, score: probs[best]!, probs };
 }
 
+/**
+ * One frame of each of several streams through the head in one batched step: each stream's state
+ * goes in, its FrameLabel and next state come out (the same math as stepping them one by one).
+ */
+export function labelStreams(
+  head: RecurrentHead,
+  classes: readonly string[],
+  items: readonly { state: RecurrentState; frame: EmbeddedFrame }[],
+): { labels: FrameLabel[]; states: RecurrentState[] } {
+  const result = head.stepBatch(
+    items.map((it) => it.state),
+    items.map((it) => [it.frame.embedding]),
+  );
+  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![0]!, classes)), states: result.states };
+}
+
+/** The offline label operator: frames of each stream stepped in chunks of `options.chunk`. */
 export function label(head: RecurrentHead, classes: readonly string[], options: LabelOptions = {}): OperatorFunction<EmbeddedFrame, FrameLabel> {
   const chunk = Math.max(1, Math.floor(options.chunk ?? 1));
   return (source) =>

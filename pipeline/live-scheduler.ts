@@ -9,7 +9,9 @@ import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
 import { asFramewiseError, ErrorCodes, type FramewiseError } from '../core/errors.ts';
+import type { FrameLabel } from '../core/types.ts';
 import { framePixels } from './frame-pixels.ts';
+import { labelStreams } from './label-stage.ts';
 import type { DropReason, FrameFormat } from '../core/live-frame.ts';
 
 export interface PendingFrame {
@@ -23,10 +25,7 @@ export interface PendingFrame {
   receivedAt: number;
 }
 
-export interface LiveResult {
-  index: number;
-  timestampMs: number;
-  probs: Float32Array;
+export interface LiveResult extends FrameLabel {
   /** Receipt to result, ms. */
   serverMs: number;
 }
@@ -104,6 +103,8 @@ export class LiveScheduler {
     readonly embedder: Embedder,
     readonly head: RecurrentHead,
     private readonly maxBatch: number,
+    /** The bundle's class names, in the head's output order. */
+    private readonly classes: readonly string[],
   ) {}
 
   open(id: string, cb: StreamCallbacks): LiveStream {
@@ -206,9 +207,10 @@ export class LiveScheduler {
     if (live.length === 0) return;
     let result;
     try {
-      result = this.head.stepBatch(
-        live.map((p) => p.stream.state),
-        live.map((p) => [p.emb]),
+      result = labelStreams(
+        this.head,
+        this.classes,
+        live.map((p) => ({ state: p.stream.state, frame: { streamId: p.stream.id, index: p.frame.index, timestampMs: p.frame.timestampMs, embedding: p.emb } })),
       );
     } catch (err) {
       const e = asFramewiseError(err, ErrorCodes.MODEL_INVALID, 'recurrent head failed');
@@ -218,12 +220,7 @@ export class LiveScheduler {
     const now = performance.now();
     live.forEach((p, b) => {
       p.stream.state = result.states[b]!;
-      p.stream.cb.onLabel({
-        index: p.frame.index,
-        timestampMs: p.frame.timestampMs,
-        probs: result.probs[b]![0]!,
-        serverMs: now - p.frame.receivedAt,
-      });
+      p.stream.cb.onLabel({ ...result.labels[b]!, serverMs: now - p.frame.receivedAt });
     });
   }
 }

@@ -20,7 +20,7 @@ import { labelVideo } from '../pipeline/run-label.ts';
 import type { OutputFormat } from '../pipeline/sinks/index.ts';
 import type { FrameLabel } from '../core/types.ts';
 import type { MediaRoot } from './paths.ts';
-import type { JobInfo, JobMessage, LabelMessage } from './protocol.ts';
+import { labelMessage, type JobInfo, type JobMessage, type LabelMessage } from './protocol.ts';
 
 const STREAM_MS = 100;
 /** Finished jobs kept (their files too); older ones are removed. */
@@ -242,7 +242,7 @@ export class JobManager {
     if (last) job.lastIndex = last.index;
     const streamId = `job-${job.info.id}`;
     for (const l of labels) {
-      const msg: LabelMessage = { type: 'label', streamId, index: l.index, timestampMs: l.timestampMs, label: l.label, score: l.score, probs: [...l.probs] };
+      const msg = labelMessage({ ...l, streamId });
       for (const listener of job.listeners) listener.label(msg);
     }
   }

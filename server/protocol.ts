@@ -6,6 +6,7 @@
 // messages (a fixed 20-byte header, then rgb24 or JPEG bytes). Server -> client: JSON text only;
 // every message carries `streamId`, `index` and `timestampMs` (see ServerBase).
 import type { ErrorCode } from '../core/errors.ts';
+import type { FrameLabel } from '../core/types.ts';
 import { FRAME_FORMATS, ProtocolViolation, type DropReason, type FrameFormat } from '../core/live-frame.ts';
 
 export { FRAME_FORMATS, ProtocolViolation, type DropReason, type FrameFormat };
@@ -193,6 +194,13 @@ export interface LabelMessage extends ServerBase {
   serverMs?: number;
 }
 
+
+/** The one way a FrameLabel goes on the wire (live sessions and file jobs alike). */
+export function labelMessage(l: FrameLabel, serverMs?: number): LabelMessage {
+  const msg: LabelMessage = { type: 'label', streamId: l.streamId, index: l.index, timestampMs: l.timestampMs, label: l.label, score: l.score, probs: Array.from(l.probs) };
+  if (serverMs !== undefined) msg.serverMs = Math.round(serverMs * 10) / 10;
+  return msg;
+}
 
 export interface DroppedMessage extends ServerBase {
   type: 'dropped';

@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import { toFrameLabel } from '../pipeline/label-stage.ts';
 import type { JobManager } from './jobs.ts';
 import type { LiveScheduler, LiveStream } from '../pipeline/live-scheduler.ts';
 import { Outbox } from './outbox.ts';
 import {
   decodeFrame,
+  labelMessage,
   parseClientControl,
   PROTOCOL_VERSION,
   ProtocolViolation,
@@ -226,21 +226,10 @@ class Session {
   /** The scheduler stream and the stats timer start with the first frame. */
   private liveStream(): LiveStream {
     if (this.stream) return this.stream;
-    const classes = this.config.model.classes;
     this.stream = this.config.scheduler.open(this.streamId, {
-      onLabel: (r) => {
+      onLabel: (l) => {
         this.processed += 1;
-        const l = toFrameLabel({ streamId: this.streamId, index: r.index, timestampMs: r.timestampMs }, r.probs, classes);
-        this.send({
-          type: 'label',
-          streamId: this.streamId,
-          index: r.index,
-          timestampMs: r.timestampMs,
-          label: l.label,
-          score: l.score,
-          probs: Array.from(r.probs),
-          serverMs: Math.round(r.serverMs * 10) / 10,
-        });
+        this.send(labelMessage(l, l.serverMs));
       },
       onDropped: (frames, reason) => {
         this.dropped += frames.length;

@@ -40,7 +40,8 @@ function fakeEmbedder() {
   return e;
 }
 
-const head = createHead({ inputDim: D, classes: 3, cell: 'gru', hidden: 5, seed: 11 });
+const CLASSES = ['a', 'b', 'c'];
+const head = createHead({ inputDim: D, classes: CLASSES.length, cell: 'gru', hidden: 5, seed: 11 });
 afterAll(() => head.dispose());
 
 function frame(index: number, value: number): PendingFrame {
@@ -66,7 +67,7 @@ function collector() {
 describe('LiveScheduler', () => {
   test('frames of several sessions go through one embed call and one batched head step, each with its own state', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8);
+    const sched = new LiveScheduler(emb, head, 8, CLASSES);
     const a = collector();
     const b = collector();
     const sa = sched.open('a', a.cb);
@@ -94,7 +95,7 @@ describe('LiveScheduler', () => {
 
   test('latest-wins: a newer frame replaces the pending one, which is reported as superseded', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8);
+    const sched = new LiveScheduler(emb, head, 8, CLASSES);
     const c = collector();
     const s = sched.open('s', c.cb);
     emb.hold();
@@ -115,7 +116,7 @@ describe('LiveScheduler', () => {
 
   test('round-robin: with more waiting sessions than maxBatch, the next round starts where the last one stopped', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 2);
+    const sched = new LiveScheduler(emb, head, 2, CLASSES);
     const cs = [collector(), collector(), collector()];
     const ss = cs.map((c, i) => sched.open(`s${i}`, c.cb));
     emb.hold();
@@ -132,7 +133,7 @@ describe('LiveScheduler', () => {
 
   test('reset during a round: the frame in flight is dropped as reset and the state starts from zero', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8);
+    const sched = new LiveScheduler(emb, head, 8, CLASSES);
     const c = collector();
     const s = sched.open('s', c.cb);
     s.submit(frame(0, 50));
@@ -156,7 +157,7 @@ describe('LiveScheduler', () => {
 
   test('an undecodable JPEG is dropped as invalid with an E_PROTOCOL error; the others still get labels', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8);
+    const sched = new LiveScheduler(emb, head, 8, CLASSES);
     const bad = collector();
     const good = collector();
     const sBad = sched.open('bad', bad.cb);
