@@ -18,7 +18,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { probe, requireBinary, sourceFrameTimes } from './probe.ts';
 import { ensureDir, outputError } from './sinks/files.ts';
+import { readFramesJsonl } from './sinks/jsonl.ts';
 import type { FrameLabel } from '../core/types.ts';
 
 export interface OverlayOptions {
@@ -208,49 +210,6 @@ export function buildOverlayAss(
   ].join('\n');
 }
 
-/** Reads a `<name>.frames.jsonl` back into FrameLabels (class order from `classes` or the first line). */
-export function readFramesJsonl(file: string, classes?: readonly string[]): { labels: FrameLabel[]; classes: string[] } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `cannot read labels ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const labels: FrameLabel[] = [];
-  let order = classes ? [...classes] : undefined;
-  text.split('\n').forEach((line, n) => {
-    if (line.trim() === '') return;
-    let row: { index?: unknown; timestampMs?: unknown; label?: unknown; score?: unknown; probs?: unknown; streamId?: unknown };
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      throw new FramewiseError(ErrorCodes.USAGE, `${file}:${n + 1}: not JSON`, { cause: err });
-    }
-    const probs = row.probs as Record<string, unknown> | undefined;
-    if (typeof row.timestampMs !== 'number' || typeof row.label !== 'string' || typeof row.score !== 'number' || !probs || typeof probs !== 'object') {
-      throw new FramewiseError(ErrorCodes.USAGE, `${file}:${n + 1}: expected {index, timestampMs, label, score, probs}`);
-    }
-    order ??= Object.keys(probs);
-    labels.push({
-      streamId: typeof row.streamId === 'string' ? row.streamId : path.basename(file),
-      index: typeof row.index === 'number' ? row.index : labels.length,
-      timestampMs: row.timestampMs,
-      label: row.label,
-      score: row.score,
-      probs: Float32Array.from(order, (c) => Number(probs[c] ?? 0)),
-    });
-  });
-  return { labels, classes: order ?? [] };
-}
-
-interface Probe {
-  width: number;
-  height: number;
-  durationMs: number;
-  sourceTimesMs: number[];
-  hasAudio: boolean;
-}
-
 function run(cmd: string, args: string[], opts: { cwd?: string; signal?: AbortSignal; onStdout?: (s: string) => void } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -281,31 +240,11 @@ function run(cmd: string, args: string[], opts: { cwd?: string; signal?: AbortSi
   });
 }
 
-async function probe(input: string, signal?: AbortSignal): Promise<Probe> {
-  const r = await run(
-    'ffprobe',
-    ['-v', 'error', '-show_entries', 'stream=codec_type,width,height:format=start_time,duration:packet=pts_time,stream_index', '-of', 'json', input],
-    { signal },
-  );
-  if (r.code !== 0) throw new FramewiseError(ErrorCodes.DECODE_FAILED, `cannot read ${input} as a video: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
-  const j = JSON.parse(r.stdout) as {
-    streams?: { index?: number; codec_type?: string; width?: number; height?: number }[];
-    packets?: { stream_index?: number; pts_time?: string }[];
-    format?: { start_time?: string; duration?: string };
-  };
-  const streams = j.streams ?? [];
-  const vIndex = streams.findIndex((s) => s.codec_type === 'video');
-  const v = streams[vIndex];
-  if (!v?.width || !v.height) throw new FramewiseError(ErrorCodes.NO_VIDEO_STREAM, `${input} has no video stream`);
-  // ffmpeg shifts input timestamps by the container's start time, so the filter sees these.
-  const start = Number(j.format?.start_time ?? 0) || 0;
-  const times = (j.packets ?? [])
-    .filter((p) => (p.stream_index ?? vIndex) === vIndex && p.pts_time !== undefined && p.pts_time !== 'N/A')
-    .map((p) => (Number(p.pts_time) - start) * 1000)
-    .filter((t) => Number.isFinite(t))
-    .sort((a, b) => a - b);
-  const durationMs = (Number(j.format?.duration) || 0) * 1000 || (times.at(-1) ?? 0) + 1000;
-  return { width: v.width, height: v.height, durationMs, sourceTimesMs: times, hasAudio: streams.some((s) => s.codec_type === 'audio') };
+/** What the overlay needs of the source: its size, length, audio, and every frame's source time. */
+async function overlaySource(input: string): Promise<{ width: number; height: number; durationMs: number; sourceTimesMs: number[]; hasAudio: boolean }> {
+  const [info, sourceTimesMs] = await Promise.all([probe(input), sourceFrameTimes(input)]);
+  const durationMs = info.durationMs || (sourceTimesMs.at(-1) ?? 0) + 1000;
+  return { width: info.width, height: info.height, durationMs, sourceTimesMs, hasAudio: info.hasAudio };
 }
 
 export async function renderOverlay(options: OverlayOptions): Promise<OverlayResult> {
@@ -321,7 +260,8 @@ export async function renderOverlay(options: OverlayOptions): Promise<OverlayRes
   ensureDir(path.dirname(output));
 
   if (options.signal?.aborted) throw new FramewiseError(ErrorCodes.CANCELLED, `overlay of ${options.input} cancelled`);
-  const info = await probe(input, options.signal);
+  const info = await overlaySource(input);
+  if (options.signal?.aborted) throw new FramewiseError(ErrorCodes.CANCELLED, `overlay of ${options.input} cancelled`);
   const ass = buildOverlayAss(labels, classes, info);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'framewise-overlay-'));
   const ext = path.extname(output).toLowerCase() || '.mp4';
@@ -347,7 +287,7 @@ export async function renderOverlay(options: OverlayOptions): Promise<OverlayRes
     ];
     let frames = 0;
     const total = info.sourceTimesMs.length || undefined;
-    const r = await run('ffmpeg', args, {
+    const r = await run(requireBinary('ffmpeg'), args, {
       cwd: work,
       signal: options.signal,
       onStdout: (chunk) => {

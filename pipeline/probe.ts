@@ -112,6 +112,30 @@ export async function probe(input: string, opts: ProbeOptions = {}): Promise<Vid
   return toVideoInfo(input, parsed, opts.countFrames === true);
 }
 
+/**
+ * Presentation times (ms) of every frame of a local file's video stream, from packet timestamps
+ * (no decoding, so it is fast), sorted because B-frames store packets out of display order. The
+ * origin is the container's start time, the one ffmpeg subtracts: these are the times `decode`
+ * reports for the same frames (source time, in framewise's one definition).
+ */
+export async function sourceFrameTimes(path: string): Promise<number[]> {
+  assertLocalFile(path);
+  const args = ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time:format=start_time', '-of', 'json', `file:${path}`];
+  const { stdout, stderr, code } = await run(requireBinary('ffprobe'), args, 600_000);
+  if (code !== 0) throw ffmpegFailure(path, stderr, 'ffprobe could not read');
+  let parsed: { packets?: { pts_time?: string }[]; format?: { start_time?: string } };
+  try {
+    parsed = JSON.parse(stdout) as typeof parsed;
+  } catch (err) {
+    throw new FramewiseError(ErrorCodes.DECODE_FAILED, `ffprobe gave unreadable output for ${path}`, { cause: err });
+  }
+  const start = Number(parsed.format?.start_time ?? 0) || 0;
+  return (parsed.packets ?? [])
+    .map((p) => (Number(p.pts_time) - start) * 1000)
+    .filter((t) => Number.isFinite(t))
+    .sort((a, b) => a - b);
+}
+
 /** INPUT_NOT_FOUND for a missing local path, or one that is not a regular file. */
 export function assertLocalFile(path: string): void {
   let isFile = false;
@@ -228,7 +252,7 @@ export function ffmpegFailure(input: string, stderr: string | string[], verb: st
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024, timeout: timeoutMs, windowsHide: true }, (err, stdout, stderr) => {
+    execFile(cmd, args, { maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs, windowsHide: true }, (err, stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
         reject(new FramewiseError(ErrorCodes.FFMPEG_MISSING, `${cmd} could not be run: ${INSTALL_HINT}`, { cause: err }));
         return;

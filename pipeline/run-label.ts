@@ -2,8 +2,6 @@
 // Lossless and demand-driven: decodeThrough grants ffmpeg one frame of credit per frame written,
 // so at most `inFlight` frames are anywhere between the decoder and the files, whatever the
 // video's length (memory does not grow with it).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { concatMap, from, map, pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
@@ -11,7 +9,7 @@ import { decodeThrough } from './decode.ts';
 import { embed, embedCredit } from './embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { label } from './label-stage.ts';
-import { isUrl, probe, requireBinary, type VideoInfo } from './probe.ts';
+import { isUrl, probe, sourceFrameTimes, type VideoInfo } from './probe.ts';
 import { openOutputs, SourceFrameMapper, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
 import type { CropPolicy, FrameLabel, Segment } from '../core/types.ts';
@@ -59,24 +57,6 @@ export interface LabelVideoResult {
   info?: VideoInfo;
   /** True when the run was aborted (the outputs hold the frames done until then). */
   aborted: boolean;
-}
-
-const run = promisify(execFile);
-
-/**
- * Presentation times (ms) of every frame of a local file's video stream, from packet timestamps
- * (no decoding, so it is fast); sorted because B-frames store packets out of display order.
- */
-export async function sourceFrameTimes(path: string): Promise<number[]> {
-  const { stdout } = await run(
-    requireBinary('ffprobe'),
-    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', `file:${path}`],
-    { maxBuffer: 256 * 1024 * 1024 },
-  );
-  const times = stdout.split('\n').map((l) => parseFloat(l)).filter(Number.isFinite).sort((a, b) => a - b);
-  const t0 = times[0] ?? 0;
-  // decode() reports times relative to the stream start (ffmpeg subtracts the start time).
-  return times.map((t) => (t - t0) * 1000);
 }
 
 export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult> {

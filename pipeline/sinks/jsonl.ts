@@ -1,5 +1,8 @@
 // `<name>.frames.jsonl`: one JSON object per labeled frame, probabilities raw (unsmoothed) as an
-// object from class label to probability. Also the `--out -` stream form for pipes.
+// object from class label to probability. Also the `--out -` stream form for pipes, and the reader
+// that turns such a file back into FrameLabels (the overlay draws from it).
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import type { FrameLabel } from '../../core/types.ts';
@@ -97,4 +100,39 @@ export class JsonlStreamSink implements LabelSink {
       throw new FramewiseError(ErrorCodes.OUTPUT_FAILED, `cannot write -: ${this.failure.message}`, { cause: this.failure });
     }
   }
+}
+
+/** Reads a `<name>.frames.jsonl` back into FrameLabels (class order from `classes` or the first line). */
+export function readFramesJsonl(file: string, classes?: readonly string[]): { labels: FrameLabel[]; classes: string[] } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `cannot read labels ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const labels: FrameLabel[] = [];
+  let order = classes ? [...classes] : undefined;
+  text.split('\n').forEach((line, n) => {
+    if (line.trim() === '') return;
+    let row: { index?: unknown; timestampMs?: unknown; label?: unknown; score?: unknown; probs?: unknown; streamId?: unknown };
+    try {
+      row = JSON.parse(line);
+    } catch (err) {
+      throw new FramewiseError(ErrorCodes.USAGE, `${file}:${n + 1}: not JSON`, { cause: err });
+    }
+    const probs = row.probs as Record<string, unknown> | undefined;
+    if (typeof row.timestampMs !== 'number' || typeof row.label !== 'string' || typeof row.score !== 'number' || !probs || typeof probs !== 'object') {
+      throw new FramewiseError(ErrorCodes.USAGE, `${file}:${n + 1}: expected {index, timestampMs, label, score, probs}`);
+    }
+    order ??= Object.keys(probs);
+    labels.push({
+      streamId: typeof row.streamId === 'string' ? row.streamId : path.basename(file),
+      index: typeof row.index === 'number' ? row.index : labels.length,
+      timestampMs: row.timestampMs,
+      label: row.label,
+      score: row.score,
+      probs: Float32Array.from(order, (c) => Number(probs[c] ?? 0)),
+    });
+  });
+  return { labels, classes: order ?? [] };
 }

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildOverlayAss, overlayLayout, readFramesJsonl, renderOverlay, switchTimesCs, type Rect } from '../../pipeline/overlay.ts';
+import { buildOverlayAss, overlayLayout, renderOverlay, switchTimesCs, type Rect } from '../../pipeline/overlay.ts';
+import { readFramesJsonl } from '../../pipeline/sinks/jsonl.ts';
 import { JsonlFileSink } from '../../pipeline/sinks/jsonl.ts';
 import { labelsFromProbs } from '../helpers/frame-labels.ts';
 
