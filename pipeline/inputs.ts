@@ -3,7 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { isVideoFile } from '../training/dataset.ts';
+import { isVideoFile } from '../core/video-files.ts';
 import { isUrl } from './probe.ts';
 
 export interface InputItem {

@@ -5,9 +5,9 @@
 import { realpathSync, statSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { isVideoFile } from '../core/video-files.ts';
 
 /** Extensions offered in the media listing (any ffmpeg-readable file can still be labeled). */
-const VIDEO_EXT = /\.(mp4|m4v|webm|mkv|mov|avi|ogv|mpg|mpeg|ts|y4m)$/i;
 
 export interface MediaRoot {
   /** realpath of the folder. */
@@ -75,7 +75,7 @@ function listVideos(root: string, max: number): string[] {
       if (out.length >= max || e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p, depth + 1);
-      else if (VIDEO_EXT.test(e.name)) {
+      else if (isVideoFile(e.name)) {
         try {
           resolveInside(root, p); // skips symlinks that leave the folder
           out.push(relative(root, p).split(sep).join('/'));

@@ -8,10 +8,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { seededRandom } from '../core/seeded-random.ts';
+import { isVideoFile } from '../core/video-files.ts';
 
-export const VIDEO_EXTENSIONS = new Set([
-  '.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.mpg', '.mpeg', '.ts', '.flv', '.wmv', '.gif', '.y4m', '.3gp', '.ogv',
-]);
 export const BACKGROUND = 'background';
 
 export type ClipLabels =
@@ -34,7 +32,6 @@ export interface Dataset {
   videos: DatasetVideo[];
 }
 
-export const isVideoFile = (file: string) => VIDEO_EXTENSIONS.has(extname(file).toLowerCase());
 const invalid = (msg: string, cause?: unknown) => new FramewiseError(ErrorCodes.DATASET_INVALID, msg, { cause });
 
 async function exists(path: string): Promise<boolean> {
