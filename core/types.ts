@@ -1,4 +1,4 @@
-// The plain data that flows between stages (see ../shared/ARCHITECTURE.md). Typed arrays, never
+// The plain data that flows between stages. Typed arrays, never
 // tensors: the module that creates a tensor disposes it before anything crosses a stage boundary.
 
 /** One decoded video frame, packed RGB (rgb24), row-major, `width * height * 3` bytes. */

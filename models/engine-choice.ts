@@ -1,7 +1,7 @@
 // Engine selection: which code runs the embedder, on how many threads. The recurrent head always
 // stays on the process's tfjs backend; only the embedder switches.
 //
-// auto, fastest first (measured on a 2-core EPYC, issue 7): tfjs-node-gpu when its CUDA backend
+// auto, fastest first (measured on a 2-core EPYC): tfjs-node-gpu when its CUDA backend
 // loads; else ONNX Runtime (native, several times faster than wasm; one session per worker
 // thread); else tfjs-node; else tfjs wasm with a worker pool (one thread per instance in Node).
 // A refused ONNX file or a missing onnxruntime-node falls back to tfjs with the reason printed.

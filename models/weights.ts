@@ -1,4 +1,4 @@
-// Where an embedder's weights come from, in the order ARCHITECTURE.md fixes: an explicit models
+// Where an embedder's weights come from, in this order: an explicit models
 // folder (--models-dir / FRAMEWISE_MODELS) holding <id>/model.json; the local cache
 // (<cacheDir>/models/<id>/); the official TF-Hub URL, downloaded once into the cache.
 // Pure tfjs has no file:// loader in Node, so a folder is read by folderIOHandler().
@@ -17,7 +17,7 @@ export interface WeightsLocation {
   source: WeightsSource;
   /**
    * `inputRange` for mobilenet.load(): undefined keeps the package's x*2/255-1 scaling (the graph
-   * models in ../shared/models expect [-1, 1]); [0, 1] for TF-Hub downloads, which scale inside.
+   * models in the models folder expect [-1, 1]); [0, 1] for TF-Hub downloads, which scale inside.
    * Read from the folder's framewise-weights.json when present.
    */
   inputRange?: [number, number];

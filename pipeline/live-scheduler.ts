@@ -1,5 +1,5 @@
 // The live inference loop shared by all sessions: one embedder and one recurrent head, many
-// streams. Rate policy "latest-wins" (ARCHITECTURE.md): each stream holds at most ONE pending
+// streams. Rate policy "latest-wins": each stream holds at most ONE pending
 // frame; a newer frame replaces it and the replaced one is reported as dropped ('superseded'), so
 // queueing delay is bounded by one round whatever the senders do. Fairness: each round takes the
 // pending frames of up to `maxBatch` streams, in round-robin order starting after the last stream

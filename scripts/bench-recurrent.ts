@@ -3,7 +3,7 @@
 //   2. the same head through tfjs autodiff (tf.variableGrads on head.forward) + the same optimizer;
 //   3. stock tf.layers: a stateful tf.layers.lstm + timeDistributed dense, model.trainOnBatch;
 //   4. plain matMuls with the same FLOP count as (1), the compute floor on this backend.
-// Workload from issue 3: B = 8 sequences, chunk k = 32, H = 256, 1280-d embeddings.
+// Workload: B = 8 sequences, chunk k = 32, H = 256, 1280-d embeddings.
 // Run: npx tsx scripts/bench-recurrent.ts [--iters N] [--cell lstm|gru]   (prints numbers, not a test)
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../models/backend.ts';

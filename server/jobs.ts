@@ -3,10 +3,10 @@
 // and stream its labels to every subscribed socket as they are computed.
 //
 // Jobs run one at a time: they share the embedder with the live sessions on a 2-core machine, and
-// a second concurrent job would only slow both. Labels reach subscribers by following the job's
-// own JSONL output (each line is written whole, synchronously, before the pipeline asks for the
-// next frame), read at most every STREAM_MS; a subscriber that joins late sees labels from then
-// on, and every client gets the complete per-frame file over HTTP when the job is done.
+// a second concurrent job would only slow both. Labels reach subscribers from the pipeline's
+// onLabel callback, pushed in batches at most every STREAM_MS (with the progress); a subscriber
+// that joins late sees labels from then on, and every client gets the complete per-frame file
+// over HTTP when the job is done.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';

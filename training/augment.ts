@@ -1,4 +1,4 @@
-// Spatial data augmentation, done by ffmpeg at decode time (the ResNet recipe of SEED-NOTES.md):
+// Spatial data augmentation, done by ffmpeg at decode time (the ResNet recipe):
 // training picks a random short side L, resizes, takes a random crop of the model's size and
 // flips at random; evaluation uses the deterministic center crop, and test-time augmentation
 // averages a fixed set of views (4 corners + center, each with its mirror image).

@@ -1,4 +1,4 @@
-// Labeled video datasets for `train` and `eval`, in the three layouts of ARCHITECTURE.md:
+// Labeled video datasets for `train` and `eval`, in three layouts:
 //   folders:  <root>/<label>/<clip>.<ext>                 one label per clip
 //   frames:   <root>/videos/<name>.<ext> + <root>/labels/<name>.txt, one label per source frame
 //   segments: <root>/annotations.json (ActivityNet), frames outside every segment are 'background'

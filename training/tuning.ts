@@ -1,4 +1,4 @@
-// The tuning workflow of SEED-NOTES.md as functions: check the initial loss, overfit a small
+// The tuning workflow as functions: check the initial loss, overfit a small
 // sample, find a learning rate, and a coarse-then-fine random search ranked by validation loss.
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { SeededRandom } from '../core/seeded-random.ts';

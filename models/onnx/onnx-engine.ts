@@ -20,7 +20,7 @@ import { openSession, packFrames } from './verify.ts';
 export interface OnnxEmbedderConfig {
   /** Embedder id from models/registry.ts. Default DEFAULTS.embedder. */
   id?: string;
-  /** Folder holding <id>/layers/ (the source of the export). Default env FRAMEWISE_MODELS, else ../shared/models. */
+  /** Folder holding <id>/layers/ (the source of the export). Default env FRAMEWISE_MODELS. */
   modelsDir?: string;
   /** Cache root; the export lives in <cacheDir>/onnx/<id>.onnx. Default DEFAULTS.cacheDir. */
   cacheDir?: string;

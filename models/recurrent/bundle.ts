@@ -1,4 +1,4 @@
-// Model bundle (../shared/ARCHITECTURE.md "Model bundle"): a folder with
+// Model bundle: a folder with
 //   model.json + weights.bin  a stock tf.layers model (tf.loadLayersModel works, e.g. in a browser):
 //                             [projection dense] -> lstm|gru (returnSequences) x N -> dense softmax
 //   framewise.json            what the weights mean: classes, embedder, fps, crop, head shape,

@@ -83,7 +83,7 @@ export const command: CommandSpec = {
     const work = await mkdtemp(join(tmpdir(), 'framewise-bench-'));
     const table: TableRow[] = [];
     try {
-      // ---- issue 2: the spine ----
+      // ---- the spine: decode, embed, and both together ----
       if (spineSeconds > 0) {
         const clip = await makeClip(spineSeconds, 25, note);
         say(`\n== spine: ${spineSeconds} s 640x480 clip (${clip}), all frames, tfjs ${backend.name} on this thread, batch 8 ==`);
@@ -205,7 +205,7 @@ export const command: CommandSpec = {
         table.push(...rows.map((row) => ({ part: 'embed', id, what: ROW_NAME[row], fps: m(row), ratio: undefined, target: '', ok: undefined })));
       }
 
-      // ---- issue 4: memory does not grow with the video's length ----
+      // ---- memory does not grow with the video's length ----
       if (bool(values, 'rss')) {
         const id = str(values, 'rss-embedder')!;
         embedderInfo(id);

@@ -38,7 +38,7 @@ export interface DoctorReport {
 export async function diagnose(options: { backend?: string; modelsDir?: string; cacheDir?: string } = {}): Promise<DoctorReport> {
   const backend: DoctorReport['backend'] = {};
   try {
-    // modelOptions fills --backend with 'auto' when absent, so 'auto' defers to FRAMEWISE_BACKEND.
+    // An explicit backend wins; 'auto' or none defers to FRAMEWISE_BACKEND, as every command does.
     const request = options.backend && options.backend !== 'auto' ? options.backend : process.env.FRAMEWISE_BACKEND;
     backend.choice = await chooseBackend(parseBackendRequest(request));
   } catch (err) {

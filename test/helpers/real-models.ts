@@ -1,5 +1,5 @@
 // The shared, read-only inputs of model tests: the MobileNet weights (env FRAMEWISE_MODELS, else
-// ../shared/models from the repo root) and the ImageNet photos, decoded to rgb24 by ffmpeg.
+// the shared models folder beside the repo) and the ImageNet photos, decoded to rgb24 by ffmpeg.
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
