@@ -2,6 +2,7 @@
 // Lossless and demand-driven: decodeThrough grants ffmpeg one frame of credit per frame written,
 // so at most `inFlight` frames are anywhere between the decoder and the files, whatever the
 // video's length (memory does not grow with it).
+import { basename, extname } from 'node:path';
 import { concatMap, from, map, pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
@@ -15,20 +16,28 @@ import type { SmoothingOptions } from './segment.ts';
 import type { CropPolicy, FrameLabel, Segment } from '../core/types.ts';
 
 /** What a trained head needs from the decoder: it must see frames as it saw them in training. */
-export interface HeadInput {
+/**
+ * What labeling needs of a trained model: the recurrent head, the embedder it was trained on, and
+ * the bundle's classes, frame rate and crop. `openModel` returns exactly this.
+ */
+export interface LabelingModel {
   head: RecurrentHead;
-  classes: readonly string[];
-  /** Frames per second the head runs at; null = the source's own rate. */
-  fps: number | null;
-  crop: CropPolicy;
+  embedder: Embedder;
+  meta: {
+    readonly classes: readonly string[];
+    /** Frames per second the head runs at; null = the source's own rate. */
+    readonly fps: number | null;
+    readonly crop: CropPolicy;
+  };
 }
 
-export interface LabelVideoOptions extends HeadInput {
+export interface LabelVideoOptions {
+  /** The bundle and its embedder, as `openModel` returns them. */
+  model: LabelingModel;
   /** A file path, an http(s)/rtsp URL, '-' for stdin, or a readable stream. */
   input: string | NodeJS.ReadableStream;
-  /** Output base name (files are `<outDir>/<name>.<suffix>`); also the stream id. */
-  name: string;
-  embedder: Embedder;
+  /** Output base name (files are `<outDir>/<name>.<suffix>`); also the stream id. Default: the input's file name without extension, else 'stdin'. */
+  name?: string;
   /** Output folder, or '-' for JSONL on `stdout`. */
   outDir: string;
   formats?: readonly OutputFormat[];
@@ -59,19 +68,22 @@ export interface LabelVideoResult {
   aborted: boolean;
 }
 
+/** Labels every frame of one video with a trained model and writes the outputs (see LabelVideoOptions). */
 export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult> {
+  const { head, embedder, meta } = o.model;
+  const name = o.name ?? defaultName(o.input);
   const local = typeof o.input === 'string' && o.input !== '-' && !isUrl(o.input);
   // Probing first turns a missing file or a non-video into a clear error before any output exists.
   const info = typeof o.input === 'string' && o.input !== '-' ? await probe(o.input) : undefined;
-  const expected = info && info.durationMs > 0 ? Math.round((info.durationMs / 1000) * (o.fps ?? info.fps)) || undefined : undefined;
+  const expected = info && info.durationMs > 0 ? Math.round((info.durationMs / 1000) * (meta.fps ?? info.fps)) || undefined : undefined;
   if (o.everyFrame && !local) {
     throw new FramewiseError(ErrorCodes.USAGE, '--every-frame needs a local file (source frame times are read from it)');
   }
   const mapper = o.everyFrame ? new SourceFrameMapper(await sourceFrameTimes(o.input as string)) : undefined;
   const outputs = openOutputs({
-    name: o.name,
+    name,
     outDir: o.outDir,
-    classes: o.classes,
+    classes: meta.classes,
     formats: o.formats,
     smoothing: o.smoothing,
     stdout: o.stdout as never,
@@ -86,13 +98,13 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   let aborted = false;
   const chunk = o.chunk ?? 16;
   const stage = pipe(
-    embed(o.embedder),
-    label(o.head, o.classes, { chunk }),
+    embed(embedder),
+    label(head, meta.classes, { chunk }),
     concatMap((l: FrameLabel) => from(write(l)).pipe(map(() => l))),
   );
   const frames$ = decodeThrough(
     o.input,
-    { size: o.embedder.inputSize, crop: o.crop, fps: o.fps ?? undefined, streamId: o.name },
+    { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined, streamId: name },
     stage,
     // Enough for the embedder's calls and the head's chunk at once, so neither starves the other.
     o.inFlight ?? embedCredit() + chunk,
@@ -123,9 +135,15 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   }
   if (aborted) {
     const segments = await outputs.abort();
-    return { name: o.name, frames, segments, files: outputs.files, info, aborted };
+    return { name, frames, segments, files: outputs.files, info, aborted };
   }
   if (mapper) for (const s of mapper.flush()) await outputs.write(s);
   const segments = await outputs.close(info?.durationMs || undefined);
-  return { name: o.name, frames, segments, files: outputs.files, info, aborted };
+  return { name, frames, segments, files: outputs.files, info, aborted };
+}
+
+function defaultName(input: string | NodeJS.ReadableStream): string {
+  if (typeof input !== 'string' || input === '-') return 'stdin';
+  const file = isUrl(input) ? new URL(input).pathname : input;
+  return basename(file, extname(file)) || 'stream';
 }

@@ -127,15 +127,10 @@ export async function runLabelJob(data: LabelJobData, o: RunJobOptions): Promise
   const started = performance.now();
   const stage = await stageOutputs(data.output, data.name, o.jobId);
   try {
-    const { meta, head, embedder } = o.model;
     const result = await labelVideo({
+      model: o.model,
       input: localInput(data.input),
       name: data.name,
-      embedder,
-      head,
-      classes: meta.classes,
-      fps: meta.fps,
-      crop: meta.crop,
       outDir: stage.dir,
       formats: data.options.formats,
       smoothing: data.options.smoothing,

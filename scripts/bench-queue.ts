@@ -63,7 +63,7 @@ try {
     const t0 = performance.now();
     let frames = 0;
     for (const v of videos) {
-      const r = await labelVideo({ input: v, name: v.split('/').pop()!, embedder: model.embedder, head: model.head, classes: model.meta.classes, fps: model.meta.fps, crop: model.meta.crop, outDir: out, smoothing: SMOOTHING });
+      const r = await labelVideo({ model, input: v, name: v.split('/').pop()!, outDir: out, smoothing: SMOOTHING });
       frames += r.frames;
     }
     return { sec: (performance.now() - t0) / 1000, frames };

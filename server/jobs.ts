@@ -170,7 +170,6 @@ export class JobManager {
   }
 
   private async run(job: Job): Promise<void> {
-    const { embedder, head, meta } = this.config;
     const stem = basename(job.info.name, extname(job.info.name)).replace(/[^\w.\-]+/g, '_') || 'video';
     job.info.status = 'running';
     this.publish(job);
@@ -178,13 +177,9 @@ export class JobManager {
     job.outputs = { jsonl: join(job.dir, `${stem}.frames.jsonl`) };
     try {
       const result = await labelVideo({
+        model: this.config,
         input: job.input,
         name: stem,
-        embedder,
-        head,
-        classes: meta.classes,
-        fps: meta.fps,
-        crop: meta.crop,
         outDir: job.dir,
         // Small chunks: the job's embed calls share the model with live sessions, whose latency
         // is bounded by the longest call in front of them.

@@ -398,7 +398,7 @@ async function endToEnd(o: {
   const u0 = process.cpuUsage();
   const t = performance.now();
   try {
-    const r = await labelVideo({ input: o.clip, name: 'bench', embedder: o.embedder, head: o.head, classes: o.meta.classes, fps: o.meta.fps, crop: o.meta.crop, outDir: o.out, formats: ['jsonl'] });
+    const r = await labelVideo({ model: { head: o.head, embedder: o.embedder, meta: o.meta }, input: o.clip, name: 'bench', outDir: o.out, formats: ['jsonl'] });
     const fps = r.frames / ((performance.now() - t) / 1000);
     const u = process.cpuUsage(u0);
     const c1 = procCpu();

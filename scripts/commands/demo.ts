@@ -58,7 +58,7 @@ export const command: CommandSpec = {
       say(`3/4 labeling the held-out video ${heldout}`);
       const { head, meta } = await loadBundle(trained.dir);
       const result = await labelVideo({
-        input: heldout, name: 'heldout', embedder, head, classes: meta.classes, fps: meta.fps, crop: meta.crop, outDir: join(dir, 'labels'),
+        model: { head, embedder, meta }, input: heldout, name: 'heldout', outDir: join(dir, 'labels'),
       });
       head.dispose();
       const lines = (await readFile(result.files.jsonl!, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { probs: Record<string, number> });

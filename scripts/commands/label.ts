@@ -78,11 +78,7 @@ export const command: CommandSpec = {
           const r = await labelVideo({
             input: item.source === '-' ? process.stdin : item.source,
             name: item.name,
-            embedder: model.embedder,
-            head: model.head,
-            classes: meta.classes,
-            fps: meta.fps,
-            crop: meta.crop,
+            model,
             outDir,
             formats,
             smoothing,

@@ -144,7 +144,7 @@ beforeAll(async () => {
   const model: OpenModel = await openModel({ bundle, modelsDir: MODELS_DIR });
   try {
     for (const v of [...videos, ...longer]) {
-      await labelVideo({ input: v, name: stem(v), embedder: model.embedder, head: model.head, classes: model.meta.classes, fps: model.meta.fps, crop: model.meta.crop, outDir: refDir(), smoothing: SMOOTHING });
+      await labelVideo({ model, input: v, name: stem(v), outDir: refDir(), smoothing: SMOOTHING });
     }
   } finally {
     model.dispose();

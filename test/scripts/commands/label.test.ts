@@ -163,7 +163,7 @@ describe('labelVideo', () => {
   test('one run equals the head stepped frame by frame from a zero state', async () => {
     const { head, meta } = await loadBundle(fx.bundle);
     try {
-      const res = await labelVideo({ input: video, name: 'v', embedder, head, classes: meta.classes, fps: meta.fps, crop: meta.crop, outDir: join(dir.path, 'lv'), formats: ['jsonl'], chunk: 16 });
+      const res = await labelVideo({ model: { head, embedder, meta }, input: video, name: 'v', outDir: join(dir.path, 'lv'), formats: ['jsonl'], chunk: 16 });
       const lines = readFileSync(res.files.jsonl!, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
       const frames = await lastValueFrom(decodeThrough(video, { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }, embed(embedder), 8).pipe(toArray()));
       expect(frames.length).toBe(lines.length);
