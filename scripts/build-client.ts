@@ -17,7 +17,7 @@ function sources(): string[] {
     join(CLIENT_SRC, 'index.html'),
     join(CLIENT_SRC, 'style.css'),
     join(ROOT, 'server', 'protocol.ts'),
-    join(ROOT, 'pipeline', 'errors.ts'),
+    ...readdirSync(join(ROOT, 'core')).map((f) => join(ROOT, 'core', f)),
     ...readdirSync(src).map((f) => join(src, f)),
   ];
 }

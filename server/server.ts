@@ -22,7 +22,8 @@ import { mediaRoot } from './paths.ts';
 import { FRAME_FORMATS, maxFrameBytes, WS_PATH, type Limits, type ModelInfo } from './protocol.ts';
 import { Sessions } from './sessions.ts';
 
-export const CLIENT_DIST = resolve(fileURLToPath(new URL('../client/dist', import.meta.url)));
+// The package root is one folder up from the sources and two from the build (dist/server/).
+export const CLIENT_DIST = resolve(fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../client/dist' : '../../client/dist', import.meta.url)));
 
 /** A loaded model, for callers (tests, benchmarks) that load once and serve several times. */
 export interface LoadedModel {

@@ -27,5 +27,5 @@ export async function loadOnnxInWorker(config: OnnxWorkerConfig & import('../onn
   return loadOnnxEmbedder(config);
 }
 
-/** File URL of this module, for EmbedderFactory.module. */
-export const FACTORIES_MODULE = new URL('./factories.ts', import.meta.url).href;
+/** File URL of this module (.ts from the sources, .js from the build), for EmbedderFactory.module. */
+export const FACTORIES_MODULE = import.meta.url;

@@ -18,6 +18,7 @@
 //   pixels died with the worker, so that task fails with E_WORKER_FAILED naming the frames.
 // - close()/dispose() terminates every worker; pending calls reject with E_CANCELLED. No thread
 //   survives close(): `stats().live` counts threads whose 'exit' has not been seen yet.
+import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError, integerIn } from '../../core/errors.ts';
@@ -71,7 +72,8 @@ export interface EmbeddingPool extends Embedder {
 }
 
 const BOOT = new URL('./worker-boot.mjs', import.meta.url);
-const ENTRY = new URL('./embed-worker.ts', import.meta.url).href;
+// From the sources this module is .ts (run through tsx); from the built package it is .js.
+const ENTRY = new URL(`./embed-worker${extname(import.meta.url)}`, import.meta.url).href;
 /** How long close() waits for a worker to finish its task in hand before terminating it. */
 const CLOSE_GRACE_MS = 10_000;
 
