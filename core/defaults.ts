@@ -1,4 +1,6 @@
 // Every default in one place: the CLI shows these in --help, library calls fall back to them.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { CropPolicy } from './types.ts';
 
 export const DEFAULTS = {
@@ -11,12 +13,16 @@ export const DEFAULTS = {
   decodeHighWaterMark: 8,
   /** Frames per second the head is trained and run at; undefined keeps the source rate. */
   fps: 10,
+  /** The frame rates framewise runs at, frames per second (decode, train, embed, label): 0.1 to 240. */
+  fpsRange: { min: 0.1, max: 240 },
   /** Frames per truncated-BPTT chunk. */
   chunk: 32,
   hidden: 256,
   layers: 1,
   cell: 'lstm' as 'lstm' | 'gru',
   dropout: 0.3,
+  /** Rate of the running mean subtracted from each embedding in heads `train` makes (0 = off); a bundle without the field loads as 0. */
+  inputNorm: 0.05,
   clip: 1.0,
   learningRate: 1e-3,
   epochs: 30,
@@ -70,6 +76,6 @@ export const DEFAULTS = {
     /** How long `queue` and `worker` try to reach Redis at start before giving up. */
     connectTimeoutMs: 5_000,
   },
-  /** Cache for downloaded weights and embeddings. */
-  cacheDir: process.env.FRAMEWISE_CACHE ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME ?? '.'}/.cache`}/framewise`,
+  /** Cache for downloaded weights and embeddings when none is given (the CLI reads FRAMEWISE_CACHE and XDG_CACHE_HOME). */
+  cacheDir: join(homedir(), '.cache', 'framewise'),
 } as const;

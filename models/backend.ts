@@ -92,11 +92,11 @@ export async function chooseBackend(
 let active: Promise<BackendChoice> | undefined;
 
 /**
- * The process-wide backend: chosen on first call (from FRAMEWISE_BACKEND unless given) and
- * printed once to stderr. Later calls return the same choice.
+ * The process-wide backend: chosen on first call ('auto' unless given) and printed once to
+ * stderr. Later calls return the same choice.
  */
 export function ensureBackend(
-  request: BackendRequest = parseBackendRequest(process.env.FRAMEWISE_BACKEND),
+  request: BackendRequest = 'auto',
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<BackendChoice> {
   active ??= chooseBackend(request).then((choice) => {

@@ -6,7 +6,7 @@ import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError, integerIn } from '../core/errors.ts';
 import { ensureBackend, parseBackendRequest, type BackendRequest } from './backend.ts';
 import { embedderInfo, type EmbedderInfo } from './registry.ts';
-import { folderIOHandler, modelsDirFromEnv, resolveWeights, type WeightsLocation } from './weights.ts';
+import { folderIOHandler, resolveWeights, type WeightsLocation } from './weights.ts';
 
 /** A packed rgb24 image, row-major, width * height * 3 bytes. */
 export interface RgbImage {
@@ -67,7 +67,7 @@ export function resolveEmbedderConfig(config: EmbedderConfig = {}): ResolvedConf
   if (config.onProgress !== undefined && typeof config.onProgress !== 'function') throw usage('onProgress must be a function');
   return Object.freeze({
     id,
-    modelsDir: config.modelsDir ?? modelsDirFromEnv(),
+    modelsDir: config.modelsDir,
     cacheDir: config.cacheDir ?? DEFAULTS.cacheDir,
     backend,
     allowDownload: config.allowDownload ?? true,

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import { ensureBackend, parseBackendRequest, type BackendChoice, type BackendRequest } from './backend.ts';
+import { ensureBackend, type BackendChoice, type BackendRequest } from './backend.ts';
 import { loadEmbedder, type Embedder } from './embedder.ts';
 import type { OnnxEmbedderConfig } from './onnx/onnx-engine.ts';
 import { FACTORIES_MODULE } from './pool/factories.ts';
@@ -91,7 +91,7 @@ export function parseEngineRequest(value: string | undefined): EngineRequest {
   throw new FramewiseError(ErrorCodes.USAGE, `unknown engine "${value}": use one of ${ENGINES.join(', ')}`);
 }
 
-/** `--workers` / FRAMEWISE_WORKERS; undefined means the number of cores. */
+/** A workers count as typed (`--workers`, FRAMEWISE_WORKERS); undefined or empty means the number of cores. */
 export function parseWorkers(value: string | number | undefined): number {
   if (value === undefined || value === '') return availableParallelism();
   const n = Number(value);
@@ -102,11 +102,11 @@ export function parseWorkers(value: string | number | undefined): number {
 const printed = new Set<string>();
 
 export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<EngineEmbedder> {
-  const request = config.engine ?? parseEngineRequest(process.env.FRAMEWISE_ENGINE);
+  const request = config.engine ?? 'auto';
   parseEngineRequest(request);
   const id = config.id ?? DEFAULTS.embedder;
   embedderInfo(id);
-  const workers = config.workers ?? parseWorkers(process.env.FRAMEWISE_WORKERS);
+  const workers = config.workers ?? availableParallelism();
   parseWorkers(workers);
   const log = config.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const say = (line: string) => {
@@ -115,7 +115,7 @@ export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<En
     log(line);
   };
   // The head runs on this backend whatever the engine, and auto's first rung depends on it.
-  const backend = await ensureBackend(config.backend ?? parseBackendRequest(process.env.FRAMEWISE_BACKEND));
+  const backend = await ensureBackend(config.backend ?? 'auto');
 
   let fallback: string | undefined;
   const wantOnnx = request === 'onnx' || (request === 'auto' && backend.name !== 'node-gpu');
@@ -142,6 +142,7 @@ async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice
     id,
     modelsDir: config.modelsDir,
     cacheDir: config.cacheDir,
+    backend: backend.name,
     threads,
     batchSize: config.batchSize,
     ...(config.onnxFile ? { file: config.onnxFile } : {}),

@@ -17,8 +17,10 @@ export interface OpenModel {
 export interface OpenModelOptions {
   bundle: string;
   modelsDir?: string;
+  /** Cache root for downloaded weights and ONNX exports. Default DEFAULTS.cacheDir. */
+  cacheDir?: string;
   backend?: BackendRequest;
-  /** Embedding engine and its threads (models/engine-choice.ts); defaults there (auto, env, cores). */
+  /** Embedding engine and its threads (models/engine-choice.ts); defaults there (auto, cores). */
   engine?: EngineRequest;
   workers?: number;
   /** Keep the embedder's work off this thread's event loop (the live server). */
@@ -35,6 +37,7 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
     embedder = await loadEmbeddingEngine({
       id: meta.embedderId,
       modelsDir: o.modelsDir,
+      cacheDir: o.cacheDir,
       backend: o.backend,
       engine: o.engine,
       workers: o.workers,

@@ -47,12 +47,6 @@ export interface WeightsOptions {
   onProgress?: (msg: string) => void;
 }
 
-/** FRAMEWISE_MODELS, or undefined when unset or empty. */
-export function modelsDirFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const v = env.FRAMEWISE_MODELS;
-  return v ? v : undefined;
-}
-
 export function cachedModelDir(cacheDir: string, id: string): string {
   return join(resolve(cacheDir), 'models', id);
 }

@@ -75,7 +75,8 @@ export function resolveOptions(input: Input, o: DecodeOptions): Resolved {
   if (!Number.isInteger(size) || size < 1 || size > 8192) throw usage(`size must be an integer in [1, 8192], got ${o.size}`);
   const crop = o.crop ?? DEFAULTS.crop;
   if (crop !== 'center' && crop !== 'pad') throw usage(`crop must be 'center' or 'pad', got ${String(o.crop)}`);
-  if (o.fps !== undefined && !(Number.isFinite(o.fps) && o.fps > 0 && o.fps <= 1000)) throw usage(`fps must be in (0, 1000], got ${o.fps}`);
+  const { min, max } = DEFAULTS.fpsRange;
+  if (o.fps !== undefined && !(Number.isFinite(o.fps) && o.fps >= min && o.fps <= max)) throw usage(`fps must be in [${min}, ${max}], got ${o.fps}`);
   const highWaterMark = o.highWaterMark ?? DEFAULTS.decodeHighWaterMark;
   if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw usage(`highWaterMark must be a positive integer, got ${o.highWaterMark}`);
   if (typeof input === 'string' && input.length === 0) throw usage('input is an empty string');

@@ -45,6 +45,8 @@ export interface LabelWorkerOptions {
    * frames over the cores; a second job mostly overlaps decoding with embedding). */
   concurrency?: number;
   modelsDir?: string;
+  /** Cache root for weights and ONNX exports. */
+  cacheDir?: string;
   backend?: BackendRequest;
   /** Embedding engine and tfjs pool threads (models/engine-choice.ts), as `label` takes them. */
   engine?: EngineRequest;
@@ -74,7 +76,7 @@ class ModelCache {
   private readonly byLocation = new Map<string, { id: string; model: Promise<OpenModel> }>();
   private readonly retired: Promise<OpenModel>[] = [];
 
-  constructor(private readonly o: { modelsDir?: string; backend?: BackendRequest; engine?: EngineRequest; workers?: number; log: (l: string) => void }) {}
+  constructor(private readonly o: { modelsDir?: string; cacheDir?: string; backend?: BackendRequest; engine?: EngineRequest; workers?: number; log: (l: string) => void }) {}
 
   async get(location: string, expectedId: string): Promise<OpenModel> {
     let entry = this.byLocation.get(location);
@@ -91,8 +93,8 @@ class ModelCache {
       entry = this.byLocation.get(location);
       if (entry?.id !== id) {
         const old = entry;
-        const { modelsDir, backend, engine, workers, log } = this.o;
-        const model = openModel({ bundle: localBundle(location), modelsDir, backend, engine, workers, onProgress: log });
+        const { modelsDir, cacheDir, backend, engine, workers, log } = this.o;
+        const model = openModel({ bundle: localBundle(location), modelsDir, cacheDir, backend, engine, workers, onProgress: log });
         entry = { id, model };
         this.byLocation.set(location, entry);
         model.catch(() => this.byLocation.get(location) === entry && this.byLocation.delete(location));
@@ -176,7 +178,7 @@ export async function startLabelWorker(o: LabelWorkerOptions): Promise<LabelWork
   const log = o.log ?? (() => undefined);
   const name = workerName();
   const redis: Redis = await connectRedis(o.redis, { connectTimeoutMs: o.connectTimeoutMs });
-  const models = new ModelCache({ modelsDir: o.modelsDir, backend: o.backend, engine: o.engine, workers: o.workers, log });
+  const models = new ModelCache({ modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: o.backend, engine: o.engine, workers: o.workers, log });
   try {
     for (const b of o.preload ?? []) {
       const location = bundleLocation(b);

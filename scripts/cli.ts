@@ -2,6 +2,7 @@
 // is imported only when used, so `framewise --help` does not load tfjs.
 import { FramewiseError, ErrorCodes } from '../core/errors.ts';
 import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
+import { readRuntimeConfig, type RuntimeConfig } from './runtime-config.ts';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {
   // one line per command, kept in the order a user meets them
@@ -24,7 +25,7 @@ function topHelp(): string {
   return ['Usage: framewise <command> [options]', '', 'Commands:', ...rows, '', 'framewise <command> --help for its options.', ''].join('\n');
 }
 
-export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }, runtime?: Readonly<RuntimeConfig>): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(topHelp());
@@ -48,7 +49,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
       io.stdout.write(renderHelp(spec));
       return 0;
     }
-    return await spec.run({ positionals, values, stdout: io.stdout, stderr: io.stderr });
+    return await spec.run({ positionals, values, stdout: io.stdout, stderr: io.stderr, runtime: runtime ?? readRuntimeConfig() });
   } catch (err) {
     if (err instanceof FramewiseError) {
       io.stderr.write(`framewise ${name}: ${err.message} [${err.code}]\n`);

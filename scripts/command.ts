@@ -1,8 +1,11 @@
 // Commands are declared as data: the same declaration drives parsing (node:util parseArgs),
 // validation and `--help`, so help text and behaviour cannot drift apart.
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { parseBackendRequest, type BackendRequest } from '../models/backend.ts';
+import { parseEngineRequest, parseWorkers, type EngineRequest } from '../models/engine-choice.ts';
+import type { RuntimeConfig } from './runtime-config.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -23,6 +26,8 @@ export interface CommandContext {
   /** Where human-readable progress goes; stdout is kept for data (`--out -`). */
   stderr: NodeJS.WritableStream;
   stdout: NodeJS.WritableStream;
+  /** The environment, read once at start (scripts/runtime-config.ts). */
+  runtime: Readonly<RuntimeConfig>;
 }
 
 export interface CommandSpec {
@@ -47,21 +52,60 @@ export const modelOptions: Record<string, OptionSpec> = {
   'models-dir': {
     type: 'string',
     valueName: 'DIR',
-    description: 'folder holding <embedder-id>/model.json (env FRAMEWISE_MODELS)',
+    description: 'folder holding <embedder-id>/model.json (default: env FRAMEWISE_MODELS, else the cache)',
   },
   engine: {
     type: 'string',
     valueName: 'NAME',
-    default: process.env.FRAMEWISE_ENGINE || 'auto',
-    description: 'embedding engine: auto (fastest available), tfjs, onnx (env FRAMEWISE_ENGINE)',
+    description: 'embedding engine: auto (fastest available), tfjs, onnx (default: env FRAMEWISE_ENGINE, else auto)',
   },
   workers: {
     type: 'string',
     valueName: 'N',
-    default: process.env.FRAMEWISE_WORKERS || String(availableParallelism()),
-    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm (env FRAMEWISE_WORKERS; default: cores)',
+    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm (default: env FRAMEWISE_WORKERS, else the number of cores)',
   },
 };
+
+/** An `--fps` value: a number in the one frame-rate range, or 'source' (null: the video's own rate). */
+export function fpsValue(values: OptionValues, name = 'fps'): number | null | undefined {
+  if (str(values, name) === 'source') return null;
+  return num(values, name, DEFAULTS.fpsRange.min, DEFAULTS.fpsRange.max);
+}
+
+/** The `--cache-dir` option of commands that cache weights, exports or embeddings. */
+export const cacheDirOption: OptionSpec = {
+  type: 'string',
+  valueName: 'DIR',
+  description: 'cache for weights, ONNX exports and embeddings (default: env FRAMEWISE_CACHE, else ~/.cache/framewise)',
+};
+
+/** Where and how a command runs its models: each from its option, else from the environment read at start. */
+export interface ModelRequest {
+  backend: BackendRequest;
+  engine: EngineRequest;
+  workers: number;
+  modelsDir: string | undefined;
+  cacheDir: string;
+}
+
+export function modelRequest(ctx: Pick<CommandContext, 'values' | 'runtime'>): ModelRequest {
+  const { values, runtime } = ctx;
+  const given = (name: string) => str(values, name);
+  const usage = <T>(name: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new FramewiseError(ErrorCodes.USAGE, `--${name}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return {
+    backend: given('backend') !== undefined ? usage('backend', () => parseBackendRequest(given('backend'))) : runtime.backend,
+    engine: given('engine') !== undefined ? usage('engine', () => parseEngineRequest(given('engine'))) : runtime.engine,
+    workers: given('workers') !== undefined ? usage('workers', () => parseWorkers(given('workers'))) : runtime.workers,
+    modelsDir: given('models-dir') ?? runtime.modelsDir,
+    cacheDir: given('cache-dir') ?? runtime.cacheDir,
+  };
+}
 
 export function parseCommand(spec: CommandSpec, argv: string[]): { positionals: string[]; values: OptionValues } {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {

@@ -56,6 +56,8 @@ export interface ServerConfig {
   /** Job outputs and uploads; default a fresh folder under FRAMEWISE_CACHE or the OS temp dir. */
   jobsDir?: string;
   modelsDir?: string;
+  /** Cache root for weights and ONNX exports (default DEFAULTS.cacheDir); temporary job folders go under it too. */
+  cacheDir?: string;
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
   engine?: EngineRequest;
@@ -84,7 +86,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   let dispose = () => {};
   if (typeof config.model === 'string') {
     // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
-    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
+    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
     loaded = opened;
     dispose = () => opened.dispose();
   } else {
@@ -106,7 +108,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     head,
     meta,
     media,
-    jobsDir: config.jobsDir ?? join(process.env.FRAMEWISE_CACHE ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
+    jobsDir: config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
     log,
   });

@@ -66,7 +66,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data' | 'out'> = {
   layers: DEFAULTS.layers,
   hidden: DEFAULTS.hidden,
   projection: 0,
-  inputNorm: 0.05,
+  inputNorm: DEFAULTS.inputNorm,
   dropout: DEFAULTS.dropout,
   clip: DEFAULTS.clip,
   learningRate: DEFAULTS.learningRate,
@@ -107,7 +107,8 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> & Pick<TrainCon
   if (!(c.learningRate > 0 && c.learningRate < 10)) bad(`--lr must be in (0, 10), got ${c.learningRate}`);
   if (!(c.clip >= 0)) bad(`--clip must be >= 0, got ${c.clip}`);
   if (!(c.valSplit >= 0 && c.valSplit < 1)) bad(`--val-split must be in [0, 1), got ${c.valSplit}`);
-  if (c.fps !== null && !(c.fps > 0 && c.fps <= 240)) bad(`--fps must be in (0, 240] or "source", got ${c.fps}`);
+  const { min, max } = DEFAULTS.fpsRange;
+  if (c.fps !== null && !(c.fps >= min && c.fps <= max)) bad(`--fps must be in [${min}, ${max}] or "source", got ${c.fps}`);
   if (!['lstm', 'gru'].includes(c.cell)) bad(`--cell must be lstm or gru, got ${c.cell}`);
   if (!['center', 'pad'].includes(c.crop)) bad(`--crop must be center or pad, got ${c.crop}`);
   if (c.groupBy !== undefined) {

@@ -6,12 +6,12 @@ import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { loadFolderArtifacts, modelsDirFromEnv } from '../weights.ts';
+import { loadFolderArtifacts } from '../weights.ts';
 
-/** The models folder: explicit, else env FRAMEWISE_MODELS. The export needs the trainable layers
- * model, which only a local folder provides (the download fetches graph models). */
+/** The models folder, which must be given: the export needs the trainable layers model, which
+ * only a local folder provides (the download fetches graph models). */
 export function resolveModelsDir(modelsDir?: string): string {
-  const dir = modelsDir ?? modelsDirFromEnv();
+  const dir = modelsDir;
   if (!dir) {
     throw new FramewiseError(ErrorCodes.MODEL_NOT_FOUND, 'the ONNX export reads <models-dir>/<id>/layers/: set --models-dir or FRAMEWISE_MODELS');
   }

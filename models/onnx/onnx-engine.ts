@@ -10,7 +10,7 @@ import { IMAGENET_CLASSES } from '@tensorflow-models/mobilenet/dist/imagenet_cla
 import { availableParallelism } from 'node:os';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError, integerIn } from '../../core/errors.ts';
-import { ensureBackend } from '../backend.ts';
+import { ensureBackend, type BackendRequest } from '../backend.ts';
 import type { Embedder, RgbImage } from '../embedder.ts';
 import { embedderInfo } from '../registry.ts';
 import { ensureOnnx, type ReadyOnnx } from './cache.ts';
@@ -20,8 +20,10 @@ import { openSession, packFrames } from './verify.ts';
 export interface OnnxEmbedderConfig {
   /** Embedder id from models/registry.ts. Default DEFAULTS.embedder. */
   id?: string;
-  /** Folder holding <id>/layers/ (the source of the export). Default env FRAMEWISE_MODELS. */
+  /** Folder holding <id>/layers/ (the source of the export); needed only when the file must be exported. */
   modelsDir?: string;
+  /** tfjs backend for the reference the export is verified against. Default 'auto'. */
+  backend?: BackendRequest;
   /** Cache root; the export lives in <cacheDir>/onnx/<id>.onnx. Default DEFAULTS.cacheDir. */
   cacheDir?: string;
   /** An ONNX file to run instead of the cached export; verified against tfjs before use. */
@@ -70,7 +72,7 @@ export function prepareOnnx(config: OnnxEmbedderConfig): Promise<ReadyOnnx> {
     file: config.file,
     imagesDir: config.imagesDir,
     log: config.onProgress ?? (() => {}),
-    beforeTfjs: () => ensureBackend().then(() => {}),
+    beforeTfjs: () => ensureBackend(config.backend).then(() => {}),
   });
 }
 

@@ -20,9 +20,7 @@ export interface OnnxWorkerConfig extends Record<string, unknown> {
 }
 
 export async function loadOnnxInWorker(config: OnnxWorkerConfig & import('../onnx/onnx-engine.ts').OnnxEmbedderConfig): Promise<Embedder> {
-  // tfjs is started lazily, only when the file must be exported or verified (each worker thread
-  // has its own env copy; the backend then matches the main thread's).
-  process.env.FRAMEWISE_BACKEND = config.backend;
+  // tfjs starts lazily, only when the file must be exported or verified, on the main thread's backend.
   const { loadOnnxEmbedder } = await import('../onnx/onnx-engine.ts');
   return loadOnnxEmbedder(config);
 }

@@ -111,6 +111,8 @@ export function resolveHeadSpec(options: HeadOptions): HeadSpec {
     projection: 0,
     dropout: DEFAULTS.dropout,
     seed: DEFAULTS.seed,
+    // Off for a head made directly, which then equals its stock tf.layers model; `train` makes
+    // its heads with DEFAULTS.inputNorm.
     inputNorm: 0,
     ...options,
   };

@@ -17,15 +17,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { count, lastValueFrom, take, toArray } from 'rxjs';
-import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
+import { ensureBackend } from '../../models/backend.ts';
 import { loadEmbedder, type Embedder } from '../../models/embedder.ts';
-import { loadEmbeddingEngine, parseEngineRequest, parseWorkers, type EngineRequest } from '../../models/engine-choice.ts';
+import { loadEmbeddingEngine, type EngineRequest } from '../../models/engine-choice.ts';
 import { createEmbeddingPool } from '../../models/pool/pool.ts';
 import { FACTORIES_MODULE } from '../../models/pool/factories.ts';
 import { loadBundle, saveBundle, type BundleMeta } from '../../models/recurrent/bundle.ts';
 import { createHead, type RecurrentHead } from '../../models/recurrent/head.ts';
 import { embedderInfo } from '../../models/registry.ts';
-import { modelsDirFromEnv } from '../../models/weights.ts';
 import { decode, decodeThrough } from '../../pipeline/decode.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
@@ -33,7 +32,7 @@ import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { requireBinary } from '../../pipeline/probe.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
 import type { Frame } from '../../core/types.ts';
-import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, modelRequest } from '../command.ts';
 
 const run = promisify(execFile);
 const BIN = resolve(fileURLToPath(new URL('../../bin/framewise.js', import.meta.url)));
@@ -56,7 +55,8 @@ export const command: CommandSpec = {
     'rss-embedder': { type: 'string', valueName: 'ID', default: 'mobilenet_v1_0.25_224', description: 'embedder for the RSS part' },
     ...modelOptions,
   },
-  async run({ values, stdout, stderr }) {
+  async run(ctx) {
+    const { values, stdout, stderr } = ctx;
     const say = (l: string) => stdout.write(l + '\n');
     const note = (l: string) => stderr.write(`  ${l}\n`);
     const quick = bool(values, 'quick');
@@ -69,10 +69,7 @@ export const command: CommandSpec = {
     const embedSeconds = quick ? 1.5 : num(values, 'embed-seconds', 0.1, 600)!;
     const rounds = quick ? 1 : num(values, 'rounds', 1, 100)!;
     if (!Number.isInteger(rounds)) throw usage(`--rounds must be an integer, got ${rounds}`);
-    const workers = parseWorkers(str(values, 'workers'));
-    const engine = parseEngineRequest(str(values, 'engine'));
-    const modelsDir = str(values, 'models-dir') ?? modelsDirFromEnv();
-    const backendRequest = parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND);
+    const { workers, engine, modelsDir, cacheDir, backend: backendRequest } = modelRequest(ctx);
 
     const backend = await ensureBackend(backendRequest);
     const cpu = cpus()[0]?.model.trim() ?? 'unknown cpu';
@@ -91,7 +88,7 @@ export const command: CommandSpec = {
         say(`decode-only: ${dec.frames} frames, ${fmt(dec.fps)} frames/s`);
         const frames = await lastValueFrom(decode(clip, { size: 224 }).pipe(toArray()));
         for (const id of ids) {
-          const e = await loadEmbedder({ id, modelsDir, backend: backend.name, batchSize: 8 });
+          const e = await loadEmbedder({ id, modelsDir, cacheDir, backend: backend.name, batchSize: 8 });
           try {
             // Rounds of (embed-only, decode+embed) pairs, as in the engine part below.
             const runs: { only: number; both: number }[] = [];
@@ -122,10 +119,10 @@ export const command: CommandSpec = {
       const sample = await lastValueFrom(decode(clip, { size: 224 }).pipe(take(64), toArray()));
       for (const id of ids) {
         say(`\n-- ${id} --`);
-        const engines = await openRows(rows, { id, modelsDir, workers });
+        const engines = await openRows(rows, { id, modelsDir, cacheDir, workers });
         const bundle = await makeBundle(work, id, null);
         const { head, meta } = await loadBundle(bundle);
-        const auto = await loadEmbeddingEngine({ id, engine, modelsDir, workers, log: note });
+        const auto = await loadEmbeddingEngine({ id, engine, modelsDir, cacheDir, workers, log: note });
         const per: Record<string, number[]> = {};
         const push = (k: string, v: number) => (per[k] ??= []).push(v);
         try {
@@ -330,7 +327,7 @@ interface RowEngine {
 }
 
 /** Every row's engine, loaded once and kept for all rounds (an idle engine costs no CPU). */
-async function openRows(rows: readonly EngineRow[], o: { id: string; modelsDir: string | undefined; workers: number }): Promise<Partial<Record<EngineRow, RowEngine>>> {
+async function openRows(rows: readonly EngineRow[], o: { id: string; modelsDir: string | undefined; cacheDir: string; workers: number }): Promise<Partial<Record<EngineRow, RowEngine>>> {
   const out: Partial<Record<EngineRow, RowEngine>> = {};
   try {
     for (const row of rows) out[row] = await openRow(row, o);
@@ -341,7 +338,7 @@ async function openRows(rows: readonly EngineRow[], o: { id: string; modelsDir: 
   return out;
 }
 
-async function openRow(row: EngineRow, o: { id: string; modelsDir: string | undefined; workers: number }): Promise<RowEngine> {
+async function openRow(row: EngineRow, o: { id: string; modelsDir: string | undefined; cacheDir: string; workers: number }): Promise<RowEngine> {
   const batch = DEFAULTS.embedBatch;
   if (row === 'wasm1' || row === 'pool') {
     // Both rows are the same pool code, one worker against N, with tasks of the same size (the
@@ -352,13 +349,13 @@ async function openRow(row: EngineRow, o: { id: string; modelsDir: string | unde
     const pool = await createEmbeddingPool({
       size,
       batchSize: task,
-      factory: { module: FACTORIES_MODULE, exportName: 'loadTfjsInWorker', config: { id: o.id, modelsDir: o.modelsDir, backend: 'wasm', batchSize: task } },
+      factory: { module: FACTORIES_MODULE, exportName: 'loadTfjsInWorker', config: { id: o.id, modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: 'wasm', batchSize: task } },
     });
     return { embedder: pool, note: `tfjs wasm, ${size} worker thread${size > 1 ? 's' : ''}, tasks of ${task} frames`, close: () => pool.close() };
   }
   const threads = row === 'onnx1' ? 1 : 2;
   const { loadOnnxEmbedder } = await import('../../models/onnx/onnx-engine.ts');
-  const e = await loadOnnxEmbedder({ id: o.id, modelsDir: o.modelsDir, threads, batchSize: batch, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
+  const e = await loadOnnxEmbedder({ id: o.id, modelsDir: o.modelsDir, cacheDir: o.cacheDir, threads, batchSize: batch, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
   return { embedder: e, note: `onnxruntime-node, ${threads} intra-op thread(s), on this thread`, macs: e.macsPerFrame, close: async () => e.dispose() };
 }
 

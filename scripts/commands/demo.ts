@@ -3,8 +3,7 @@
 // labels a held-out generated video, scores it against its known labels, renders the overlay.
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
+import { loadEmbeddingEngine } from '../../models/engine-choice.ts';
 import { argmaxLabels, evaluateSequences } from '../../models/metrics.ts';
 import { loadBundle } from '../../models/recurrent/bundle.ts';
 import { resolveTrainConfig } from '../../training/config.ts';
@@ -15,7 +14,7 @@ import { renderOverlay } from '../../pipeline/overlay.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
 import { seededRandom } from '../../core/seeded-random.ts';
 import { randomSegments, synthDataset, writeSegmentsVideo } from '../synth-dataset.ts';
-import { modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { modelOptions, num, str, type CommandSpec, modelRequest } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'demo',
@@ -29,7 +28,8 @@ export const command: CommandSpec = {
     seed: { type: 'string', valueName: 'N', default: String(DEFAULTS.seed), description: 'seed for data and training' },
     ...modelOptions,
   },
-  async run({ values, stderr, stdout }) {
+  async run(ctx) {
+    const { values, stderr, stdout } = ctx;
     const t0 = performance.now();
     const log = (m: string) => stderr.write(`${m}\n`);
     const say = (m: string) => stdout.write(`${m}\n`);
@@ -43,14 +43,15 @@ export const command: CommandSpec = {
     const truthNames = await writeSegmentsVideo(heldout, randomSegments(8, fps, seededRandom(seed + 1000)), { fps, seed: seed + 1000 });
 
     say('2/4 training the recurrent head (LSTM) on MobileNet embeddings');
+    const request = modelRequest(ctx);
     const config = resolveTrainConfig({
       data: join(dir, 'data'), out: join(dir, 'bundle'), embedder: str(values, 'embedder'), epochs: num(values, 'epochs', 1)!,
-      seed, valSplit: 0.25, augCopies: 1, modelsDir: str(values, 'models-dir'),
+      seed, valSplit: 0.25, augCopies: 1, modelsDir: request.modelsDir, cacheDir: request.cacheDir,
       // The generated activities are mostly still scenes (a colour, bars): the running-mean
       // normalisation that helps real footage generalise across people would erase them.
       inputNorm: 0,
     });
-    const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
+    const embedder = await loadEmbeddingEngine({ ...request, id: config.embedder, onProgress: log });
     try {
       const data = await prepareData(config, embedder, log);
       const trained = await trainBundle(config, data, { log });

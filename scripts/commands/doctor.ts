@@ -2,12 +2,12 @@
 // Exit 0 when it can label (a backend, ffmpeg + ffprobe, and at least one embedder's weights
 // locally), 1 otherwise.
 import { createRequire } from 'node:module';
-import { chooseBackend, installHint, parseBackendRequest, type BackendChoice } from '../../models/backend.ts';
+import { chooseBackend, installHint, type BackendChoice, type BackendRequest } from '../../models/backend.ts';
 import { EMBEDDERS } from '../../models/registry.ts';
-import { cachedModelDir, findLocalWeights, loadFolderArtifacts, modelsDirFromEnv } from '../../models/weights.ts';
+import { cachedModelDir, findLocalWeights, loadFolderArtifacts } from '../../models/weights.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ffmpegAvailable } from '../../pipeline/probe.ts';
-import { modelOptions, str, type CommandSpec } from '../command.ts';
+import { modelOptions, str, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
 
 export interface ToolCheck {
   name: string;
@@ -35,12 +35,10 @@ export interface DoctorReport {
   canLabel: boolean;
 }
 
-export async function diagnose(options: { backend?: string; modelsDir?: string; cacheDir?: string } = {}): Promise<DoctorReport> {
+export async function diagnose(options: { backend?: BackendRequest; modelsDir?: string; modelsDirFrom?: string; cacheDir?: string } = {}): Promise<DoctorReport> {
   const backend: DoctorReport['backend'] = {};
   try {
-    // An explicit backend wins; 'auto' or none defers to FRAMEWISE_BACKEND, as every command does.
-    const request = options.backend && options.backend !== 'auto' ? options.backend : process.env.FRAMEWISE_BACKEND;
-    backend.choice = await chooseBackend(parseBackendRequest(request));
+    backend.choice = await chooseBackend(options.backend ?? 'auto');
   } catch (err) {
     backend.problem = (err as Error).message;
   }
@@ -52,8 +50,8 @@ export async function diagnose(options: { backend?: string; modelsDir?: string; 
     return { name, problem: process.env[envVar] ? `not runnable at ${envVar}=${process.env[envVar]}` : 'not found on PATH' };
   });
 
-  const modelsDir = options.modelsDir ?? modelsDirFromEnv();
-  const from = options.modelsDir ? '--models-dir' : modelsDir ? 'FRAMEWISE_MODELS' : 'not set';
+  const modelsDir = options.modelsDir;
+  const from = modelsDir ? (options.modelsDirFrom ?? 'given') : 'not set';
   const cacheDir = options.cacheDir ?? DEFAULTS.cacheDir;
   const embedders: EmbedderCheck[] = [];
   for (const info of Object.values(EMBEDDERS)) {
@@ -136,10 +134,13 @@ export const command: CommandSpec = {
   summary: 'check backend, ffmpeg, local embedder weights and optional engines; print the fix for anything missing',
   options: {
     ...modelOptions,
-    'cache-dir': { type: 'string', valueName: 'DIR', description: 'cache for downloaded weights and embeddings (env FRAMEWISE_CACHE)', default: DEFAULTS.cacheDir },
+    'cache-dir': cacheDirOption,
   },
-  async run({ values, stdout }) {
-    const report = await diagnose({ backend: str(values, 'backend'), modelsDir: str(values, 'models-dir'), cacheDir: str(values, 'cache-dir') });
+  async run(ctx) {
+    const { values, stdout } = ctx;
+    const request = modelRequest(ctx);
+    const modelsDirFrom = str(values, 'models-dir') ? '--models-dir' : 'FRAMEWISE_MODELS';
+    const report = await diagnose({ backend: request.backend, modelsDir: request.modelsDir, modelsDirFrom, cacheDir: request.cacheDir });
     stdout.write(renderReport(report));
     return report.canLabel ? 0 : 1;
   },

@@ -3,8 +3,7 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
-import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
+import { loadEmbeddingEngine } from '../../models/engine-choice.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
@@ -13,7 +12,7 @@ import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { assertLocalFile, isUrl, probe } from '../../pipeline/probe.ts';
 import type { CropPolicy, EmbeddedFrame } from '../../core/types.ts';
-import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, modelRequest, cacheDirOption, fpsValue } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'embed',
@@ -31,22 +30,21 @@ export const command: CommandSpec = {
     },
     batch: { type: 'string', valueName: 'N', description: 'frames per embedder call', default: String(DEFAULTS.embedBatch) },
     force: { type: 'boolean', description: 'recompute even when a matching embedding file exists' },
-    'cache-dir': { type: 'string', valueName: 'DIR', description: 'cache for weights and embeddings (env FRAMEWISE_CACHE)', default: DEFAULTS.cacheDir },
+    'cache-dir': cacheDirOption,
     ...modelOptions,
   },
-  async run({ positionals, values, stdout, stderr }) {
+  async run(ctx) {
+    const { positionals, values, stdout, stderr } = ctx;
     if (positionals.length > 1) throw usage(`framewise embed takes one video, got ${positionals.length}`);
     const input = positionals[0];
     const info = embedderInfo(str(values, 'embedder') ?? DEFAULTS.embedder);
-    const fpsText = str(values, 'fps') ?? String(DEFAULTS.fps);
-    const fps = fpsText === 'source' ? null : num(values, 'fps', 0.01, 1000)!;
+    const fps = fpsValue(values) ?? null;
     const crop = str(values, 'crop') ?? DEFAULTS.crop;
     if (crop !== 'center' && crop !== 'pad') throw usage(`--crop must be center or pad, got "${crop}"`);
     const batchSize = num(values, 'batch', 1, 1024)!;
     if (!Number.isInteger(batchSize)) throw usage(`--batch must be an integer, got ${batchSize}`);
-    const cacheDir = str(values, 'cache-dir') ?? DEFAULTS.cacheDir;
-    const backendOpt = str(values, 'backend');
-    const backend = backendOpt && backendOpt !== 'auto' ? backendOpt : process.env.FRAMEWISE_BACKEND || 'auto';
+    const request = modelRequest(ctx);
+    const cacheDir = request.cacheDir;
     const log = (line: string) => stderr.write(`framewise embed: ${line}\n`);
 
     const source = await identify(input);
@@ -64,11 +62,8 @@ export const command: CommandSpec = {
     // Fail on a missing file, a non-video or an audio-only input before paying for the model load.
     if (input !== '-') await probe(input);
     const embedder = await loadEmbeddingEngine({
+      ...request,
       id: info.id,
-      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
-      modelsDir: str(values, 'models-dir'),
-      cacheDir,
-      backend: parseBackendRequest(backend),
       batchSize,
       onProgress: log,
     });

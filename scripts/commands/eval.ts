@@ -3,9 +3,7 @@
 // confusion). --tta averages the probabilities of ten fixed crops/flips per frame.
 import { join } from 'node:path';
 import { evaluateSequences, argmaxLabels } from '../../models/metrics.ts';
-import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { openModel } from '../../models/open-model.ts';
-import { parseBackendRequest } from '../../models/backend.ts';
 import { ttaViews } from '../../training/augment.ts';
 import { embedDataset } from '../../training/embed-dataset.ts';
 import { writeReport } from '../../training/report.ts';
@@ -15,7 +13,7 @@ import { loadDataset } from '../../training/dataset.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
-import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { bool, modelOptions, str, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'eval',
@@ -25,15 +23,17 @@ export const command: CommandSpec = {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
     tta: { type: 'boolean', description: 'test-time augmentation: average 10 crops/flips (4 corners + center, mirrored)' },
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'write eval-report.html/.json here (default: the bundle folder)' },
-    'cache-dir': { type: 'string', valueName: 'DIR', default: DEFAULTS.cacheDir, description: 'embedding cache' },
+    'cache-dir': cacheDirOption,
     ...modelOptions,
   },
-  async run({ values, stderr, stdout }) {
+  async run(ctx) {
+    const { values, stderr, stdout } = ctx;
     const log = (m: string) => stderr.write(`${m}\n`);
     const bundle = str(values, 'model');
     const root = str(values, 'data');
     if (!bundle || !root) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> and --data <dataset> are required');
-    const model = await openModel({ bundle, modelsDir: str(values, 'models-dir'), backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
+    const request = modelRequest(ctx);
+    const model = await openModel({ bundle, ...request, onProgress: log });
     try {
       const { meta, head, embedder } = model;
       const ds = await loadDataset(root);
@@ -43,7 +43,7 @@ export const command: CommandSpec = {
       }
       const views = bool(values, 'tta') ? ttaViews(embedder.inputSize) : undefined;
       const embedded = await embedDataset(ds.videos, {
-        embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: str(values, 'cache-dir')!, views, onProgress: log,
+        embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: request.cacheDir, views, onProgress: log,
       });
       // Per video: per-frame probabilities, averaged over views when there are several.
       const probsOf = (perView: typeof embedded[number]) => {

@@ -2,16 +2,14 @@
 // optional overlay video for each input. One bad input never stops the others; Ctrl-C finishes
 // the files of the frames already labeled and exits 130.
 import { extname, join } from 'node:path';
-import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { openModel } from '../../models/open-model.ts';
-import { parseBackendRequest } from '../../models/backend.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { expandInputs, type InputItem } from '../../pipeline/inputs.ts';
 import { renderOverlay } from '../../pipeline/overlay.ts';
 import { labelVideo, type LabelVideoResult } from '../../pipeline/run-label.ts';
 import { parseFormats, FORMAT_SUFFIX } from '../../pipeline/sinks/index.ts';
-import { modelOptions, num, str, bool, type CommandSpec } from '../command.ts';
+import { modelOptions, num, str, bool, type CommandSpec, modelRequest } from '../command.ts';
 import { Progress } from '../progress.ts';
 
 export const command: CommandSpec = {
@@ -31,7 +29,8 @@ export const command: CommandSpec = {
     'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'moving average of probabilities for segments (odd; 1 = off)' },
     ...modelOptions,
   },
-  async run({ positionals, values, stderr, stdout }) {
+  async run(ctx) {
+    const { positionals, values, stderr, stdout } = ctx;
     const bundle = str(values, 'model');
     if (!bundle) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> is required');
     const outDir = str(values, 'out')!;
@@ -53,9 +52,7 @@ export const command: CommandSpec = {
 
     const model = await openModel({
       bundle,
-      modelsDir: str(values, 'models-dir'),
-      backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
-      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
+      ...modelRequest(ctx),
       onProgress: (m) => stderr.write(`${m}\n`),
     });
     const { meta } = model;

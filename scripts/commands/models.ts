@@ -2,15 +2,14 @@
 // here, and the native engine's verified ONNX export of them.
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { ensureBackend, parseBackendRequest } from '../../models/backend.ts';
+import { ensureBackend } from '../../models/backend.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type Sidecar } from '../../models/onnx/cache.ts';
 import { EXPORTER_VERSION, OPSET } from '../../models/onnx/export.ts';
 import { layersDir, readLayersArtifacts } from '../../models/onnx/layers-source.ts';
-import { findLocalWeights, modelsDirFromEnv } from '../../models/weights.ts';
-import { modelOptions, str, type CommandContext, type CommandSpec } from '../command.ts';
+import { findLocalWeights } from '../../models/weights.ts';
+import { modelOptions, str, type CommandContext, type CommandSpec, modelRequest } from '../command.ts';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -36,11 +35,10 @@ async function onnxStatus(id: string, cacheDir: string, modelsDir: string | unde
 }
 
 async function list(ctx: CommandContext): Promise<number> {
-  const modelsDir = str(ctx.values, 'models-dir');
-  const cacheDir = str(ctx.values, 'cache-dir') ?? DEFAULTS.cacheDir;
+  const { modelsDir, cacheDir } = modelRequest(ctx);
   for (const id of EMBEDDER_IDS) {
     const info = embedderInfo(id);
-    const dir = modelsDir ?? modelsDirFromEnv();
+    const dir = modelsDir;
     const graph = await findLocalWeights(id, { modelsDir: dir, cacheDir });
     const layers = dir ? join(layersDir(id, dir), 'model.json') : '(no --models-dir / FRAMEWISE_MODELS)';
     let macs = '';
@@ -62,11 +60,10 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
   const id = ctx.positionals[1];
   if (!id) throw new FramewiseError(ErrorCodes.USAGE, 'framewise models export-onnx needs an embedder id');
   embedderInfo(id);
-  const modelsDir = str(ctx.values, 'models-dir');
-  const out = str(ctx.values, 'out') ?? onnxCachePath(id, str(ctx.values, 'cache-dir') ?? DEFAULTS.cacheDir);
-  const requested = str(ctx.values, 'backend');
-  // Undefined falls back to FRAMEWISE_BACKEND inside ensureBackend.
-  const backend = await ensureBackend(requested === undefined ? undefined : parseBackendRequest(requested), (l) => ctx.stderr.write(l + '\n'));
+  const request = modelRequest(ctx);
+  const modelsDir = request.modelsDir;
+  const out = str(ctx.values, 'out') ?? onnxCachePath(id, request.cacheDir);
+  const backend = await ensureBackend(request.backend, (l) => ctx.stderr.write(l + '\n'));
   const t0 = performance.now();
   const v = await exportVerified({ id, modelsDir, imagesDir: str(ctx.values, 'images-dir') });
   const sidecar = await writeExport(out, v);

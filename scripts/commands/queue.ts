@@ -24,8 +24,7 @@ const ACTIONS = ['add', 'status', 'retry-failed'] as const;
 export const REDIS_OPTION = {
   type: 'string' as const,
   valueName: 'URL',
-  default: process.env.FRAMEWISE_REDIS || 'redis://127.0.0.1:6379',
-  description: 'Redis holding the queue (env FRAMEWISE_REDIS)',
+  description: 'Redis holding the queue (default: env FRAMEWISE_REDIS, else redis://127.0.0.1:6379)',
 };
 
 export const QUEUE_OPTION = { type: 'string' as const, valueName: 'NAME', default: DEFAULTS.queue.name, description: 'queue name' };
@@ -57,7 +56,8 @@ export const command: CommandSpec = {
     backoff: { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.backoffMs), description: 'add: wait before the first retry (doubles each time)' },
     json: { type: 'boolean', description: 'status: print the status as JSON' },
   },
-  async run({ positionals, values, stdout, stderr }) {
+  async run(ctx) {
+    const { positionals, values, stdout, stderr } = ctx;
     const [action, ...inputs] = positionals;
     if (!(ACTIONS as readonly string[]).includes(action!)) {
       throw new FramewiseError(ErrorCodes.USAGE, `framewise queue takes ${ACTIONS.join(', ')}, got "${action}"`);
@@ -65,7 +65,7 @@ export const command: CommandSpec = {
     if (action !== 'add' && inputs.length > 0) throw new FramewiseError(ErrorCodes.USAGE, `queue ${action} takes no inputs`);
     const { jobs, failures } = action === 'add' ? await describeJobs(inputs, values) : { jobs: [], failures: [] };
     for (const f of failures) stderr.write(`${f.name}: not queued: ${f.err.message} [${f.err.code}]\n`);
-    const redis = await connectRedis(str(values, 'redis')!, { connectTimeoutMs: num(values, 'connect-timeout', 100)! });
+    const redis = await connectRedis(str(values, 'redis') ?? ctx.runtime.redisUrl, { connectTimeoutMs: num(values, 'connect-timeout', 100)! });
     const queue = openLabelQueue(redis, str(values, 'queue'));
     try {
       if (action === 'add') {

@@ -1,13 +1,11 @@
 // `framewise serve --model <bundle>`: the live server. One process and one port for the browser
 // client, the JSON API, /media and the WebSocket protocol (docs/protocol.md). Loopback only unless
 // --host says otherwise; Ctrl-C closes sessions and jobs and exits 0.
-import { parseBackendRequest } from '../../models/backend.ts';
-import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { createServer } from '../../server/server.ts';
 import { ensureClientBuilt } from '../build-client.ts';
-import { modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { modelOptions, num, str, type CommandSpec, modelRequest } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'serve',
@@ -20,7 +18,8 @@ export const command: CommandSpec = {
     'max-sessions': { type: 'string', valueName: 'N', default: String(DEFAULTS.serve.maxSessions), description: 'concurrent WebSocket sessions; more are refused with E_BUSY' },
     ...modelOptions,
   },
-  async run({ values, stderr }) {
+  async run(ctx) {
+    const { values, stderr } = ctx;
     const bundle = str(values, 'model');
     if (!bundle) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> is required');
     const port = num(values, 'port', 0, 65535)!;
@@ -34,9 +33,7 @@ export const command: CommandSpec = {
       port,
       mediaDir: str(values, 'media'),
       maxSessions,
-      modelsDir: str(values, 'models-dir'),
-      backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
-      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
+      ...modelRequest(ctx),
       log,
     });
     const m = server.model;

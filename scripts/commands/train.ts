@@ -2,15 +2,14 @@
 // stays frozen: transfer learning), writes a model bundle and a report. The tuning workflow lives
 // here too: --check, --overfit N, --lr-find, --search.
 import { join } from 'node:path';
-import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
+import { loadEmbeddingEngine } from '../../models/engine-choice.ts';
 import { TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../training/config.ts';
 import { checkpointConfig } from '../../training/fit.ts';
 import { prepareData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../training/tuning.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { bool, modelOptions, num, str, type CommandSpec, type OptionValues } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, type OptionValues, modelRequest, cacheDirOption, fpsValue, type ModelRequest } from '../command.ts';
 
 const D = TRAIN_DEFAULTS;
 
@@ -50,19 +49,21 @@ export const command: CommandSpec = {
     overfit: { type: 'string', valueName: 'N', description: 'train on N sequences only; should reach ~100% training accuracy' },
     'lr-find': { type: 'boolean', description: 'learning-rate range test; prints a suggested rate' },
     search: { type: 'boolean', description: 'coarse-then-fine random search over lr, hidden, dropout, chunk' },
-    'cache-dir': { type: 'string', valueName: 'DIR', default: D.cacheDir, description: 'embedding cache' },
+    'cache-dir': cacheDirOption,
     ...modelOptions,
   },
-  async run({ values, stderr, stdout }) {
+  async run(ctx) {
+    const { values, stderr, stdout } = ctx;
     const log = (m: string) => stderr.write(`${m}\n`);
-    let config = configFromOptions(values);
+    const request = modelRequest(ctx);
+    let config = configFromOptions(values, request);
     if (bool(values, 'resume')) {
       const saved = await checkpointConfig(config.out);
       if (!saved) throw new FramewiseError(ErrorCodes.USAGE, `--resume: no checkpoint in ${join(config.out, 'checkpoint')}`);
       // The checkpoint's architecture wins; only the epoch budget may be raised.
       config = resolveTrainConfig({ ...saved, epochs: Math.max(saved.epochs, config.epochs), data: config.data, out: config.out });
     }
-    const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
+    const embedder = await loadEmbeddingEngine({ ...request, id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, onProgress: log });
     try {
       const data = await prepareData(config, embedder, log);
       if (bool(values, 'check')) {
@@ -97,17 +98,16 @@ export const command: CommandSpec = {
   },
 };
 
-export function configFromOptions(values: OptionValues): Readonly<TrainConfig> {
+export function configFromOptions(values: OptionValues, request: Pick<ModelRequest, 'modelsDir' | 'cacheDir'>): Readonly<TrainConfig> {
   const data = str(values, 'data');
   const out = str(values, 'out');
   if (!data) throw new FramewiseError(ErrorCodes.USAGE, '--data <dataset folder> is required');
   if (!out) throw new FramewiseError(ErrorCodes.USAGE, '--out <bundle folder> is required');
-  const fps = str(values, 'fps');
   return resolveTrainConfig({
     data,
     out,
     embedder: str(values, 'embedder'),
-    fps: fps === 'source' ? null : num(values, 'fps', 0.1, 240),
+    fps: fpsValue(values),
     crop: str(values, 'crop') as TrainConfig['crop'],
     cell: str(values, 'cell') as TrainConfig['cell'],
     layers: num(values, 'layers', 1, 8),
@@ -131,7 +131,7 @@ export function configFromOptions(values: OptionValues): Readonly<TrainConfig> {
     augCopies: num(values, 'aug-copies', 0, 100),
     dropFrames: num(values, 'drop-frames', 0, 0.9),
     clipsPerSequence: num(values, 'clips-per-sequence', 1, 100),
-    modelsDir: str(values, 'models-dir'),
-    cacheDir: str(values, 'cache-dir'),
+    modelsDir: request.modelsDir,
+    cacheDir: request.cacheDir,
   });
 }

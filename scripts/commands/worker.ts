@@ -2,11 +2,9 @@
 // core on every machine that mounts the shared inputs, outputs and bundles. SIGTERM (or Ctrl-C)
 // stops taking jobs and lets the current ones finish within --grace; a second signal releases
 // them to the queue at once. Exit 0 after a clean stop.
-import { parseBackendRequest } from '../../models/backend.ts';
-import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { startLabelWorker } from '../../queue/label-worker.ts';
-import { modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { modelOptions, num, str, type CommandSpec, modelRequest } from '../command.ts';
 import { CONNECT_TIMEOUT_OPTION, QUEUE_OPTION, REDIS_OPTION } from './queue.ts';
 
 export const command: CommandSpec = {
@@ -23,18 +21,16 @@ export const command: CommandSpec = {
     'stalled-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.stalledMs), description: 'interval of the check for jobs of dead workers' },
     ...modelOptions,
   },
-  async run({ values, stderr }) {
+  async run(ctx) {
+    const { values, stderr } = ctx;
     const log = (line: string) => stderr.write(`framewise worker: ${line}\n`);
     const concurrency = num(values, 'concurrency', 1, 64)!;
     const graceMs = num(values, 'grace', 0)!;
     const worker = await startLabelWorker({
-      redis: str(values, 'redis')!,
+      redis: str(values, 'redis') ?? ctx.runtime.redisUrl,
       queue: str(values, 'queue'),
       concurrency,
-      modelsDir: str(values, 'models-dir'),
-      backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
-      engine: parseEngineRequest(str(values, 'engine')),
-      workers: num(values, 'workers', 1, 64),
+      ...modelRequest(ctx),
       lockMs: num(values, 'lock-ms', 1000)!,
       stalledMs: num(values, 'stalled-ms', 500)!,
       connectTimeoutMs: num(values, 'connect-timeout', 100)!,

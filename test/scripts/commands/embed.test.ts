@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readRuntimeConfig } from '../../../scripts/runtime-config.ts';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readEmbeddingFile } from '../../../models/embedding-file.ts';
@@ -29,7 +30,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   stdout.on('data', (b) => (out += b));
   stderr.on('data', (b) => (err += b));
   const { positionals, values } = parseCommand(command, args);
-  const code = await command.run({ positionals, values, stdout, stderr });
+  const code = await command.run({ positionals, values, stdout, stderr, runtime: readRuntimeConfig({}) });
   return { code, out, err };
 }
 
