@@ -22,20 +22,22 @@ export interface SourceVideo {
 
 const MAX_REPORTED = 5;
 
-export function runsToFrameLabels(runs: readonly FrameRun[], video: SourceVideo, file: string): string[] {
+/** `firstFrame`: the number the tool gives the first frame (Label Studio counts from 1), so that
+ * messages speak in the tool's numbers. */
+export function runsToFrameLabels(runs: readonly FrameRun[], video: SourceVideo, file: string, firstFrame = 0): string[] {
   const labels = new Array<string | undefined>(video.frameCount).fill(undefined);
   const owner = new Array<number>(video.frameCount).fill(-1);
   const problems: string[] = [];
   runs.forEach((r, i) => {
     const end = r.end ?? video.frameCount;
     if (end > video.frameCount) {
-      problems.push(`${r.where} ends at frame ${end - 1} but the video has ${video.frameCount} frames (${video.fps} fps): a different video, frame rate or frame numbering`);
+      problems.push(`${r.where} ends at frame ${end - 1 + firstFrame} but the video has ${video.frameCount} frames (${video.fps} fps): a different video, frame rate or frame numbering`);
       return;
     }
     for (let f = Math.max(0, r.start); f < end; f++) {
       const j = owner[f]!;
       if (j >= 0 && runs[j]!.label !== r.label) {
-        problems.push(`${r.where} "${r.label}" overlaps ${runs[j]!.where} "${runs[j]!.label}" from frame ${f}`);
+        problems.push(`${r.where} "${r.label}" overlaps ${runs[j]!.where} "${runs[j]!.label}" from frame ${f + firstFrame}`);
         return;
       }
       owner[f] = i;

@@ -43,7 +43,7 @@ export async function loadLabelStudio(found: AnnotationFiles, videos: SourceVide
       const before = seen.get(path);
       if (before) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${where} and ${before} label the same video ${basename(path)}`);
       seen.set(path, where);
-      out.push({ name: basename(path, extname(path)), path, labels: runsToFrameLabels(task.intervals, info, `${file} task ${task.id}`) });
+      out.push({ name: basename(path, extname(path)), path, labels: runsToFrameLabels(task.intervals, info, file, 1) });
     }
   }
   return out;
