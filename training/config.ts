@@ -4,10 +4,13 @@ import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import type { CropPolicy } from '../core/types.ts';
 import type { CellType } from '../models/recurrent/state.ts';
+import type { DatasetOptions } from './dataset.ts';
 
 export interface TrainConfig {
-  /** Dataset root (one of the three layouts). */
+  /** Dataset root (one of the three layouts, or an annotation tool's export). */
   data: string;
+  /** How to read it: a forced layout, the ELAN tier, Label Studio's frame rate or config. */
+  dataOptions?: DatasetOptions;
   /** Output bundle folder. */
   out: string;
   embedder: string;

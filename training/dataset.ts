@@ -2,6 +2,8 @@
 //   folders:  <root>/<label>/<clip>.<ext>                 one label per clip
 //   frames:   <root>/videos/<name>.<ext> + <root>/labels/<name>.txt, one label per source frame
 //   segments: <root>/annotations.json (ActivityNet), frames outside every segment are 'background'
+// and the annotation tools' exports (CVAT, Label Studio, ELAN: training/annotations/), read into
+// per-frame labels.
 // Labels are kept in the source's own terms (clip, source frame, seconds) and mapped onto the
 // frames actually decoded (at the bundle's fps) by `labelsAtTimes`, so one dataset serves any fps.
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -9,6 +11,9 @@ import { basename, extname, join, relative } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { seededRandom } from '../core/seeded-random.ts';
 import { isVideoFile } from '../core/video-files.ts';
+import {
+  ANNOTATION_LAYOUTS, detectAnnotationLayout, loadAnnotatedVideos, type AnnotationLayout, type AnnotationReadOptions,
+} from './annotations/annotation-layout.ts';
 
 export const BACKGROUND = 'background';
 
@@ -26,10 +31,18 @@ export interface DatasetVideo {
 
 export interface Dataset {
   root: string;
-  layout: 'folders' | 'frames' | 'segments';
+  layout: DatasetLayout;
   /** Sorted class labels; the index is the class id. */
   classes: string[];
   videos: DatasetVideo[];
+}
+
+export const DATASET_LAYOUTS = ['folders', 'frames', 'segments', ...ANNOTATION_LAYOUTS] as const;
+export type DatasetLayout = (typeof DATASET_LAYOUTS)[number];
+
+export interface DatasetOptions extends AnnotationReadOptions {
+  /** The layout, when the files should not decide (default: detected). */
+  layout?: DatasetLayout;
 }
 
 const invalid = (msg: string, cause?: unknown) => new FramewiseError(ErrorCodes.DATASET_INVALID, msg, { cause });
@@ -38,10 +51,15 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-export async function loadDataset(root: string): Promise<Dataset> {
+export async function loadDataset(root: string, options: DatasetOptions = {}): Promise<Dataset> {
   if (!(await exists(root))) throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `dataset folder not found: ${root}`);
+  const layout = options.layout ?? (await detectAnnotationLayout(root));
   let ds: Dataset;
-  if (await exists(join(root, 'annotations.json'))) ds = await loadSegments(root);
+  if (layout && (ANNOTATION_LAYOUTS as readonly string[]).includes(layout)) ds = await loadAnnotations(root, layout as AnnotationLayout, options);
+  else if (layout === 'segments') ds = await loadSegments(root);
+  else if (layout === 'frames') ds = await loadFrameLabels(root);
+  else if (layout === 'folders') ds = await loadFolders(root);
+  else if (await exists(join(root, 'annotations.json'))) ds = await loadSegments(root);
   else if ((await exists(join(root, 'videos'))) && (await exists(join(root, 'labels')))) ds = await loadFrameLabels(root);
   else ds = await loadFolders(root);
   if (ds.videos.length === 0) throw invalid(`no labeled videos found in ${root} (layout: ${ds.layout})`);
@@ -106,6 +124,16 @@ async function loadSegments(root: string): Promise<Dataset> {
   const classes = classesOf(videos);
   if (!classes.includes(BACKGROUND)) classes.unshift(BACKGROUND);
   return { root, layout: 'segments', classes, videos };
+}
+
+async function loadAnnotations(root: string, layout: AnnotationLayout, options: AnnotationReadOptions): Promise<Dataset> {
+  const videos: DatasetVideo[] = (await loadAnnotatedVideos(root, layout, options)).map((v) => ({
+    name: v.name,
+    path: v.path,
+    labels: { kind: 'frames', labels: v.labels },
+  }));
+  // As in the per-frame layout: the classes are the labels used (background only if some frame is).
+  return { root, layout, classes: classesOf(videos), videos };
 }
 
 function classesOf(videos: DatasetVideo[]): string[] {

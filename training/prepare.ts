@@ -21,7 +21,7 @@ export interface PreparedData {
 
 /** Loads, splits and embeds the dataset (cached embeddings are reused). */
 export async function prepareData(config: Readonly<TrainConfig>, embedder: Embedder, log: (m: string) => void): Promise<PreparedData> {
-  const ds = await loadDataset(config.data);
+  const ds = await loadDataset(config.data, config.dataOptions);
   const { train, val } = splitDataset(ds.videos, {
     valSplit: config.valSplit,
     seed: config.seed,

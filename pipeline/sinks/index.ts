@@ -6,13 +6,18 @@ import type { Writable } from 'node:stream';
 import { Segmenter, type SmoothingOptions } from '../segment.ts';
 import type { FrameLabel, Segment } from '../../core/types.ts';
 import { ActivityNetSink, type ExternalData } from './activitynet.ts';
+import type { AnnotationOptions } from './annotation-media.ts';
+import { cvatSink } from './cvat.ts';
+import { elanSink } from './elan.ts';
+import { labelStudioSink } from './label-studio.ts';
 import { CsvSink } from './csv.ts';
 import { ensureDir } from './files.ts';
 import { JsonlFileSink, JsonlStreamSink } from './jsonl.ts';
 import { FORMAT_SUFFIX, OUTPUT_FORMATS, type LabelSink, type OutputFormat } from './sink.ts';
 import { VttSink } from './vtt.ts';
 
-export { parseFormats, OUTPUT_FORMATS, FORMAT_SUFFIX, type OutputFormat, type LabelSink } from './sink.ts';
+export { parseFormats, OUTPUT_FORMATS, ANNOTATION_FORMATS, FORMAT_SUFFIX, type OutputFormat, type LabelSink } from './sink.ts';
+export { annotationMedia, type AnnotationMedia, type AnnotationOptions } from './annotation-media.ts';
 export { expandToSourceFrames, SourceFrameMapper } from './every-frame.ts';
 
 export interface OutputOptions {
@@ -29,6 +34,8 @@ export interface OutputOptions {
   /** The stream for outDir '-'; default process.stdout. */
   stdout?: Writable;
   externalData?: ExternalData;
+  /** For the annotation-tool formats (cvat, labelstudio, elan): the source video and options. */
+  annotation?: AnnotationOptions;
 }
 
 export interface OutputSet {
@@ -62,15 +69,7 @@ export function openOutputs(options: OutputOptions): OutputSet {
       for (const format of options.formats ?? OUTPUT_FORMATS) {
         const file = base + FORMAT_SUFFIX[format];
         files[format] = file;
-        sinks.push(
-          format === 'jsonl'
-            ? new JsonlFileSink(file, classes)
-            : format === 'csv'
-              ? new CsvSink(file, classes)
-              : format === 'vtt'
-                ? new VttSink(file)
-                : new ActivityNetSink(file, path.basename(name), options.externalData),
-        );
+        sinks.push(openSink(format, file, options));
       }
     } catch (err) {
       // Reporting the open failure matters more than a close failure of a sibling.
@@ -118,4 +117,24 @@ export function openOutputs(options: OutputOptions): OutputSet {
     close: (endMs) => finish(endMs, false),
     abort: () => finish(undefined, true),
   };
+}
+
+function openSink(format: OutputFormat, file: string, o: OutputOptions): LabelSink {
+  const annotation = o.annotation ?? {};
+  switch (format) {
+    case 'jsonl':
+      return new JsonlFileSink(file, o.classes);
+    case 'csv':
+      return new CsvSink(file, o.classes);
+    case 'vtt':
+      return new VttSink(file);
+    case 'activitynet':
+      return new ActivityNetSink(file, path.basename(o.name), o.externalData);
+    case 'cvat':
+      return cvatSink(file, path.basename(o.name), annotation);
+    case 'labelstudio':
+      return labelStudioSink(file, o.name, annotation);
+    case 'elan':
+      return elanSink(file, annotation);
+  }
 }

@@ -15,7 +15,12 @@ export interface LabelSink {
 }
 
 export const OUTPUT_FORMATS = ['jsonl', 'csv', 'vtt', 'activitynet'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+/** Pre-annotations for correction in annotation tools: written only when named in `--formats`
+ * (they need the source video's frame rate, and `all` keeps meaning the four outputs above). */
+export const ANNOTATION_FORMATS = ['cvat', 'labelstudio', 'elan'] as const;
+export type AnnotationFormat = (typeof ANNOTATION_FORMATS)[number];
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number] | AnnotationFormat;
+const KNOWN_FORMATS: readonly OutputFormat[] = [...OUTPUT_FORMATS, ...ANNOTATION_FORMATS];
 
 /** File name suffix per format: `<name><suffix>`. */
 export const FORMAT_SUFFIX: Readonly<Record<OutputFormat, string>> = Object.freeze({
@@ -23,11 +28,15 @@ export const FORMAT_SUFFIX: Readonly<Record<OutputFormat, string>> = Object.free
   csv: '.csv',
   vtt: '.vtt',
   activitynet: '.segments.json',
+  cvat: '.cvat.xml',
+  labelstudio: '.labelstudio.json',
+  elan: '.eaf',
 });
 
 /**
- * Parses `--formats`: a comma-separated subset of OUTPUT_FORMATS (case and spaces ignored,
- * duplicates dropped, `all` for every format); undefined or empty gives all of them.
+ * Parses `--formats`: a comma-separated subset of OUTPUT_FORMATS and ANNOTATION_FORMATS (case and
+ * spaces ignored, duplicates dropped, `all` for every OUTPUT_FORMAT); undefined or empty gives
+ * OUTPUT_FORMATS.
  */
 export function parseFormats(spec?: string): OutputFormat[] {
   if (spec === undefined || spec.trim() === '') return [...OUTPUT_FORMATS];
@@ -37,15 +46,15 @@ export function parseFormats(spec?: string): OutputFormat[] {
     if (f === '') continue;
     if (f === 'all') {
       OUTPUT_FORMATS.forEach((x) => picked.add(x));
-    } else if ((OUTPUT_FORMATS as readonly string[]).includes(f)) {
+    } else if ((KNOWN_FORMATS as readonly string[]).includes(f)) {
       picked.add(f as OutputFormat);
     } else {
       throw new FramewiseError(
         ErrorCodes.USAGE,
-        `unknown output format '${raw.trim()}' in --formats (choose from ${OUTPUT_FORMATS.join(', ')}, or all)`,
+        `unknown output format '${raw.trim()}' in --formats (choose from ${KNOWN_FORMATS.join(', ')}, or all)`,
       );
     }
   }
   if (picked.size === 0) throw new FramewiseError(ErrorCodes.USAGE, `--formats '${spec}' names no format`);
-  return OUTPUT_FORMATS.filter((f) => picked.has(f));
+  return KNOWN_FORMATS.filter((f) => picked.has(f));
 }

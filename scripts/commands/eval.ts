@@ -14,13 +14,15 @@ import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
 import { bool, modelOptions, str, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
+import { datasetOptions, datasetOptionsFrom } from '../dataset-options.ts';
 
 export const command: CommandSpec = {
   name: 'eval',
-  summary: 'Score a trained bundle on labeled videos (any of the three dataset layouts).',
+  summary: 'Score a trained bundle on labeled videos (any dataset layout train reads).',
   options: {
     model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle' },
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
+    ...datasetOptions,
     tta: { type: 'boolean', description: 'test-time augmentation: average 10 crops/flips (4 corners + center, mirrored)' },
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'write eval-report.html/.json here (default: the bundle folder)' },
     'cache-dir': cacheDirOption,
@@ -36,7 +38,7 @@ export const command: CommandSpec = {
     const model = await openModel({ bundle, ...request, onProgress: log });
     try {
       const { meta, head, embedder } = model;
-      const ds = await loadDataset(root);
+      const ds = await loadDataset(root, datasetOptionsFrom(values));
       const unknown = ds.classes.filter((c) => !meta.classes.includes(c));
       if (unknown.length > 0) {
         throw new FramewiseError(ErrorCodes.DATASET_INVALID, `the dataset has classes the bundle does not know: ${unknown.join(', ')} (bundle: ${meta.classes.join(', ')})`);

@@ -10,14 +10,16 @@ import { trainBundle } from '../../training/train-bundle.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../training/tuning.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { bool, modelOptions, num, str, type CommandSpec, type OptionValues, modelRequest, cacheDirOption, fpsValue, type ModelRequest } from '../command.ts';
+import { datasetOptions, datasetOptionsFrom } from '../dataset-options.ts';
 
 const D = TRAIN_DEFAULTS;
 
 export const command: CommandSpec = {
   name: 'train',
-  summary: 'Train the recurrent head on labeled clips (folder per class, per-frame labels, or ActivityNet segments).',
+  summary: 'Train the recurrent head on labeled clips (folder per class, per-frame labels, ActivityNet segments, or CVAT / Label Studio / ELAN exports).',
   options: {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
+    ...datasetOptions,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'bundle folder to write' },
     embedder: { type: 'string', valueName: 'ID', default: D.embedder, description: 'frozen ImageNet CNN' },
     fps: { type: 'string', valueName: 'N', default: String(D.fps), description: "frames per second the head sees ('source' keeps the video's rate)" },
@@ -105,6 +107,7 @@ export function configFromOptions(values: OptionValues, request: Pick<ModelReque
   if (!out) throw new FramewiseError(ErrorCodes.USAGE, '--out <bundle folder> is required');
   return resolveTrainConfig({
     data,
+    dataOptions: datasetOptionsFrom(values),
     out,
     embedder: str(values, 'embedder'),
     fps: fpsValue(values),
