@@ -11,7 +11,7 @@ import { embed, embedCredit } from './embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { label } from './label-stage.ts';
 import { isUrl, probe, sourceFrameTimes, type VideoInfo } from './probe.ts';
-import { openOutputs, SourceFrameMapper, type OutputFormat } from './sinks/index.ts';
+import { annotationMedia, openOutputs, SourceFrameMapper, type AnnotationOptions, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
 import type { CropPolicy, FrameLabel, Segment } from '../core/types.ts';
 
@@ -43,6 +43,8 @@ export interface LabelVideoOptions {
   formats?: readonly OutputFormat[];
   smoothing?: SmoothingOptions;
   stdout?: NodeJS.WritableStream;
+  /** Options of the annotation-tool formats (cvat, labelstudio, elan); the source video is found here. */
+  annotation?: AnnotationOptions;
   /** Also write one JSONL/CSV line per SOURCE frame (labels mapped back from the head's rate). */
   everyFrame?: boolean;
   /** Frames of one stream stepped through the head per call (results do not depend on it). */
@@ -87,6 +89,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
     formats: o.formats,
     smoothing: o.smoothing,
     stdout: o.stdout as never,
+    annotation: { ...o.annotation, media: local && info ? annotationMedia(o.input as string, info) : undefined },
   });
   // With --every-frame the per-frame files get source frames; segments are the same either way.
   const write = async (l: FrameLabel) => {

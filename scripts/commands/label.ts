@@ -20,13 +20,19 @@ export const command: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output)' },
     out: { type: 'string', short: 'o', valueName: 'DIR', default: '.', description: "output folder, or '-' for JSONL on stdout" },
-    formats: { type: 'string', valueName: 'LIST', default: 'jsonl,csv,vtt,activitynet', description: 'outputs to write' },
+    formats: { type: 'string', valueName: 'LIST', default: 'jsonl,csv,vtt,activitynet', description: 'outputs to write (also cvat, labelstudio, elan: pre-annotations for those tools)' },
     'every-frame': { type: 'boolean', description: 'per-frame files get one line per source frame (labels mapped back from the bundle fps)' },
     overlay: { type: 'string', valueName: 'PATH', description: 'render labels onto the video: a file for one input, else a folder' },
     jobs: { type: 'string', short: 'j', valueName: 'N', default: '2', description: 'inputs labeled at the same time' },
     'min-segment-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.smoothing.minSegmentMs), description: 'shorter segments merge into a neighbour' },
     hysteresis: { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.hysteresisFrames), description: 'frames a new label must lead before a segment switches' },
     'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'moving average of probabilities for segments (odd; 1 = off)' },
+    'keep-unknown': { type: 'boolean', description: 'annotation formats: write unknown segments as a label (default: gaps for the annotator)' },
+    'model-version': { type: 'string', valueName: 'NAME', description: 'Label Studio model_version / CVAT and ELAN author (default framewise)' },
+    'ls-from-name': { type: 'string', valueName: 'NAME', description: 'Label Studio: the TimelineLabels control name (default videoLabels)' },
+    'ls-to-name': { type: 'string', valueName: 'NAME', description: 'Label Studio: the Video tag name (default video)' },
+    'ls-data-key': { type: 'string', valueName: 'KEY', description: 'Label Studio: task data key of the video (default video)' },
+    'video-url': { type: 'string', valueName: 'URL', description: 'Label Studio and ELAN: the URL the tool loads the video from (default: the local path)' },
     ...modelOptions,
   },
   async run(ctx) {
@@ -36,6 +42,14 @@ export const command: CommandSpec = {
     const outDir = str(values, 'out')!;
     const formats = parseFormats(str(values, 'formats'));
     const jobs = num(values, 'jobs', 1, 64)!;
+    const annotation = {
+      keepUnknown: bool(values, 'keep-unknown'),
+      modelVersion: str(values, 'model-version'),
+      fromName: str(values, 'ls-from-name'),
+      toName: str(values, 'ls-to-name'),
+      dataKey: str(values, 'ls-data-key'),
+      videoUrl: str(values, 'video-url'),
+    };
     const smoothing = {
       minSegmentMs: num(values, 'min-segment-ms', 0)!,
       hysteresisFrames: num(values, 'hysteresis', 1)!,
@@ -81,6 +95,7 @@ export const command: CommandSpec = {
             smoothing,
             stdout,
             everyFrame: bool(values, 'every-frame'),
+            annotation,
             signal: abort.signal,
             onProgress: (done, total) => progress.update(item.name, done, total),
           });
