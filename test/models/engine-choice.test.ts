@@ -166,10 +166,11 @@ describe('tfjs with workers', () => {
 });
 
 describe('options', () => {
-  test('--engine and --workers are in every model command, with their defaults in --help', () => {
+  test('--engine and --workers are in every model command, with their defaults in --help (once each)', () => {
     const help = renderHelp(labelCommand);
-    expect(help).toMatch(/--engine NAME\s+embedding engine: auto .* \(default: (auto|tfjs|onnx)\)/);
-    expect(help).toMatch(/--workers N\s+embedding worker threads .* \(default: \d+\)/);
+    expect(help).toMatch(/--engine NAME\s+embedding engine: auto .* \(default: env FRAMEWISE_ENGINE, else auto\)/);
+    expect(help).toMatch(/--workers N\s+embedding worker threads .* \(default: env FRAMEWISE_WORKERS, else the number of cores\)/);
+    for (const line of help.split('\n')) expect(line.split('(default:').length, line).toBeLessThanOrEqual(2);
   });
 
   test('bad values are usage errors', () => {
