@@ -6,8 +6,12 @@ import { ErrorCodes, FramewiseError } from './errors.ts';
 export const FRAME_FORMATS = ['rgb24', 'jpeg'] as const;
 export type FrameFormat = (typeof FRAME_FORMATS)[number];
 
-/** superseded: a newer frame arrived first (latest-wins); reset: dropped by a reset; invalid: undecodable payload. */
-export type DropReason = 'superseded' | 'reset' | 'invalid';
+/**
+ * superseded: a newer frame arrived first (latest-wins); reset: dropped by a reset; invalid:
+ * undecodable payload; resampled: not a frame the head takes at its rate (a newer frame holds the
+ * same tick of the bundle's fps).
+ */
+export type DropReason = 'superseded' | 'reset' | 'invalid' | 'resampled';
 
 /** A protocol violation; `frameIndex` names the offending frame when known. */
 export class ProtocolViolation extends FramewiseError {

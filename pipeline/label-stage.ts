@@ -26,17 +26,20 @@ export function toFrameLabel(frame: Omit<EmbeddedFrame, 'embedding'>, probs: Flo
 /**
  * One frame of each of several streams through the head in one batched step: each stream's state
  * goes in, its FrameLabel and next state come out (the same math as stepping them one by one).
+ * A `gap` (ticks of the head's rate with no frame of their own, in a live stream) steps the given
+ * embedding that many times first, as ffmpeg's fps filter repeats a frame offline.
  */
 export function labelStreams(
   head: RecurrentHead,
   classes: readonly string[],
-  items: readonly { state: RecurrentState; frame: EmbeddedFrame }[],
+  items: readonly { state: RecurrentState; frame: EmbeddedFrame; gap?: { embedding: Float32Array; steps: number } }[],
 ): { labels: FrameLabel[]; states: RecurrentState[] } {
+  const sequences = items.map((it) => [...new Array<Float32Array>(it.gap?.steps ?? 0).fill(it.gap?.embedding ?? it.frame.embedding), it.frame.embedding]);
   const result = head.stepBatch(
     items.map((it) => it.state),
-    items.map((it) => [it.frame.embedding]),
+    sequences,
   );
-  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![0]!, classes)), states: result.states };
+  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![sequences[b]!.length - 1]!, classes)), states: result.states };
 }
 
 /** The offline label operator: frames of each stream stepped in chunks of `options.chunk`. */

@@ -1,5 +1,7 @@
 // The live inference loop shared by all sessions: one embedder and one recurrent head, many
-// streams. Rate policy "latest-wins": each stream holds at most ONE pending
+// streams. Each stream first resamples its frames to the bundle's rate by their timestamps
+// (fps-resampler.ts: the frames ffmpeg's fps filter would pick offline; the others are reported
+// dropped as 'resampled'). Rate policy "latest-wins": each stream holds at most ONE pending
 // frame; a newer frame replaces it and the replaced one is reported as dropped ('superseded'), so
 // queueing delay is bounded by one round whatever the senders do. Fairness: each round takes the
 // pending frames of up to `maxBatch` streams, in round-robin order starting after the last stream
@@ -11,6 +13,7 @@ import type { RecurrentState } from '../models/recurrent/state.ts';
 import { asFramewiseError, ErrorCodes, type FramewiseError } from '../core/errors.ts';
 import type { FrameLabel } from '../core/types.ts';
 import { framePixels } from './frame-pixels.ts';
+import { FpsResampler } from './fps-resampler.ts';
 import { labelStreams } from './label-stage.ts';
 import type { DropReason, FrameFormat } from '../core/live-frame.ts';
 
@@ -53,9 +56,19 @@ export interface SchedulerStats {
   maxBatch: number;
 }
 
+/** A frame waiting for a round, after `gap` ticks the previous frame fills again. */
+interface Pending {
+  frame: PendingFrame;
+  gap: number;
+}
+
 class Stream implements LiveStream {
   state: RecurrentState;
-  pending: PendingFrame | null = null;
+  pending: Pending | null = null;
+  /** The embedding the head saw last: it fills the ticks of a gap. */
+  lastEmbedding: Float32Array | undefined;
+  private readonly resampler: FpsResampler<PendingFrame>;
+  private holdTimer: NodeJS.Timeout | undefined;
   /** Bumped by reset(): a round that started before it must not write its state back. */
   epoch = 0;
   closed = false;
@@ -66,29 +79,64 @@ class Stream implements LiveStream {
     readonly cb: StreamCallbacks,
   ) {
     this.state = scheduler.head.zeroState();
+    this.resampler = new FpsResampler(scheduler.fps);
   }
 
   submit(frame: PendingFrame): void {
     if (this.closed) return;
+    clearTimeout(this.holdTimer);
+    const { ready, skipped } = this.resampler.push(frame);
+    if (skipped) this.cb.onDropped([skipped.index], 'resampled');
+    if (ready) this.enqueue(ready);
+    // The held frame is decided by the next frame, or once its tick is over (plus a grace for
+    // frames in transit), so a stream that pauses still gets its last frame labeled.
+    const wait = this.resampler.msUntilDecided();
+    if (wait !== undefined) {
+      this.holdTimer = setTimeout(() => {
+        const held = this.resampler.flush();
+        if (held && !this.closed) this.enqueue(held);
+      }, wait + this.scheduler.holdGraceMs);
+      this.holdTimer.unref();
+    }
+  }
+
+  /** Latest-wins: a newer frame replaces the pending one, whose ticks it then fills too. */
+  private enqueue(next: Pending): void {
     const replaced = this.pending;
-    this.pending = frame;
-    if (replaced) this.cb.onDropped([replaced.index], 'superseded');
+    this.pending = replaced ? { frame: next.frame, gap: next.gap + replaced.gap + 1 } : next;
+    if (replaced) this.cb.onDropped([replaced.frame.index], 'superseded');
     this.scheduler.kick();
   }
 
   reset(): void {
     this.epoch += 1;
     this.state = this.scheduler.head.zeroState();
-    const replaced = this.pending;
+    this.lastEmbedding = undefined;
+    clearTimeout(this.holdTimer);
+    const dropped = [this.pending?.frame, this.resampler.reset()].filter((f): f is PendingFrame => f !== undefined);
     this.pending = null;
-    if (replaced) this.cb.onDropped([replaced.index], 'reset');
+    if (dropped.length > 0) this.cb.onDropped(dropped.map((f) => f.index), 'reset');
   }
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.holdTimer);
     this.pending = null;
     this.scheduler.remove(this);
   }
+}
+
+export interface LiveSchedulerOptions {
+  embedder: Embedder;
+  head: RecurrentHead;
+  /** The bundle's class names, in the head's output order. */
+  classes: readonly string[];
+  /** The bundle's frames per second; null when it runs at the source's rate. */
+  fps: number | null;
+  /** Most streams served in one round. */
+  maxBatch: number;
+  /** Grace past a held frame's tick before it is decided without a next frame; default one tick. */
+  holdGraceMs?: number;
 }
 
 export class LiveScheduler {
@@ -99,13 +147,23 @@ export class LiveScheduler {
   private running = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(
-    readonly embedder: Embedder,
-    readonly head: RecurrentHead,
-    private readonly maxBatch: number,
-    /** The bundle's class names, in the head's output order. */
-    private readonly classes: readonly string[],
-  ) {}
+  readonly embedder: Embedder;
+  readonly head: RecurrentHead;
+  /** Frames per second the head runs at (the bundle's); null: the source's own rate. */
+  readonly fps: number | null;
+  /** Wait past the end of a held frame's tick before deciding it without a next frame. */
+  readonly holdGraceMs: number;
+  private readonly classes: readonly string[];
+  private readonly maxBatch: number;
+
+  constructor(o: LiveSchedulerOptions) {
+    this.embedder = o.embedder;
+    this.head = o.head;
+    this.fps = o.fps;
+    this.holdGraceMs = o.holdGraceMs ?? (o.fps ? 1000 / o.fps : 0);
+    this.classes = o.classes;
+    this.maxBatch = o.maxBatch;
+  }
 
   open(id: string, cb: StreamCallbacks): LiveStream {
     const s = new Stream(id, this, cb);
@@ -155,15 +213,15 @@ export class LiveScheduler {
   }
 
   /** Round-robin: up to maxBatch streams with a pending frame, starting at the cursor. */
-  private pick(): { stream: Stream; frame: PendingFrame; epoch: number }[] {
+  private pick(): { stream: Stream; frame: PendingFrame; gap: number; epoch: number }[] {
     const n = this.streams.length;
-    const out: { stream: Stream; frame: PendingFrame; epoch: number }[] = [];
+    const out: { stream: Stream; frame: PendingFrame; gap: number; epoch: number }[] = [];
     let last = -1;
     for (let k = 0; k < n && out.length < this.maxBatch; k++) {
       const i = (this.cursor + k) % n;
       const s = this.streams[i]!;
       if (!s.pending) continue;
-      out.push({ stream: s, frame: s.pending, epoch: s.epoch });
+      out.push({ stream: s, frame: s.pending.frame, gap: s.pending.gap, epoch: s.epoch });
       s.pending = null;
       last = i;
     }
@@ -171,9 +229,9 @@ export class LiveScheduler {
     return out;
   }
 
-  private async round(picked: { stream: Stream; frame: PendingFrame; epoch: number }[]): Promise<void> {
+  private async round(picked: { stream: Stream; frame: PendingFrame; gap: number; epoch: number }[]): Promise<void> {
     const size = this.embedder.inputSize;
-    const ok: { stream: Stream; frame: PendingFrame; epoch: number; rgb: Uint8Array }[] = [];
+    const ok: { stream: Stream; frame: PendingFrame; gap: number; epoch: number; rgb: Uint8Array }[] = [];
     for (const p of picked) {
       try {
         ok.push({ ...p, rgb: framePixels(p.frame.format, p.frame.payload, size, p.frame.index) });
@@ -210,7 +268,11 @@ export class LiveScheduler {
       result = labelStreams(
         this.head,
         this.classes,
-        live.map((p) => ({ state: p.stream.state, frame: { streamId: p.stream.id, index: p.frame.index, timestampMs: p.frame.timestampMs, embedding: p.emb } })),
+        live.map((p) => ({
+          state: p.stream.state,
+          frame: { streamId: p.stream.id, index: p.frame.index, timestampMs: p.frame.timestampMs, embedding: p.emb },
+          ...(p.gap > 0 && p.stream.lastEmbedding ? { gap: { embedding: p.stream.lastEmbedding, steps: p.gap } } : {}),
+        })),
       );
     } catch (err) {
       const e = asFramewiseError(err, ErrorCodes.MODEL_INVALID, 'recurrent head failed');
@@ -220,6 +282,7 @@ export class LiveScheduler {
     const now = performance.now();
     live.forEach((p, b) => {
       p.stream.state = result.states[b]!;
+      p.stream.lastEmbedding = p.emb;
       p.stream.cb.onLabel({ ...result.labels[b]!, serverMs: now - p.frame.receivedAt });
     });
   }

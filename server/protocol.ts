@@ -207,7 +207,7 @@ export interface DroppedMessage extends ServerBase {
   /** Frame indices dropped (in order; at most 256 listed, `count` has them all). */
   frames: number[];
   count: number;
-  /** superseded: a newer frame arrived before this one was processed (latest-wins); reset: dropped by a reset; invalid: undecodable payload. */
+  /** superseded: a newer frame arrived before this one was processed (latest-wins); reset: dropped by a reset; invalid: undecodable payload; resampled: not a frame at the bundle's rate. */
   reason: DropReason;
 }
 

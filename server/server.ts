@@ -102,7 +102,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
-  const scheduler = new LiveScheduler(embedder, head, config.maxBatch ?? maxSessions, meta.classes);
+  const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions });
   const jobs = new JobManager({
     embedder,
     head,

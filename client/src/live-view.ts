@@ -33,7 +33,8 @@ export class LiveView {
     conn.whenReady(() => {
       const w = conn.welcome!;
       renderLegend($('live-legend'), w.model.classes);
-      ($<HTMLInputElement>('live-fps')).value ||= String(w.limits.liveFps);
+      // Capture at the rate the bundle was trained at; the server resamples whatever arrives.
+      ($<HTMLInputElement>('live-fps')).value ||= String(w.model.fps ?? w.limits.liveFps);
       // A new connection is a new session: zero state, indices from 0.
       this.nextIndex = 0;
       this.inFlight.clear();

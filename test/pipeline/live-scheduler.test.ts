@@ -67,7 +67,7 @@ function collector() {
 describe('LiveScheduler', () => {
   test('frames of several sessions go through one embed call and one batched head step, each with its own state', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8, CLASSES);
+    const sched = new LiveScheduler({ embedder: emb, head, classes: CLASSES, fps: null, maxBatch: 8 });
     const a = collector();
     const b = collector();
     const sa = sched.open('a', a.cb);
@@ -95,7 +95,7 @@ describe('LiveScheduler', () => {
 
   test('latest-wins: a newer frame replaces the pending one, which is reported as superseded', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8, CLASSES);
+    const sched = new LiveScheduler({ embedder: emb, head, classes: CLASSES, fps: null, maxBatch: 8 });
     const c = collector();
     const s = sched.open('s', c.cb);
     emb.hold();
@@ -116,7 +116,7 @@ describe('LiveScheduler', () => {
 
   test('round-robin: with more waiting sessions than maxBatch, the next round starts where the last one stopped', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 2, CLASSES);
+    const sched = new LiveScheduler({ embedder: emb, head, classes: CLASSES, fps: null, maxBatch: 2 });
     const cs = [collector(), collector(), collector()];
     const ss = cs.map((c, i) => sched.open(`s${i}`, c.cb));
     emb.hold();
@@ -133,7 +133,7 @@ describe('LiveScheduler', () => {
 
   test('reset during a round: the frame in flight is dropped as reset and the state starts from zero', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8, CLASSES);
+    const sched = new LiveScheduler({ embedder: emb, head, classes: CLASSES, fps: null, maxBatch: 8 });
     const c = collector();
     const s = sched.open('s', c.cb);
     s.submit(frame(0, 50));
@@ -157,7 +157,7 @@ describe('LiveScheduler', () => {
 
   test('an undecodable JPEG is dropped as invalid with an E_PROTOCOL error; the others still get labels', async () => {
     const emb = fakeEmbedder();
-    const sched = new LiveScheduler(emb, head, 8, CLASSES);
+    const sched = new LiveScheduler({ embedder: emb, head, classes: CLASSES, fps: null, maxBatch: 8 });
     const bad = collector();
     const good = collector();
     const sBad = sched.open('bad', bad.cb);

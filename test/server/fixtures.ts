@@ -18,10 +18,14 @@ export function loadTestEmbedder(): Promise<Embedder> {
   return loadEmbedder({ id: TEST_EMBEDDER, modelsDir: MODELS_DIR, allowDownload: false });
 }
 
-/** An untrained but deterministic head (seeded init): enough to check ordering and state. */
+/**
+ * An untrained but deterministic head (seeded init): enough to check ordering and state. It runs
+ * at the source rate (fps null), so every frame a test sends reaches the head: the protocol and
+ * latest-wins tests send made-up timestamps (resampling is tested on its own).
+ */
 export function testModel(embedder: Embedder, classes = ['a', 'b', 'c']): LoadedModel {
   const head = createHead({ inputDim: embedder.dim, classes: classes.length, cell: 'lstm', hidden: 16, seed: 7 });
-  return { embedder, head, meta: { classes, embedderId: embedder.id, fps: 10, crop: 'center' } };
+  return { embedder, head, meta: { classes, embedderId: embedder.id, fps: null, crop: 'center' } };
 }
 
 /** All frames of a clip at the model's input size. */
