@@ -19,6 +19,10 @@ export interface VideoInfo {
   hasAudio: boolean;
   /** ffmpeg codec name of the video stream, e.g. 'h264', 'mpeg4'. */
   codec: string;
+  /** ffprobe's container name, e.g. 'avi', 'mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm'. */
+  container?: string;
+  /** ffmpeg codec name of the first audio stream, when there is one. */
+  audioCodec?: string;
 }
 
 export interface ProbeOptions {
@@ -163,7 +167,7 @@ interface FfprobeStream {
 }
 interface FfprobeJson {
   streams?: FfprobeStream[];
-  format?: { duration?: string };
+  format?: { duration?: string; format_name?: string };
 }
 
 function toVideoInfo(input: string, json: FfprobeJson, counted: boolean): VideoInfo {
@@ -189,6 +193,8 @@ function toVideoInfo(input: string, json: FfprobeJson, counted: boolean): VideoI
     ...(frameCount !== undefined ? { frameCount } : {}),
     hasAudio: streams.some((s) => s.codec_type === 'audio'),
     codec: video.codec_name ?? 'unknown',
+    ...(json.format?.format_name ? { container: json.format.format_name } : {}),
+    ...(streams.find((s) => s.codec_type === 'audio')?.codec_name ? { audioCodec: streams.find((s) => s.codec_type === 'audio')!.codec_name } : {}),
   };
 }
 

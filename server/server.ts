@@ -54,6 +54,8 @@ export interface ServerConfig {
   statsMs?: number;
   /** Job outputs and uploads; default a fresh folder under FRAMEWISE_CACHE or the OS temp dir. */
   jobsDir?: string;
+  /** Cache root for playable copies of videos browsers cannot play; default DEFAULTS.cacheDir. */
+  cacheDir?: string;
   modelsDir?: string;
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
@@ -107,6 +109,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     media,
     jobsDir: config.jobsDir ?? join(process.env.FRAMEWISE_CACHE ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
+    cacheDir: config.cacheDir,
     log,
   });
   const sessions = new Sessions({
