@@ -10,6 +10,10 @@ export interface OptionSpec {
   multiple?: boolean;
   /** Shown in --help; applied when the option is absent. */
   default?: string | boolean;
+  /** Shown in --help instead of `default` when the value is worked out, e.g. '2 (the cores here)'. */
+  defaultHelp?: string;
+  /** Environment variable that sets the default, shown in --help. */
+  env?: string;
   /** Placeholder shown in --help, e.g. 'DIR'. */
   valueName?: string;
   description: string;
@@ -42,24 +46,30 @@ export const modelOptions: Record<string, OptionSpec> = {
   backend: {
     type: 'string',
     valueName: 'NAME',
-    description: 'tfjs backend: auto, node-gpu, node, wasm, cpu (default: env FRAMEWISE_BACKEND, else auto)',
+    defaultHelp: 'auto',
+    env: 'FRAMEWISE_BACKEND',
+    description: 'tfjs backend: auto, node-gpu, node, wasm, cpu',
   },
   'models-dir': {
     type: 'string',
     valueName: 'DIR',
-    description: 'folder holding <embedder-id>/model.json (env FRAMEWISE_MODELS)',
+    env: 'FRAMEWISE_MODELS',
+    description: 'folder holding <embedder-id>/model.json',
   },
   engine: {
     type: 'string',
     valueName: 'NAME',
     default: process.env.FRAMEWISE_ENGINE || 'auto',
-    description: 'embedding engine: auto (fastest available), tfjs, onnx (env FRAMEWISE_ENGINE)',
+    env: 'FRAMEWISE_ENGINE',
+    description: 'embedding engine: auto (fastest available), tfjs, onnx',
   },
   workers: {
     type: 'string',
     valueName: 'N',
     default: process.env.FRAMEWISE_WORKERS || String(availableParallelism()),
-    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm (env FRAMEWISE_WORKERS; default: cores)',
+    defaultHelp: process.env.FRAMEWISE_WORKERS ? undefined : `${availableParallelism()}, the cores here`,
+    env: 'FRAMEWISE_WORKERS',
+    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm',
   },
 };
 
@@ -81,7 +91,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): { positionals: 
     if (values[name] === undefined && o.default !== undefined) values[name] = o.default;
   }
   if (!values.help && parsed.positionals.length < (spec.minArgs ?? 0)) {
-    throw new FramewiseError(ErrorCodes.USAGE, `framewise ${spec.name} needs ${spec.args}`);
+    throw new FramewiseError(ErrorCodes.USAGE, `missing argument: ${spec.args}`);
   }
   return { positionals: parsed.positionals, values };
 }
@@ -90,7 +100,10 @@ export function renderHelp(spec: CommandSpec): string {
   const lines = [`Usage: framewise ${spec.name}${spec.args ? ' ' + spec.args : ''} [options]`, '', spec.summary, '', 'Options:'];
   const rows = Object.entries(spec.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
-    const def = o.default !== undefined && o.default !== false ? ` (default: ${o.default})` : '';
+    // One parenthesis: the default (as applied, or as worked out) and the variable that sets it.
+    const shown = o.defaultHelp ?? (o.default !== undefined && o.default !== false ? String(o.default) : undefined);
+    const notes = [shown !== undefined ? `default: ${shown}` : '', o.env ? `env ${o.env}` : ''].filter(Boolean);
+    const def = notes.length > 0 ? ` (${notes.join('; ')})` : '';
     return [flag, o.description + def] as const;
   });
   rows.push(['-h, --help', 'show this help']);

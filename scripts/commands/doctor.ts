@@ -133,10 +133,10 @@ export function renderReport(r: DoctorReport): string {
 
 export const command: CommandSpec = {
   name: 'doctor',
-  summary: 'check backend, ffmpeg, local embedder weights and optional engines; print the fix for anything missing',
+  summary: 'Check the backend, ffmpeg, local embedder weights and optional engines; print the fix for anything missing.',
   options: {
     ...modelOptions,
-    'cache-dir': { type: 'string', valueName: 'DIR', description: 'cache for downloaded weights and embeddings (env FRAMEWISE_CACHE)', default: DEFAULTS.cacheDir },
+    'cache-dir': { type: 'string', valueName: 'DIR', env: 'FRAMEWISE_CACHE', description: 'cache for downloaded weights and embeddings', default: DEFAULTS.cacheDir },
   },
   async run({ values, stdout }) {
     const report = await diagnose({ backend: str(values, 'backend'), modelsDir: str(values, 'models-dir'), cacheDir: str(values, 'cache-dir') });

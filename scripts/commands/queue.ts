@@ -25,7 +25,8 @@ export const REDIS_OPTION = {
   type: 'string' as const,
   valueName: 'URL',
   default: process.env.FRAMEWISE_REDIS || 'redis://127.0.0.1:6379',
-  description: 'Redis holding the queue (env FRAMEWISE_REDIS)',
+  env: 'FRAMEWISE_REDIS',
+  description: 'Redis holding the queue',
 };
 
 export const QUEUE_OPTION = { type: 'string' as const, valueName: 'NAME', default: DEFAULTS.queue.name, description: 'queue name' };
@@ -39,7 +40,7 @@ export const CONNECT_TIMEOUT_OPTION = {
 
 export const command: CommandSpec = {
   name: 'queue',
-  summary: 'queue videos for `framewise worker` processes on any machine (add), show progress (status), re-run failed jobs (retry-failed)',
+  summary: 'Queue videos for `framewise worker` processes on any machine (add), show progress (status), re-run failed jobs (retry-failed).',
   args: '<add|status|retry-failed> [inputs...]',
   minArgs: 1,
   options: {
@@ -60,7 +61,7 @@ export const command: CommandSpec = {
   async run({ positionals, values, stdout, stderr }) {
     const [action, ...inputs] = positionals;
     if (!(ACTIONS as readonly string[]).includes(action!)) {
-      throw new FramewiseError(ErrorCodes.USAGE, `framewise queue takes ${ACTIONS.join(', ')}, got "${action}"`);
+      throw new FramewiseError(ErrorCodes.USAGE, `expected one of ${ACTIONS.join(', ')}, got "${action}"`);
     }
     if (action !== 'add' && inputs.length > 0) throw new FramewiseError(ErrorCodes.USAGE, `queue ${action} takes no inputs`);
     const { jobs, failures } = action === 'add' ? await describeJobs(inputs, values) : { jobs: [], failures: [] };
