@@ -19,7 +19,7 @@ function capture(onWrite?: (text: string) => void) {
       text += String(chunk);
       return true;
     },
-  }) as unknown as NodeJS.WriteStream;
+  }) as never;
   return { stream: wrapped, text: () => text };
 }
 
