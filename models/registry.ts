@@ -17,9 +17,11 @@ export interface EmbedderInfo {
    * as `<officialUrl>/model.json?tfjs-format=file`. These hub models expect input in [0, 1].
    */
   officialUrl: string;
+  /** Multiply-adds per frame up to the embedding, as framewise's ONNX exporter counts them. */
+  multiplyAdds: number;
 }
 
-const entry = (id: string, version: 1 | 2, alpha: number, dim: number, hubName: string, hubVersion: number): EmbedderInfo =>
+const entry = (id: string, version: 1 | 2, alpha: number, dim: number, hubName: string, hubVersion: number, multiplyAdds: number): EmbedderInfo =>
   Object.freeze({
     id,
     version,
@@ -27,12 +29,13 @@ const entry = (id: string, version: 1 | 2, alpha: number, dim: number, hubName: 
     inputSize: 224,
     dim,
     officialUrl: `https://tfhub.dev/google/imagenet/${hubName}/classification/${hubVersion}`,
+    multiplyAdds,
   });
 
 export const EMBEDDERS: Readonly<Record<string, EmbedderInfo>> = Object.freeze({
-  'mobilenet_v2_1.0_224': entry('mobilenet_v2_1.0_224', 2, 1.0, 1280, 'mobilenet_v2_100_224', 2),
-  'mobilenet_v1_1.0_224': entry('mobilenet_v1_1.0_224', 1, 1.0, 1024, 'mobilenet_v1_100_224', 1),
-  'mobilenet_v1_0.25_224': entry('mobilenet_v1_0.25_224', 1, 0.25, 256, 'mobilenet_v1_025_224', 1),
+  'mobilenet_v2_1.0_224': entry('mobilenet_v2_1.0_224', 2, 1.0, 1280, 'mobilenet_v2_100_224', 2, 299.5e6),
+  'mobilenet_v1_1.0_224': entry('mobilenet_v1_1.0_224', 1, 1.0, 1024, 'mobilenet_v1_100_224', 1, 567.7e6),
+  'mobilenet_v1_0.25_224': entry('mobilenet_v1_0.25_224', 1, 0.25, 256, 'mobilenet_v1_025_224', 1, 40.8e6),
 });
 
 export const EMBEDDER_IDS: readonly string[] = Object.freeze(Object.keys(EMBEDDERS));

@@ -6,7 +6,7 @@
 //
 // Timestamps: the filter chain ends with a named `showinfo` filter, which logs each output frame's
 // pts (in the time base it logs once at configuration) to stderr before the frame is written to
-// stdout. ffmpeg runs with `-fps_mode passthrough`, so every frame leaving the filter graph is
+// stdout. ffmpeg runs with `-fps_mode passthrough` (`-vsync` before 5.1), so every frame leaving the filter graph is
 // written exactly once (no CFR duplication or dropping): the k-th showinfo line describes the k-th
 // rgb frame on stdout. Frames are matched to pts lines by that order (not by showinfo's `n:`, which
 // restarts when a resolution change rebuilds the graph). stderr is never paused, and ffmpeg logs a
@@ -21,7 +21,7 @@ import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import type { CropPolicy, Frame } from '../core/types.ts';
 import { decodeFilters, SHOWINFO, type DecodeFilterOptions } from './decode-filters.ts';
-import { assertLocalFile, ffmpegFailure, isUrl, meaningfulStderr, probe, requireBinary } from './probe.ts';
+import { assertLocalFile, ffmpegFailure, isUrl, meaningfulStderr, passthroughOption, probe, requireBinary } from './probe.ts';
 
 export interface DecodeOptions extends DecodeFilterOptions {
   streamId?: string; // default: the input path, or 'stdin'
@@ -189,7 +189,7 @@ export class FfmpegFrameSource implements FrameSource {
       .outputOptions([
         ...['-map', '0:V:0', '-an', '-sn', '-dn'],
         ...['-vf', decodeFilters(this.opts).join(',')],
-        ...['-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo'],
+        ...[...passthroughOption(ffmpegPath), '-pix_fmt', 'rgb24', '-f', 'rawvideo'],
       ]);
 
     // emitClose: false, because fluent-ffmpeg kills ffmpeg 20 ms after its output stream emits

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import { probe, requireBinary, sourceFrameTimes } from './probe.ts';
+import { passthroughOption, probe, requireBinary, sourceFrameTimes } from './probe.ts';
 import { ensureDir, outputError } from './sinks/files.ts';
 import { readFramesJsonl } from './sinks/jsonl.ts';
 import type { FrameLabel } from '../core/types.ts';
@@ -278,7 +278,7 @@ export async function renderOverlay(options: OverlayOptions): Promise<OverlayRes
       // Run from `work` so the filter argument is a bare file name (no filtergraph escaping).
       '-vf', 'ass=overlay.ass',
       // One output frame per source frame, same timestamps: never duplicate or drop.
-      '-fps_mode', 'passthrough',
+      ...passthroughOption(requireBinary('ffmpeg')),
       ...(webm ? ['-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '32', '-deadline', 'realtime', '-cpu-used', '8'] : ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20']),
       ...(even ? ['-pix_fmt', 'yuv420p'] : []),
       ...(info.hasAudio ? (webm ? ['-c:a', 'libopus'] : ['-c:a', 'aac', '-b:a', '160k']) : []),

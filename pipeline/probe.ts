@@ -1,8 +1,11 @@
 // ffprobe helper: what an input holds (size, rate, duration, streams), asked before decoding so
 // that a missing file, a non-video or an audio-only file gets a clear, typed error up front.
-// Also finds the ffmpeg/ffprobe binaries for decode and `framewise doctor`.
-import { execFile } from 'node:child_process';
+// Also the one place that finds the ffmpeg/ffprobe binaries (for decode, overlay, playback and
+// `framewise doctor`): FFMPEG_PATH / FFPROBE_PATH, else the PATH, else the binaries shipped inside
+// the optional npm packages @ffmpeg-installer/ffmpeg and @ffprobe-installer/ffprobe.
+import { execFile, execFileSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 
@@ -19,6 +22,10 @@ export interface VideoInfo {
   hasAudio: boolean;
   /** ffmpeg codec name of the video stream, e.g. 'h264', 'mpeg4'. */
   codec: string;
+  /** ffprobe's container name, e.g. 'avi', 'mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm'. */
+  container?: string;
+  /** ffmpeg codec name of the first audio stream, when there is one. */
+  audioCodec?: string;
 }
 
 export interface ProbeOptions {
@@ -26,27 +33,57 @@ export interface ProbeOptions {
   countFrames?: boolean;
 }
 
-const INSTALL_HINT = 'install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)';
+const INSTALL_HINT =
+  'install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), or run npm install in framewise to get the optional @ffmpeg-installer/ffmpeg and @ffprobe-installer/ffprobe packages';
 
 /** True for inputs ffmpeg opens by protocol (http, https, rtsp, rtmp, udp, ...), not as a local path. */
 export function isUrl(input: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
 }
 
+export type FfmpegTool = 'ffmpeg' | 'ffprobe';
+
+export interface FoundBinary {
+  path: string;
+  /** Where it was found: the explicit variable, the PATH, or the npm package that ships it. */
+  source: 'FFMPEG_PATH' | 'FFPROBE_PATH' | 'PATH' | '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe';
+}
+
+const PACKAGES = { ffmpeg: '@ffmpeg-installer/ffmpeg', ffprobe: '@ffprobe-installer/ffprobe' } as const;
+
 /**
- * Absolute path of an ffmpeg tool, or undefined when absent. FFMPEG_PATH / FFPROBE_PATH (the
- * variables fluent-ffmpeg reads) win when set, and are not second-guessed with a PATH search:
- * a wrong explicit setting must be reported, not silently replaced by another binary.
+ * Where an ffmpeg tool is, or undefined when absent. FFMPEG_PATH / FFPROBE_PATH (the variables
+ * fluent-ffmpeg reads) win when set, and are not second-guessed: a wrong explicit setting must be
+ * reported, not silently replaced by another binary. Then the system's tool on the PATH (usually
+ * newer, and what the user installed), then the npm package's binary. `env` is injectable so
+ * tests can hide the system's tools.
  */
-export function findBinary(tool: 'ffmpeg' | 'ffprobe'): string | undefined {
-  const explicit = process.env[tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH'];
-  if (explicit) return isExecutable(explicit) ? explicit : undefined;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+export function locateBinary(tool: FfmpegTool, env: NodeJS.ProcessEnv = process.env): FoundBinary | undefined {
+  const variable = tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH';
+  const explicit = env[variable];
+  if (explicit) return isExecutable(explicit) ? { path: explicit, source: variable } : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (!dir || !isAbsolute(dir)) continue;
     const candidate = join(dir, tool);
-    if (isExecutable(candidate)) return candidate;
+    if (isExecutable(candidate)) return { path: candidate, source: 'PATH' };
   }
-  return undefined;
+  const packaged = packagedBinary(tool);
+  return packaged ? { path: packaged, source: PACKAGES[tool] } : undefined;
+}
+
+/** The binary inside the optional npm package, when it is installed for this platform. */
+function packagedBinary(tool: FfmpegTool): string | undefined {
+  try {
+    const path = (createRequire(import.meta.url)(PACKAGES[tool]) as { path?: string }).path;
+    return path && isExecutable(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Absolute path of an ffmpeg tool (see locateBinary), or undefined when absent. */
+export function findBinary(tool: FfmpegTool): string | undefined {
+  return locateBinary(tool)?.path;
 }
 
 function isExecutable(path: string): boolean {
@@ -59,7 +96,7 @@ function isExecutable(path: string): boolean {
 }
 
 /** The tool's path, or FFMPEG_MISSING saying how to get it. */
-export function requireBinary(tool: 'ffmpeg' | 'ffprobe'): string {
+export function requireBinary(tool: FfmpegTool): string {
   const path = findBinary(tool);
   if (path) return path;
   const envVar = tool === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH';
@@ -68,24 +105,49 @@ export function requireBinary(tool: 'ffmpeg' | 'ffprobe'): string {
     ErrorCodes.FFMPEG_MISSING,
     explicit
       ? `${tool} not found at ${envVar}=${explicit}: fix or unset ${envVar}, or ${INSTALL_HINT}`
-      : `${tool} not found on PATH: ${INSTALL_HINT}`,
+      : `${tool} not found on the PATH nor in the ${PACKAGES[tool]} package: ${INSTALL_HINT}`,
   );
+}
+
+const passthroughCache = new Map<string, string[]>();
+
+/**
+ * The output option that passes every frame through with its own timestamp (no duplicates, no
+ * drops): `-fps_mode passthrough` since ffmpeg 5.1 (libavutil 57.28), `-vsync passthrough` before
+ * (the @ffmpeg-installer package ships 4.1). Asked once per binary.
+ */
+export function passthroughOption(ffmpegPath: string): string[] {
+  let args = passthroughCache.get(ffmpegPath);
+  if (!args) {
+    let major = 0, minor = 0;
+    try {
+      const out = execFileSync(ffmpegPath, ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000 });
+      const m = out.match(/libavutil\s+(\d+)\.\s*(\d+)/);
+      if (m) [major, minor] = [Number(m[1]), Number(m[2])];
+    } catch {
+      // unknown version: the old spelling, which newer ffmpeg still accepts (with a warning)
+    }
+    args = major > 57 || (major === 57 && minor >= 28) ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough'];
+    passthroughCache.set(ffmpegPath, args);
+  }
+  return args;
 }
 
 /** Paths and versions of ffmpeg and ffprobe, each absent when not installed (for `framewise doctor`). */
 export async function ffmpegAvailable(): Promise<{
-  ffmpeg?: { path: string; version: string };
-  ffprobe?: { path: string; version: string };
+  ffmpeg?: { path: string; version: string; source: FoundBinary['source'] };
+  ffprobe?: { path: string; version: string; source: FoundBinary['source'] };
 }> {
-  const result: { ffmpeg?: { path: string; version: string }; ffprobe?: { path: string; version: string } } = {};
+  const result: { ffmpeg?: { path: string; version: string; source: FoundBinary['source'] }; ffprobe?: { path: string; version: string; source: FoundBinary['source'] } } = {};
   await Promise.all(
     (['ffmpeg', 'ffprobe'] as const).map(async (tool) => {
-      const path = findBinary(tool);
-      if (!path) return;
+      const found = locateBinary(tool);
+      if (!found) return;
+      const { path, source } = found;
       const out = await run(path, ['-hide_banner', '-version'], 10_000).catch(() => undefined);
       // First line: "ffmpeg version 5.1.9-0+deb12u1 Copyright (c) ..."
       const version = out?.stdout.match(/version\s+(\S+)/)?.[1];
-      if (version) result[tool] = { path, version };
+      if (version) result[tool] = { path, version, source };
     }),
   );
   return result;
@@ -163,7 +225,7 @@ interface FfprobeStream {
 }
 interface FfprobeJson {
   streams?: FfprobeStream[];
-  format?: { duration?: string };
+  format?: { duration?: string; format_name?: string };
 }
 
 function toVideoInfo(input: string, json: FfprobeJson, counted: boolean): VideoInfo {
@@ -189,6 +251,8 @@ function toVideoInfo(input: string, json: FfprobeJson, counted: boolean): VideoI
     ...(frameCount !== undefined ? { frameCount } : {}),
     hasAudio: streams.some((s) => s.codec_type === 'audio'),
     codec: video.codec_name ?? 'unknown',
+    ...(json.format?.format_name ? { container: json.format.format_name } : {}),
+    ...(streams.find((s) => s.codec_type === 'audio')?.codec_name ? { audioCodec: streams.find((s) => s.codec_type === 'audio')!.codec_name } : {}),
   };
 }
 

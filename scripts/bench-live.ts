@@ -10,6 +10,7 @@
 //
 // Without --model, a seeded untrained head on mobilenet_v1_0.25_224 is saved to a temp bundle:
 // latency does not depend on what the head learned.
+import { requireBinary } from '../pipeline/probe.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +53,7 @@ async function makeBundle(): Promise<string> {
 
 async function makeFrames(): Promise<Uint8Array[]> {
   const clip = join(work, 'webcam.mp4');
-  await promisify(execFile)('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=15:duration=2', '-pix_fmt', 'yuv420p', clip]);
+  await promisify(execFile)(requireBinary('ffmpeg'), ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=15:duration=2', '-pix_fmt', 'yuv420p', clip]);
   const out: Uint8Array[] = [];
   for await (const f of decodeFrames(clip, { size: 224 })) out.push(f.rgb);
   return out;

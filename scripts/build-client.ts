@@ -16,6 +16,7 @@ function sources(): string[] {
   return [
     join(CLIENT_SRC, 'index.html'),
     join(CLIENT_SRC, 'style.css'),
+    join(CLIENT_SRC, 'favicon.svg'),
     join(ROOT, 'server', 'protocol.ts'),
     ...readdirSync(join(ROOT, 'core')).map((f) => join(ROOT, 'core', f)),
     ...readdirSync(src).map((f) => join(src, f)),
@@ -38,6 +39,7 @@ export async function buildClient(outDir = CLIENT_OUT): Promise<void> {
   });
   copyFileSync(join(CLIENT_SRC, 'index.html'), join(outDir, 'index.html'));
   copyFileSync(join(CLIENT_SRC, 'style.css'), join(outDir, 'style.css'));
+  copyFileSync(join(CLIENT_SRC, 'favicon.svg'), join(outDir, 'favicon.svg'));
 }
 
 /** Builds when client/dist is missing or older than any client source. Returns true if it built. */

@@ -1,5 +1,6 @@
 // `framewise <command>`: dispatch and help. Each command lives in scripts/commands/<name>.ts and
 // is imported only when used, so `framewise --help` does not load tfjs.
+import { readFileSync } from 'node:fs';
 import { FramewiseError, ErrorCodes } from '../core/errors.ts';
 import { parseCommand, renderHelp, type CommandSpec } from './command.ts';
 import { readRuntimeConfig, type RuntimeConfig } from './runtime-config.ts';
@@ -22,14 +23,39 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}${c.summary}`);
-  return ['Usage: framewise <command> [options]', '', 'Commands:', ...rows, '', 'framewise <command> --help for its options.', ''].join('\n');
+  return ['Usage: framewise <command> [options]', '', 'Commands:', ...rows, '', 'framewise <command> --help for its options; framewise --version for the version.', ''].join('\n');
+}
+
+/** The version of this checkout or installed package, from its package.json. */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** True when an error (or one of its causes) is a write to a pipe whose reader has gone. */
+export function isClosedPipe(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return true;
+  }
+  return false;
 }
 
 export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }, runtime?: Readonly<RuntimeConfig>): Promise<number> {
+  // `framewise ... --out - | head -3`: when the reader stops, stop quietly with success, as Unix
+  // tools do. The error event arrives on stdout itself, outside any command's promise.
+  if (io.stdout === process.stdout) {
+    process.stdout.on('error', (err) => {
+      if (isClosedPipe(err)) process.exit(0);
+      throw err;
+    });
+  }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(topHelp());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`framewise ${version()}\n`);
+    return 0;
   }
   const entry = COMMANDS[name];
   if (!entry) {
@@ -51,6 +77,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     }
     return await spec.run({ positionals, values, stdout: io.stdout, stderr: io.stderr, runtime: runtime ?? readRuntimeConfig() });
   } catch (err) {
+    if (isClosedPipe(err)) return 0;
     if (err instanceof FramewiseError) {
       io.stderr.write(`framewise ${name}: ${err.message} [${err.code}]\n`);
       if (err.code === ErrorCodes.USAGE) io.stderr.write(`run 'framewise ${name} --help' for the options\n`);

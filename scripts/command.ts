@@ -1,5 +1,6 @@
 // Commands are declared as data: the same declaration drives parsing (node:util parseArgs),
 // validation and `--help`, so help text and behaviour cannot drift apart.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
@@ -13,6 +14,10 @@ export interface OptionSpec {
   multiple?: boolean;
   /** Shown in --help; applied when the option is absent. */
   default?: string | boolean;
+  /** Shown in --help instead of `default` when the value is worked out, e.g. '2 (the cores here)'. */
+  defaultHelp?: string;
+  /** Environment variable that sets the default, shown in --help. */
+  env?: string;
   /** Placeholder shown in --help, e.g. 'DIR'. */
   valueName?: string;
   description: string;
@@ -47,22 +52,29 @@ export const modelOptions: Record<string, OptionSpec> = {
   backend: {
     type: 'string',
     valueName: 'NAME',
-    description: 'tfjs backend: auto, node-gpu, node, wasm, cpu (default: env FRAMEWISE_BACKEND, else auto)',
+    defaultHelp: 'auto',
+    env: 'FRAMEWISE_BACKEND',
+    description: 'tfjs backend: auto, node-gpu, node, wasm, cpu',
   },
   'models-dir': {
     type: 'string',
     valueName: 'DIR',
-    description: 'folder holding <embedder-id>/model.json (default: env FRAMEWISE_MODELS, else the cache)',
+    env: 'FRAMEWISE_MODELS',
+    description: 'folder holding <embedder-id>/model.json; unset, the cache, then a download',
   },
   engine: {
     type: 'string',
     valueName: 'NAME',
-    description: 'embedding engine: auto (fastest available), tfjs, onnx (default: env FRAMEWISE_ENGINE, else auto)',
+    defaultHelp: 'auto',
+    env: 'FRAMEWISE_ENGINE',
+    description: 'embedding engine: auto (fastest available), tfjs, onnx',
   },
   workers: {
     type: 'string',
     valueName: 'N',
-    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm (default: env FRAMEWISE_WORKERS, else the number of cores)',
+    defaultHelp: `${availableParallelism()}, the cores here`,
+    env: 'FRAMEWISE_WORKERS',
+    description: 'embedding worker threads with a model each, for ONNX Runtime and tfjs wasm',
   },
 };
 
@@ -76,7 +88,9 @@ export function fpsValue(values: OptionValues, name = 'fps'): number | null | un
 export const cacheDirOption: OptionSpec = {
   type: 'string',
   valueName: 'DIR',
-  description: 'cache for weights, ONNX exports and embeddings (default: env FRAMEWISE_CACHE, else ~/.cache/framewise)',
+  defaultHelp: '$XDG_CACHE_HOME/framewise, else ~/.cache/framewise',
+  env: 'FRAMEWISE_CACHE',
+  description: 'cache for weights, ONNX exports and embeddings',
 };
 
 /** Where and how a command runs its models: each from its option, else from the environment read at start. */
@@ -125,7 +139,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): { positionals: 
     if (values[name] === undefined && o.default !== undefined) values[name] = o.default;
   }
   if (!values.help && parsed.positionals.length < (spec.minArgs ?? 0)) {
-    throw new FramewiseError(ErrorCodes.USAGE, `framewise ${spec.name} needs ${spec.args}`);
+    throw new FramewiseError(ErrorCodes.USAGE, `missing argument: ${spec.args}`);
   }
   return { positionals: parsed.positionals, values };
 }
@@ -134,7 +148,10 @@ export function renderHelp(spec: CommandSpec): string {
   const lines = [`Usage: framewise ${spec.name}${spec.args ? ' ' + spec.args : ''} [options]`, '', spec.summary, '', 'Options:'];
   const rows = Object.entries(spec.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
-    const def = o.default !== undefined && o.default !== false ? ` (default: ${o.default})` : '';
+    // One parenthesis: the default (as applied, or as worked out) and the variable that sets it.
+    const shown = o.defaultHelp ?? (o.default !== undefined && o.default !== false ? String(o.default) : undefined);
+    const notes = [shown !== undefined ? `default: ${shown}` : '', o.env ? `env ${o.env}` : ''].filter(Boolean);
+    const def = notes.length > 0 ? ` (${notes.join('; ')})` : '';
     return [flag, o.description + def] as const;
   });
   rows.push(['-h, --help', 'show this help']);

@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { seededRandom } from '../core/seeded-random.ts';
+import { requireBinary } from '../pipeline/probe.ts';
 
 const run = promisify(execFile);
 
@@ -72,7 +73,7 @@ export async function writeSegmentsVideo(
     chains.push(`[${i}:v]trim=end_frame=${seg.frames},setpts=PTS-STARTPTS,format=yuv420p[v${i}]`);
   });
   const concat = `${segments.map((_, i) => `[v${i}]`).join('')}concat=n=${segments.length}:v=1:a=0,noise=alls=6:allf=t[out]`;
-  await run('ffmpeg', [
+  await run(requireBinary('ffmpeg'), [
     '-v', 'error', '-y', ...inputs,
     '-filter_complex', [...chains, concat].join(';'),
     '-map', '[out]', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p',

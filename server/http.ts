@@ -6,7 +6,8 @@
 //   GET  /api/jobs                all jobs;  GET /api/jobs/:id  one job
 //   POST /api/jobs                {"path": "<relative to --media>"}  -> 202 job
 //   POST /api/jobs?name=<file>    raw video bytes as the body (an upload) -> 202 job
-//   GET  /api/jobs/:id/video      the job's video (ranges);  GET /api/jobs/:id/files/<kind>  outputs
+//   GET  /api/jobs/:id/video      the job's video (ranges);  GET /api/jobs/:id/playback  its H.264 copy
+//                                 when the browser cannot play the original;  GET /api/jobs/:id/files/<kind>  outputs
 //   GET  /media/<path>            a file of the media folder (ranges)
 // Errors are JSON {code, message} with a status derived from the code.
 import { createReadStream, statSync } from 'node:fs';
@@ -102,6 +103,11 @@ async function api(c: HttpConfig, method: string, path: string, url: URL, req: I
     if (method !== 'GET' && method !== 'HEAD') throw new FramewiseError(ErrorCodes.USAGE, `${method} is not supported here`);
     if (parts.length === 3) return json(res, 200, { job });
     if (parts.length === 4 && parts[3] === 'video') return sendFile(req, res, c.jobs.videoPath(id)!);
+    if (parts.length === 4 && parts[3] === 'playback') {
+      const copy = c.jobs.playbackPath(id);
+      if (!copy) throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `job ${id} has no playback copy (yet)`);
+      return sendFile(req, res, copy);
+    }
     if (parts.length === 5 && parts[3] === 'files') {
       const file = c.jobs.filePath(id, parts[4]!);
       if (!file) throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `job ${id} has no ${parts[4]} file (yet)`);

@@ -16,6 +16,8 @@ import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import { asFramewiseError, ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { playbackCopyPath, transcodeForBrowser, unplayableReason } from '../pipeline/playback.ts';
 import { labelVideo } from '../pipeline/run-label.ts';
 import type { OutputFormat } from '../pipeline/sinks/index.ts';
 import type { FrameLabel } from '../core/types.ts';
@@ -34,6 +36,8 @@ export interface JobManagerConfig {
   /** Where job outputs and uploads go (created). */
   jobsDir: string;
   maxUploadBytes: number;
+  /** Cache root for H.264 copies of videos browsers cannot play (default DEFAULTS.cacheDir). */
+  cacheDir?: string;
   log: (line: string) => void;
 }
 
@@ -50,6 +54,8 @@ interface Job {
   input: string;
   dir: string;
   outputs: Partial<Record<OutputFormat, string>>;
+  /** The browser-playable copy, once made. */
+  playbackFile?: string;
   listeners: Set<JobListener>;
   /** Labels computed since the last push to listeners, and the index of the last one pushed. */
   pending: FrameLabel[];
@@ -116,6 +122,11 @@ export class JobManager {
   /** The video a job labels (for /api/jobs/:id/video). */
   videoPath(id: string): string | undefined {
     return this.jobs.get(id)?.input;
+  }
+
+  /** The job's browser-playable copy (for /api/jobs/:id/playback), once made. */
+  playbackPath(id: string): string | undefined {
+    return this.jobs.get(id)?.playbackFile;
   }
 
   /** An output file of a job, once it exists. */
@@ -211,6 +222,8 @@ export class JobManager {
       );
       job.info.status = result.aborted ? 'failed' : 'done';
       if (result.aborted) job.info.error = { code: ErrorCodes.CANCELLED, message: 'the job was cancelled' };
+      const reason = !result.aborted && result.info ? unplayableReason(result.info) : undefined;
+      if (reason) await this.makePlayable(job, reason, result.info!.durationMs);
     } catch (err) {
       const e = asFramewiseError(err, ErrorCodes.DECODE_FAILED, `labeling ${job.info.name} failed`);
       this.config.log(`job ${job.info.id} failed: ${e.message}`);
@@ -220,9 +233,40 @@ export class JobManager {
     this.publish(job);
   }
 
+  /**
+   * The labels are published first (status done); then ffmpeg makes an H.264 copy for playback,
+   * with progress, and videoUrl moves to it. A failure leaves the labels and says why.
+   */
+  private async makePlayable(job: Job, reason: string, durationMs: number): Promise<void> {
+    job.info.playback = { state: 'converting', progress: 0, reason };
+    this.publish(job);
+    let lastPush = 0;
+    try {
+      const out = playbackCopyPath(job.input, this.config.cacheDir ?? DEFAULTS.cacheDir);
+      job.playbackFile = await transcodeForBrowser(job.input, out, {
+        durationMs,
+        signal: job.abort.signal,
+        onProgress: (f) => {
+          job.info.playback!.progress = f;
+          const now = performance.now();
+          if (now - lastPush >= 250) {
+            lastPush = now;
+            this.publish(job);
+          }
+        },
+      });
+      job.info.videoUrl = `/api/jobs/${job.info.id}/playback`;
+      job.info.playback = { state: 'ready', progress: 1, reason };
+    } catch (err) {
+      const e = asFramewiseError(err, ErrorCodes.DECODE_FAILED, 'playback conversion failed');
+      this.config.log(`job ${job.info.id}: ${e.message}`);
+      job.info.playback = { state: 'failed', progress: 0, reason, error: `${e.message} [${e.code}]` };
+    }
+  }
+
   private message(job: Job): JobMessage {
     const t = job.lastIndex;
-    return { type: 'job', streamId: `job-${job.info.id}`, index: t, timestampMs: 0, job: { ...job.info } };
+    return { type: 'job', streamId: `job-${job.info.id}`, index: t, timestampMs: 0, job: { ...job.info, ...(job.info.playback ? { playback: { ...job.info.playback } } : {}) } };
   }
 
   private publish(job: Job): void {

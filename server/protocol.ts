@@ -247,6 +247,11 @@ export interface JobInfo {
   files: { jsonl?: string; vtt?: string; segments?: string; csv?: string };
   segments?: { label: string; startMs: number; endMs: number; score: number }[];
   error?: { code: string; message: string };
+  /**
+   * Set when the browser cannot play the file as it is: 'converting' (progress 0..1) while ffmpeg
+   * makes an H.264 MP4 copy, 'ready' once `videoUrl` points at it, 'failed' with the reason.
+   */
+  playback?: { state: 'converting' | 'ready' | 'failed'; progress: number; reason: string; error?: string };
 }
 
 export interface JobMessage extends ServerBase {

@@ -53,10 +53,10 @@ export interface ServerConfig {
   coalesceBytes?: number;
   /** Stats message period per live session, ms (default 1000). */
   statsMs?: number;
-  /** Job outputs and uploads; default a fresh folder under FRAMEWISE_CACHE or the OS temp dir. */
+  /** Job outputs and uploads; default a fresh folder under cacheDir, else the OS temp dir. */
   jobsDir?: string;
   modelsDir?: string;
-  /** Cache root for weights and ONNX exports (default DEFAULTS.cacheDir); temporary job folders go under it too. */
+  /** Cache root for weights, ONNX exports and playable copies of videos browsers cannot play (default DEFAULTS.cacheDir); temporary job folders go under it too. */
   cacheDir?: string;
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
@@ -110,6 +110,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     media,
     jobsDir: config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
+    cacheDir: config.cacheDir,
     log,
   });
   const sessions = new Sessions({

@@ -7,7 +7,11 @@ import type { TrainConfig } from './config.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
 import { fit, type EpochRecord } from './fit.ts';
 import { validationSequences, type PreparedData } from './prepare.ts';
+import { argmaxLabels } from '../models/metrics.ts';
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
+import { clipAccuracyOf, perVideoRows } from './per-video.ts';
 import { writeReport } from './report.ts';
+import { describeScope } from './report-scope.ts';
 import { checkInitialLoss } from './tuning.ts';
 
 export interface TrainedBundle {
@@ -25,6 +29,7 @@ export interface TrainedBundle {
  */
 export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean }): Promise<TrainedBundle> {
   checkInitialLoss(config, data, o.log);
+  o.log(`each epoch: loss and accuracy on that epoch's training sequences (augmented, dropout on)${data.val.length > 0 ? ', val on the held-out validation videos' : ''}; * = best ${data.val.length > 0 ? 'validation' : 'training'} loss so far (the weights kept)`);
   const t0 = performance.now();
   const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume });
   try {
@@ -32,20 +37,35 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
     const onVal = valSeqs.length > 0;
     const clips = data.layout === 'folders' ? (onVal ? data.val : data.train).map((v) => v[0]!) : undefined;
     const ev = evaluate(head, onVal ? valSeqs : data.train.map((v) => v[0]!), data.classes, clips);
+    const scoredVideos = (onVal ? data.val : data.train).map((v) => v[0]!);
+    const rows = perVideoRows(
+      evaluatePass(head, scoredVideos.map((v) => ({ frames: v.embeddings }))).probs.map((p, i) => ({ name: scoredVideos[i]!.name, pred: argmaxLabels(p), truth: scoredVideos[i]!.labels })),
+      data.classes,
+      { singleLabel: data.layout === 'folders' },
+    );
+    const last = history[history.length - 1];
+    const earlyStop = last && last.epoch < config.epochs && config.patience > 0 ? { epoch: last.epoch, patience: config.patience } : undefined;
+    const scope = describeScope({ config, data, onVal, bestEpoch: bestEpoch + 1, scoredFrames: ev.report.frames, videoFrames: rows.reduce((n, r) => n + r.frames, 0), sequences: valSeqs.length });
     const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, ...ev.report };
     await mkdir(config.out, { recursive: true });
     await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
     const report = await writeReport(join(config.out, 'report'), {
       title: `framewise training report: ${config.data}`,
+      scope,
       history,
-      evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy },
+      bestEpoch: bestEpoch + 1,
+      earlyStop,
+      evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy ?? (data.layout === 'folders' ? clipAccuracyOf(rows) : undefined) },
+      evaluationName: onVal ? 'validation' : 'training data',
+      perVideo: rows,
       config: { ...config },
       dataset: data.summary,
     });
     const pct = (x: number) => (x * 100).toFixed(1);
     const f1 = ev.report.f1;
+    o.log(scope);
     o.log(
-      `best epoch ${bestEpoch + 1}; ${metrics.on}: frame accuracy ${pct(ev.report.accuracy)}%, macro F1 ${pct(ev.report.macroF1)}, ` +
+      `${metrics.on}, epoch ${bestEpoch + 1}: frame accuracy ${pct(ev.report.accuracy)}%, macro F1 ${pct(ev.report.macroF1)}, ` +
         `Edit ${pct(ev.report.edit)}, F1@{10,25,50} ${pct(f1['10'])}/${pct(f1['25'])}/${pct(f1['50'])}` +
         (ev.clipAccuracy !== undefined ? `, clip accuracy ${pct(ev.clipAccuracy)}%` : ''),
     );

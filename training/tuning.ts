@@ -22,7 +22,7 @@ export function checkInitialLoss(config: Readonly<TrainConfig>, data: PreparedDa
     log(`initial loss ${loss.toFixed(4)}, ln(C) = ln(${data.classes.length}) = ${expected.toFixed(4)}, ratio ${(loss / expected).toFixed(3)}`);
     // A fresh softmax over C classes should be near uniform; 25% off means a broken init or labels.
     if (!(Math.abs(loss - expected) <= 0.25 * expected)) {
-      throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `initial loss ${loss.toFixed(3)} is far from ln(C) = ${expected.toFixed(3)}: check the labels and the initialisation`);
+      throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `check failed: initial loss ${loss.toFixed(3)} is more than 25% from ln(C) = ${expected.toFixed(3)}: check the labels and the initialisation`);
     }
     return { loss, expected };
   } finally {

@@ -3,7 +3,7 @@
 // in sync with the displayed frame (requestVideoFrameCallback gives the frame's media time), a
 // seekable segment strip colored by class, and download links.
 import type { JobInfo, ServerMessage } from '../../server/protocol.ts';
-import { renderLegend, SegmentStrip } from './charts.ts';
+import { classColor, renderLegend, SegmentStrip } from './charts.ts';
 import type { Connection } from './connection.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -41,6 +41,11 @@ export class FileView {
       this.strip.draw();
     });
     this.video.addEventListener('seeked', () => this.show(this.video.currentTime * 1000));
+    this.video.addEventListener('error', () => {
+      if (!this.video.getAttribute('src')) return;
+      const e = this.video.error;
+      this.message(`This browser cannot play ${this.job?.name ?? 'the video'} (${e?.message || `media error ${e?.code ?? ''}`}); the labels and downloads are still valid.`);
+    });
     void this.loadMediaList();
   }
 
@@ -49,6 +54,7 @@ export class FileView {
     try {
       const r = (await (await fetch('/api/media')).json()) as { files: string[] };
       select.replaceChildren(
+        new Option('choose a video…', ''),
         ...r.files.map((f) => {
           const o = document.createElement('option');
           o.value = f;
@@ -65,13 +71,19 @@ export class FileView {
 
   private async labelMedia(): Promise<void> {
     const path = $<HTMLSelectElement>('file-media').value;
-    if (!path) return;
+    if (!path) {
+      this.message('Choose a server video first.');
+      return;
+    }
+    $<HTMLInputElement>('file-upload').value = '';
     await this.submit(fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ path }) }));
   }
 
   private async upload(): Promise<void> {
     const file = $<HTMLInputElement>('file-upload').files?.[0];
     if (!file) return;
+    // The upload is what is shown now, not the server video picked before.
+    $<HTMLSelectElement>('file-media').value = '';
     await this.submit(fetch(`/api/jobs?name=${encodeURIComponent(file.name)}`, { method: 'POST', body: file }));
   }
 
@@ -107,6 +119,7 @@ export class FileView {
       this.job = m.job;
       this.progress(m.job);
       if (m.job.status === 'done' && before !== 'done') void this.ready(m.job);
+      else if (m.job.status === 'done' && m.job.playback?.state === 'ready' && !this.video.getAttribute('src')) this.play(m.job);
       if (m.job.status === 'failed') this.message(`Labeling failed: ${m.job.error?.message ?? 'unknown error'} [${m.job.error?.code ?? ''}]`);
     } else if (m.type === 'error') {
       this.message(`${m.message} [${m.code}]`);
@@ -118,10 +131,15 @@ export class FileView {
     const p = $<HTMLProgressElement>('file-progress');
     const frac = job.status === 'done' ? 1 : job.framesTotal > 0 ? Math.min(1, job.framesDone / job.framesTotal) : 0;
     p.value = frac;
+    const pb = job.playback;
     $('file-progress-text').textContent =
-      job.status === 'done'
-        ? `${job.name}: ${job.framesDone} frames labeled`
-        : `${job.name}: ${job.status} ${job.framesDone}${job.framesTotal ? ` / ~${job.framesTotal}` : ''} frames`;
+      job.status !== 'done'
+        ? `${job.name}: ${job.status} ${job.framesDone}${job.framesTotal ? ` / ~${job.framesTotal}` : ''} frames`
+        : pb?.state === 'converting'
+          ? `${job.name}: ${job.framesDone} frames labeled; ${pb.reason}, so ffmpeg is converting it to H.264 for playback: ${Math.round(pb.progress * 100)}%`
+          : `${job.name}: ${job.framesDone} frames labeled${pb?.state === 'ready' ? ' (playing an H.264 copy)' : ''}`;
+    if (pb?.state === 'converting') p.value = pb.progress;
+    if (pb?.state === 'failed') this.message(`The labels are ready, but the video cannot be played here: ${pb.reason}, and converting it failed: ${pb.error ?? 'unknown error'}`);
   }
 
   /** The job is done: load every frame's label, show segments and links, play the video. */
@@ -146,6 +164,14 @@ export class FileView {
         return a;
       }),
     );
+    if (job.playback?.state === 'converting' || job.playback?.state === 'failed') {
+      this.show(0);
+      return;
+    }
+    this.play(job);
+  }
+
+  private play(job: JobInfo): void {
     this.video.src = job.videoUrl;
     this.follow();
     this.show(0);
@@ -199,6 +225,8 @@ export class FileView {
     const el = $('file-label');
     el.textContent = label;
     el.dataset.label = label === '–' ? '' : label;
+    const cls = this.conn.welcome?.model.classes.indexOf(label) ?? -1;
+    el.style.color = cls >= 0 ? classColor(cls) : '';
     $('file-score').textContent = score;
   }
 

@@ -3,7 +3,7 @@
 // behind, the client skips captures instead of queueing them). Shows the current label and
 // score, a scrolling probability timeline, latency (capture to label, on this clock) and rates.
 import { encodeFrame, type FrameFormat, type ServerMessage } from '../../server/protocol.ts';
-import { ProbabilityTimeline, renderLegend } from './charts.ts';
+import { classColor, ProbabilityTimeline, renderLegend } from './charts.ts';
 import type { Connection } from './connection.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -159,7 +159,7 @@ export class LiveView {
       while (this.labelTimes.length > 0 && this.labelTimes[0]! < now - 2000) this.labelTimes.shift();
       this.setLabel(m.label, `${(m.score * 100).toFixed(0)}%`);
       $('live-index').textContent = String(m.index);
-      this.timeline.push(m.probs);
+      this.timeline.push(m.probs, m.timestampMs);
       this.redraw();
     } else if (m.type === 'dropped') {
       for (const i of m.frames) this.inFlight.delete(i);
@@ -185,13 +185,17 @@ export class LiveView {
     const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
     $('live-latency').textContent = sorted.length ? `${q(0.5).toFixed(0)} ms (p95 ${q(0.95).toFixed(0)})` : '–';
     $('live-fps-out').textContent = (this.labelTimes.length / 2).toFixed(1);
-    $('live-dropped').textContent = `${this.dropped} server · ${this.skipped} skipped here`;
+    // Two kinds of loss: frames the server dropped to keep up (latest-wins), and camera frames this
+    // page never sent because the allowed frames were still waiting for their labels.
+    $('live-dropped').textContent = `${this.dropped} by the server · ${this.skipped} not sent (waiting for labels)`;
   }
 
   private setLabel(label: string, score: string): void {
     const el = $('live-label');
     el.textContent = label;
     el.dataset.label = label === '–' ? '' : label;
+    const cls = this.conn.welcome?.model.classes.indexOf(label) ?? -1;
+    el.style.color = cls >= 0 ? classColor(cls) : '';
     $('live-score').textContent = score;
   }
 

@@ -13,6 +13,8 @@ export interface ToolCheck {
   name: string;
   path?: string;
   version?: string;
+  /** Where it was found: the PATH, FFMPEG_PATH/FFPROBE_PATH, or the npm package that ships it. */
+  source?: string;
   problem?: string;
 }
 
@@ -45,9 +47,9 @@ export async function diagnose(options: { backend?: BackendRequest; modelsDir?: 
   const found = await ffmpegAvailable();
   const tools: ToolCheck[] = (['ffmpeg', 'ffprobe'] as const).map((name) => {
     const t = found[name];
-    if (t) return { name, path: t.path, version: t.version };
+    if (t) return { name, path: t.path, version: t.version, source: t.source };
     const envVar = name === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH';
-    return { name, problem: process.env[envVar] ? `not runnable at ${envVar}=${process.env[envVar]}` : 'not found on PATH' };
+    return { name, problem: process.env[envVar] ? `not runnable at ${envVar}=${process.env[envVar]}` : `not found on the PATH nor in the optional ${name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe'} package` };
   });
 
   const modelsDir = options.modelsDir;
@@ -108,8 +110,8 @@ export function renderReport(r: DoctorReport): string {
   for (const t of r.tools) {
     lines.push(
       t.problem
-        ? `${t.name.padEnd(12)} MISSING: ${t.problem}\n             fix: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg) or set ${t.name.toUpperCase()}_PATH`
-        : `${t.name.padEnd(12)} ${t.version} at ${t.path}`,
+        ? `${t.name.padEnd(12)} MISSING: ${t.problem}\n             fix: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), run npm install in framewise (optional packages), or set ${t.name.toUpperCase()}_PATH`
+        : `${t.name.padEnd(12)} ${t.version} at ${t.path} (${t.source === 'PATH' ? 'the system\'s, on the PATH' : t.source === 'FFMPEG_PATH' || t.source === 'FFPROBE_PATH' ? `set by ${t.source}` : `from the npm package ${t.source}: no system ${t.name} found`})`,
     );
   }
   lines.push(`models dir   ${r.modelsDir.dir ?? '-'} (${r.modelsDir.from})`);
@@ -131,7 +133,7 @@ export function renderReport(r: DoctorReport): string {
 
 export const command: CommandSpec = {
   name: 'doctor',
-  summary: 'check backend, ffmpeg, local embedder weights and optional engines; print the fix for anything missing',
+  summary: 'Check the backend, ffmpeg, local embedder weights and optional engines; print the fix for anything missing.',
   options: {
     ...modelOptions,
     'cache-dir': cacheDirOption,

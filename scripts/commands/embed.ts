@@ -1,7 +1,9 @@
 // `framewise embed <video>`: runs a video through the embedder once and keeps the result in an
 // embedding file (models/embedding-file.ts), so training can reuse it for every epoch and run.
 import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
+import { statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, extname, join, sep } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { loadEmbeddingEngine } from '../../models/engine-choice.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
@@ -16,7 +18,7 @@ import { bool, modelOptions, num, str, type CommandSpec, modelRequest, cacheDirO
 
 export const command: CommandSpec = {
   name: 'embed',
-  summary: 'embed every frame of a video with a MobileNet and write an embedding file for training',
+  summary: 'Embed every frame of a video with a MobileNet and write an embedding file for training.',
   args: '<video>',
   minArgs: 1,
   options: {
@@ -25,8 +27,9 @@ export const command: CommandSpec = {
     crop: { type: 'string', valueName: 'POLICY', description: 'center (scale the short side, crop the middle) or pad', default: DEFAULTS.crop },
     out: {
       type: 'string',
-      valueName: 'FILE',
-      description: 'output file (default <cache-dir>/embeddings/<sha256 prefix>.<embedder>.<fps>.<crop>.emb)',
+      valueName: 'FILE|DIR',
+      defaultHelp: '<cache-dir>/embeddings/<sha256 prefix>.<embedder>.<fps>.<crop>.emb',
+      description: 'output file, or a folder (an existing one, or a path ending in /) to write <video name>.emb in, as label --out does',
     },
     batch: { type: 'string', valueName: 'N', description: 'frames per embedder call', default: String(DEFAULTS.embedBatch) },
     force: { type: 'boolean', description: 'recompute even when a matching embedding file exists' },
@@ -49,6 +52,11 @@ export const command: CommandSpec = {
 
     const source = await identify(input);
     let out = str(values, 'out');
+    if (out && (out.endsWith('/') || out.endsWith(sep) || isDirectory(out))) {
+      if (input === '-') throw usage('reading stdin into a folder needs a file name: --out FILE');
+      await mkdir(out, { recursive: true });
+      out = join(out, `${basename(input, extname(input)) || 'video'}.emb`);
+    }
     if (!out) {
       if (input === '-') throw usage('reading stdin needs --out FILE (stdin has no identity to name a cache file by)');
       out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop);
@@ -143,4 +151,12 @@ function drain<T extends EmbeddedFrame>(frames: Observable<T>, each: (f: T) => v
 
 function usage(msg: string): FramewiseError {
   return new FramewiseError(ErrorCodes.USAGE, msg);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

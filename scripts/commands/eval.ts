@@ -1,12 +1,13 @@
 // `framewise eval --model B --data D`: streams every video through the head from a zero state,
 // as live use would, and scores it (frame accuracy, macro F1, Edit, F1@k, mAP, per class,
 // confusion). --tta averages the probabilities of ten fixed crops/flips per frame.
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { evaluateSequences, argmaxLabels } from '../../models/metrics.ts';
 import { openModel } from '../../models/open-model.ts';
 import { ttaViews } from '../../training/augment.ts';
 import { embedDataset } from '../../training/embed-dataset.ts';
-import { writeReport } from '../../training/report.ts';
+import { clipAccuracyOf, perVideoRows } from '../../training/per-video.ts';
+import { writeReport, type ReportData } from '../../training/report.ts';
 import { stitchClips } from '../../training/sequences.ts';
 import { evaluatePass } from '../../models/recurrent/evaluate.ts';
 import { loadDataset } from '../../training/dataset.ts';
@@ -24,7 +25,7 @@ export const command: CommandSpec = {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
     ...datasetOptions,
     tta: { type: 'boolean', description: 'test-time augmentation: average 10 crops/flips (4 corners + center, mirrored)' },
-    out: { type: 'string', short: 'o', valueName: 'DIR', description: 'write eval-report.html/.json here (default: the bundle folder)' },
+    out: { type: 'string', short: 'o', valueName: 'DIR', defaultHelp: 'the bundle folder', description: 'write eval-report.html/.json here' },
     'cache-dir': cacheDirOption,
     ...modelOptions,
   },
@@ -57,37 +58,64 @@ export const command: CommandSpec = {
           return avg;
         });
       };
-      const scored = embedded.map((perView) => {
+      const all = embedded.map((perView) => {
         const probs = probsOf(perView);
-        return { name: perView[0]!.name, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: argmaxLabels(probs) };
+        return { name: perView[0]!.name, perView, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: argmaxLabels(probs) };
       });
-      const report = evaluateSequences(scored, meta.classes);
-      let clipAccuracy: number | undefined;
+      // The bundle lists the clips it was trained on: scoring those says how well it fits, not
+      // how well it generalises, so they are scored apart from the held-out ones.
+      const trainedOn = new Set(trainingNames(meta.dataset));
+      const heldOut = all.filter((s) => !trainedOn.has(s.name));
+      const ownClips = all.filter((s) => trainedOn.has(s.name));
+      const folders = ds.layout === 'folders';
+      const unit = folders ? 'clips' : 'videos';
+      const score = (set: typeof all) => {
+        const report = evaluateSequences(set, meta.classes);
+        const rows = perVideoRows(set, meta.classes, { singleLabel: folders });
+        return { report: { ...report, clipAccuracy: folders ? clipAccuracyOf(rows) : undefined }, rows };
+      };
+      const main = heldOut.length > 0 ? heldOut : all;
+      const mainName = heldOut.length === 0 ? `the bundle's own training ${unit}` : ownClips.length > 0 ? `held-out ${unit}` : unit;
+      const primary = score(main);
+      const own = heldOut.length > 0 && ownClips.length > 0 ? score(ownClips) : undefined;
       let stitched: ReturnType<typeof evaluateSequences> | undefined;
-      if (ds.layout === 'folders') {
-        // Clip accuracy: the majority of a clip's frames decides its label.
-        clipAccuracy = scored.filter((s) => {
-          const votes = new Array<number>(meta.classes.length).fill(0);
-          for (const l of s.pred) votes[l]!++;
-          return votes.indexOf(Math.max(...votes)) === s.truth[0];
-        }).length / scored.length;
+      if (folders) {
         // Stitched sequences score transitions and carried state, as `train` validates them.
         const rng = new SeededRandom(DEFAULTS.seed);
-        const seqs = stitchClips(embedded.map((v) => v[0]!), { sequences: Math.max(4, embedded.length), clipsPerSequence: 4, rand: () => rng.next() });
+        const clips = main.map((s) => s.perView[0]!);
+        const seqs = stitchClips(clips, { sequences: Math.max(4, clips.length), clipsPerSequence: 4, rand: () => rng.next() });
         const pass = evaluatePass(head, seqs.map((s) => ({ frames: s.embeddings })));
         stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: seqs[i]!.labels, probs: p })), meta.classes);
       }
       const pct = (x: number) => (x * 100).toFixed(1);
-      const line = (name: string, r: typeof report) =>
+      const line = (name: string, r: ReturnType<typeof evaluateSequences>) =>
         `${name}: ${r.frames} frames, accuracy ${pct(r.accuracy)}%, macro F1 ${pct(r.macroF1)}, Edit ${pct(r.edit)}, F1@{10,25,50} ${pct(r.f1['10'])}/${pct(r.f1['25'])}/${pct(r.f1['50'])}, mAP ${pct(r.mAP)}`;
-      stdout.write(line(ds.layout === 'folders' ? 'clips' : 'videos', report) + '\n');
-      if (clipAccuracy !== undefined) stdout.write(`clip accuracy (majority of frames): ${pct(clipAccuracy)}% of ${scored.length} clips\n`);
-      if (stitched) stdout.write(line('stitched sequences', stitched) + '\n');
-      for (const c of report.perClass) stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  (${c.support} frames)\n`);
+      const validatedOn = new Set(trainingNames(meta.dataset, 'val'));
+      const pickedEpoch = heldOut.length > 0 && heldOut.every((v) => validatedOn.has(v.name)) ? `, which were its validation ${unit} (they picked its epoch, so slightly optimistic)` : '';
+      const scope =
+        heldOut.length === 0
+          ? `all ${all.length} ${unit} are the bundle's own training ${unit} (listed in its framewise.json): these figures say how well it fits them, not how it does on new video`
+          : ownClips.length > 0
+            ? `${heldOut.length} held-out ${unit} (not in the bundle's training data)${pickedEpoch}; the other ${ownClips.length} are the bundle's own training ${unit} (listed in its framewise.json), scored apart`
+            : `${heldOut.length} ${unit}, none of them in the bundle's training data${pickedEpoch}`;
+      stdout.write(`scored on: ${scope}${views ? '; test-time augmentation averages 10 views per frame' : ''}\n`);
+      stdout.write(line(mainName, primary.report) + '\n');
+      if (primary.report.clipAccuracy !== undefined) stdout.write(`clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips\n`);
+      if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');
+      if (own) stdout.write(line(`the bundle's own training ${unit} (optimistic)`, own.report) + `${own.report.clipAccuracy !== undefined ? `, clip accuracy ${pct(own.report.clipAccuracy)}%` : ''}\n`);
+      stdout.write(`per class (${mainName}; precision and recall in %):\n`);
+      for (const c of primary.report.perClass) stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  (${c.support} frames)\n`);
+      const alsoScored: NonNullable<ReportData['alsoScored']> = [];
+      if (stitched) alsoScored.push({ name: `${mainName}, stitched`, note: `${stitched.sequences} sequences of 4 clips (fixed seed): transitions and carried state scored`, report: stitched });
+      if (own) alsoScored.push({ name: `bundle's training ${unit}`, note: 'trained on: optimistic', report: own.report });
       const out = await writeReport(join(str(values, 'out') ?? bundle, 'eval-report'), {
-        title: `framewise evaluation: ${bundle} on ${root}${views ? ' (TTA, 10 views)' : ''}`,
-        evaluation: { ...report, clipAccuracy },
-        extra: { stitched, perVideo: scored.map((s) => ({ name: s.name, accuracy: report.frames ? frameAcc(s.pred, s.truth) : NaN })) },
+        title: `framewise evaluation: ${basename(bundle)} on ${root}${views ? ' (TTA, 10 views)' : ''}`,
+        scope: `Scored on ${scope}. Every video is streamed through the head from a zero state, as the label command does.${views ? ' Test-time augmentation averages 10 crops/flips per frame.' : ''}`,
+        evaluation: primary.report,
+        evaluationName: mainName,
+        alsoScored,
+        perVideo: [...primary.rows.map((r) => ({ ...r, group: heldOut.length > 0 ? 'held out' : 'trained on' })), ...(own?.rows ?? []).map((r) => ({ ...r, group: 'trained on' }))],
+        extra: { bundle, data: root, trainingNamesInBundle: trainedOn.size },
       });
       log(`report ${out.html}`);
       return 0;
@@ -97,8 +125,7 @@ export const command: CommandSpec = {
   },
 };
 
-function frameAcc(pred: ArrayLike<number>, truth: ArrayLike<number>): number {
-  let right = 0;
-  for (let i = 0; i < truth.length; i++) if (pred[i] === truth[i]) right++;
-  return truth.length ? right / truth.length : NaN;
+function trainingNames(dataset: Record<string, unknown> | undefined, split: 'train' | 'val' = 'train'): string[] {
+  const names = (dataset?.[split] as { names?: unknown } | undefined)?.names;
+  return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
 }

@@ -9,21 +9,21 @@ import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type S
 import { EXPORTER_VERSION, OPSET } from '../../models/onnx/export.ts';
 import { layersDir, readLayersArtifacts } from '../../models/onnx/layers-source.ts';
 import { findLocalWeights } from '../../models/weights.ts';
-import { modelOptions, str, type CommandContext, type CommandSpec, modelRequest } from '../command.ts';
+import { modelOptions, str, type CommandContext, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
 async function onnxStatus(id: string, cacheDir: string, modelsDir: string | undefined): Promise<string> {
   const path = onnxCachePath(id, cacheDir);
-  if (!(await exists(path))) return 'onnx: not exported (made on first use, or `framewise models export-onnx`)';
+  if (!(await exists(path))) return 'not exported (made on first use, or `framewise models export-onnx`)';
   let sidecar: Sidecar | undefined;
   try {
     sidecar = JSON.parse(await readFile(sidecarPath(path), 'utf8')) as Sidecar;
   } catch {
-    return `onnx: ${path} (no verification record: verified on next use)`;
+    return `${path} (no verification record: verified on next use)`;
   }
   const bytes = new Uint8Array(await readFile(path));
-  if (sidecar.onnxSha256 !== sha256(bytes) || !sidecar.verification?.ok) return `onnx: ${path} (changed since verification: verified on next use)`;
+  if (sidecar.onnxSha256 !== sha256(bytes) || !sidecar.verification?.ok) return `${path} (changed since verification: verified on next use)`;
   let stale = sidecar.exporterVersion !== EXPORTER_VERSION;
   try {
     stale ||= (await readLayersArtifacts(id, modelsDir)).sourceHash !== sidecar.sourceSha256;
@@ -31,7 +31,7 @@ async function onnxStatus(id: string, cacheDir: string, modelsDir: string | unde
     // no layers model here: the file cannot be redone, but its record still holds
   }
   const v = sidecar.verification;
-  return `onnx: ${path} (verified, max |diff| ${v.maxAbsDiff.toExponential(1)} on ${v.frames} ${v.inputs}${stale ? '; stale, redone on next use' : ''})`;
+  return `${path} (verified, max |diff| ${v.maxAbsDiff.toExponential(1)} on ${v.frames} ${v.inputs}${stale ? '; stale, redone on next use' : ''})`;
 }
 
 async function list(ctx: CommandContext): Promise<number> {
@@ -40,25 +40,24 @@ async function list(ctx: CommandContext): Promise<number> {
     const info = embedderInfo(id);
     const dir = modelsDir;
     const graph = await findLocalWeights(id, { modelsDir: dir, cacheDir });
-    const layers = dir ? join(layersDir(id, dir), 'model.json') : '(no --models-dir / FRAMEWISE_MODELS)';
-    let macs = '';
+    const layers = dir ? join(layersDir(id, dir), 'model.json') : 'no --models-dir / FRAMEWISE_MODELS';
+    let macs = info.multiplyAdds;
     try {
-      const sc = JSON.parse(await readFile(sidecarPath(onnxCachePath(id, cacheDir)), 'utf8')) as Sidecar;
-      macs = `, ${(sc.macs.embedding / 1e6).toFixed(1)} M multiply-adds/frame`;
+      macs = (JSON.parse(await readFile(sidecarPath(onnxCachePath(id, cacheDir)), 'utf8')) as Sidecar).macs.embedding;
     } catch {
-      // MACs are known once an export exists
+      // no export here: the registry's count, made by the same exporter
     }
-    ctx.stdout.write(`${id}  (${info.dim}-d, ${info.inputSize}x${info.inputSize}${macs})\n`);
+    ctx.stdout.write(`${id}  (${info.dim}-d, ${info.inputSize}x${info.inputSize}, ${(macs / 1e6).toFixed(1)} M multiply-adds/frame)\n`);
     ctx.stdout.write(`  tfjs:   ${graph.found ? `${graph.found.dir} [${graph.found.source}]` : `not here (searched ${graph.searched.map((s) => s.dir).join(', ')}; downloaded on first use)`}\n`);
     ctx.stdout.write(`  layers: ${(await exists(layers)) ? resolve(layers) : `not here (${layers}): no ONNX export possible`}\n`);
-    ctx.stdout.write(`  ${await onnxStatus(id, cacheDir, modelsDir)}\n`);
+    ctx.stdout.write(`  onnx:   ${await onnxStatus(id, cacheDir, modelsDir)}\n`);
   }
   return 0;
 }
 
 async function exportOnnx(ctx: CommandContext): Promise<number> {
   const id = ctx.positionals[1];
-  if (!id) throw new FramewiseError(ErrorCodes.USAGE, 'framewise models export-onnx needs an embedder id');
+  if (!id) throw new FramewiseError(ErrorCodes.USAGE, `export-onnx needs an embedder id: ${EMBEDDER_IDS.join(', ')}`);
   embedderInfo(id);
   const request = modelRequest(ctx);
   const modelsDir = request.modelsDir;
@@ -81,13 +80,13 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
 
 export const command: CommandSpec = {
   name: 'models',
-  summary: 'list the embedders and their weights here, or export one to a verified ONNX file (native engine)',
+  summary: 'List the embedders and their weights here, or export one to a verified ONNX file (native engine).',
   args: '<list | export-onnx <id>>',
   minArgs: 1,
   options: {
     ...modelOptions,
-    out: { type: 'string', valueName: 'FILE', description: 'export-onnx: where to write the .onnx (and FILE.json, its verification record); default: the cache' },
-    'cache-dir': { type: 'string', valueName: 'DIR', description: 'cache root holding onnx/<id>.onnx (env FRAMEWISE_CACHE)' },
+    out: { type: 'string', valueName: 'FILE', defaultHelp: 'the cache', description: 'export-onnx: where to write the .onnx (and FILE.json, its verification record)' },
+    'cache-dir': cacheDirOption,
     'images-dir': { type: 'string', valueName: 'DIR', description: 'photos to verify the export on (default <models-dir>/../data/images)' },
   },
   async run(ctx) {

@@ -24,7 +24,9 @@ const ACTIONS = ['add', 'status', 'retry-failed'] as const;
 export const REDIS_OPTION = {
   type: 'string' as const,
   valueName: 'URL',
-  description: 'Redis holding the queue (default: env FRAMEWISE_REDIS, else redis://127.0.0.1:6379)',
+  defaultHelp: 'redis://127.0.0.1:6379',
+  env: 'FRAMEWISE_REDIS',
+  description: 'Redis holding the queue',
 };
 
 export const QUEUE_OPTION = { type: 'string' as const, valueName: 'NAME', default: DEFAULTS.queue.name, description: 'queue name' };
@@ -38,7 +40,7 @@ export const CONNECT_TIMEOUT_OPTION = {
 
 export const command: CommandSpec = {
   name: 'queue',
-  summary: 'queue videos for `framewise worker` processes on any machine (add), show progress (status), re-run failed jobs (retry-failed)',
+  summary: 'Queue videos for `framewise worker` processes on any machine (add), show progress (status), re-run failed jobs (retry-failed).',
   args: '<add|status|retry-failed> [inputs...]',
   minArgs: 1,
   options: {
@@ -60,7 +62,7 @@ export const command: CommandSpec = {
     const { positionals, values, stdout, stderr } = ctx;
     const [action, ...inputs] = positionals;
     if (!(ACTIONS as readonly string[]).includes(action!)) {
-      throw new FramewiseError(ErrorCodes.USAGE, `framewise queue takes ${ACTIONS.join(', ')}, got "${action}"`);
+      throw new FramewiseError(ErrorCodes.USAGE, `expected one of ${ACTIONS.join(', ')}, got "${action}"`);
     }
     if (action !== 'add' && inputs.length > 0) throw new FramewiseError(ErrorCodes.USAGE, `queue ${action} takes no inputs`);
     const { jobs, failures } = action === 'add' ? await describeJobs(inputs, values) : { jobs: [], failures: [] };

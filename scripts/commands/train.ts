@@ -69,13 +69,15 @@ export const command: CommandSpec = {
     try {
       const data = await prepareData(config, embedder, log);
       if (bool(values, 'check')) {
-        checkInitialLoss(config, data, log);
+        const { loss, expected } = checkInitialLoss(config, data, log);
+        stdout.write(`check passed: initial loss ${loss.toFixed(4)} is within 25% of ln(C) = ${expected.toFixed(4)}, as an untrained head over ${data.classes.length} classes should be\n`);
         return 0;
       }
       const overfit = num(values, 'overfit', 1);
       if (overfit !== undefined) {
         const acc = await overfitSmall(config, data, overfit, log);
-        if (acc < 0.95) throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `could not overfit ${overfit} sequence(s): ${(acc * 100).toFixed(1)}% training accuracy; raise --epochs or --lr, or check the data`);
+        if (acc < 0.95) throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `overfit check failed: ${(acc * 100).toFixed(1)}% training accuracy on ${overfit} sequence(s) (want 95% or more); raise --epochs or --lr, or check the data`);
+        stdout.write(`overfit check passed: ${(acc * 100).toFixed(1)}% training accuracy on ${overfit} sequence(s) (want 95% or more)\n`);
         return 0;
       }
       if (bool(values, 'lr-find')) {

@@ -9,7 +9,7 @@ import { CONNECT_TIMEOUT_OPTION, QUEUE_OPTION, REDIS_OPTION } from './queue.ts';
 
 export const command: CommandSpec = {
   name: 'worker',
-  summary: 'take label jobs from the queue (framewise queue add) and write their outputs, until SIGTERM',
+  summary: 'Take label jobs from the queue (framewise queue add) and write their outputs, until SIGTERM.',
   options: {
     redis: REDIS_OPTION,
     queue: QUEUE_OPTION,

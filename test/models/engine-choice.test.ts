@@ -168,8 +168,8 @@ describe('tfjs with workers', () => {
 describe('options', () => {
   test('--engine and --workers are in every model command, with their defaults in --help (once each)', () => {
     const help = renderHelp(labelCommand);
-    expect(help).toMatch(/--engine NAME\s+embedding engine: auto .* \(default: env FRAMEWISE_ENGINE, else auto\)/);
-    expect(help).toMatch(/--workers N\s+embedding worker threads .* \(default: env FRAMEWISE_WORKERS, else the number of cores\)/);
+    expect(help).toMatch(/--engine NAME\s+embedding engine: auto .* \(default: auto; env FRAMEWISE_ENGINE\)/);
+    expect(help).toMatch(/--workers N\s+embedding worker threads .* \(default: \d+, the cores here; env FRAMEWISE_WORKERS\)/);
     for (const line of help.split('\n')) expect(line.split('(default:').length, line).toBeLessThanOrEqual(2);
   });
 
