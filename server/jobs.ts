@@ -20,6 +20,7 @@ import { labelVideo } from '../pipeline/run-label.ts';
 import type { OutputFormat } from '../pipeline/sinks/index.ts';
 import type { FrameLabel } from '../core/types.ts';
 import type { MediaRoot } from './paths.ts';
+import { publicMessage } from './public-message.ts';
 import type { JobInfo, JobMessage, LabelMessage } from './protocol.ts';
 
 const STREAM_MS = 100;
@@ -220,7 +221,7 @@ export class JobManager {
       const e = asFramewiseError(err, ErrorCodes.DECODE_FAILED, `labeling ${job.info.name} failed`);
       this.config.log(`job ${job.info.id} failed: ${e.message}`);
       job.info.status = 'failed';
-      job.info.error = { code: e.code, message: e.message };
+      job.info.error = { code: e.code, message: publicMessage(e.message) };
     }
     this.publish(job);
   }

@@ -1,8 +1,9 @@
 // `framewise serve` as a library: one Node process, one port. An HTTP server answers the client
 // files, the JSON API and /media; `ws` in noServer mode takes the upgrades on WS_PATH. The model
 // (embedder + recurrent head) is loaded once and shared by every session and job.
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { accessPolicy, isLoopback, type AccessPolicy } from './access.ts';
 import { httpHandler } from './http.ts';
 import { JobManager } from './jobs.ts';
 import { LiveScheduler } from '../pipeline/live-scheduler.ts';
@@ -46,6 +48,14 @@ export interface ServerConfig {
   maxSessions?: number;
   /** Default DEFAULTS.serve.heartbeatMs. */
   heartbeatMs?: number;
+  /** Every client must present it (?token=, the cookie that sets, or Authorization: Bearer). */
+  token?: string;
+  /** Serve a non-loopback address without a token (refused otherwise). */
+  noAuth?: boolean;
+  /** Origins besides the server's own that may open sockets and send requests. */
+  allowOrigins?: readonly string[];
+  /** Host names answered besides the loopback names and the bound address. */
+  allowHosts?: readonly string[];
   /** Most live frames per embedder call; default = maxSessions (every waiting session in one call). */
   maxBatch?: number;
   /** Default DEFAULTS.serve.coalesceBytes. */
@@ -65,6 +75,10 @@ export interface ServerConfig {
 export interface RunningServer {
   /** http://host:port */
   readonly url: string;
+  /** The token clients must present, when the server has one. */
+  readonly token: string | undefined;
+  /** The URL to open in a browser: `url`/ with the token when there is one. */
+  readonly openUrl: string;
   readonly port: number;
   readonly model: ModelInfo;
   readonly scheduler: LiveScheduler;
@@ -78,6 +92,14 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const maxSessions = config.maxSessions ?? DEFAULTS.serve.maxSessions;
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new FramewiseError(ErrorCodes.USAGE, `maxSessions must be a positive integer, got ${maxSessions}`);
   const media = config.mediaDir !== undefined ? mediaRoot(config.mediaDir) : undefined;
+  const host = config.host ?? DEFAULTS.serve.host;
+  if (config.token !== undefined && !/^[\w.~-]{16,256}$/.test(config.token)) {
+    throw new FramewiseError(ErrorCodes.USAGE, 'the token must be 16 to 256 characters of letters, digits, "-", "_", "." or "~"');
+  }
+  if (!isLoopback(host) && config.token === undefined && !config.noAuth) {
+    throw new FramewiseError(ErrorCodes.USAGE, `serving ${host} (not loopback) needs a token (--token or FRAMEWISE_TOKEN), or --no-auth to let anyone on the network in`);
+  }
+  const access = accessPolicy({ host, allowHosts: config.allowHosts, allowOrigins: config.allowOrigins, token: config.token });
 
   let loaded: LoadedModel;
   let dispose = () => {};
@@ -121,7 +143,8 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     log,
   });
 
-  const http = createHttpServer(httpHandler({ clientDir: config.clientDir ?? CLIENT_DIST, model, limits, media, jobs, log }));
+  let actual = 0;
+  const http = createHttpServer(httpHandler({ clientDir: config.clientDir ?? CLIENT_DIST, model, limits, media, jobs, log, access, port: () => actual }));
   const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
   wss.on('connection', (ws) => sessions.accept(ws));
   http.on('upgrade', (req, socket, head) => {
@@ -131,10 +154,10 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
+    if (!admitted(access, req, actual, socket, log)) return;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
-  const host = config.host ?? DEFAULTS.serve.host;
   const port = config.port ?? DEFAULTS.serve.port;
   await new Promise<void>((ok, fail) => {
     const onError = (err: NodeJS.ErrnoException) =>
@@ -145,11 +168,14 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
       ok();
     });
   });
-  const actual = (http.address() as AddressInfo).port;
+  actual = (http.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${shownHost}:${actual}`;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${shownHost}:${actual}`,
+    url,
+    token: config.token,
+    openUrl: config.token !== undefined ? `${url}/?token=${config.token}` : `${url}/`,
     port: actual,
     model,
     scheduler,
@@ -165,4 +191,19 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
         dispose();
       })()),
   };
+}
+
+/** Runs the access checks on a WebSocket upgrade; a refused one gets its HTTP status and code. */
+function admitted(access: AccessPolicy, req: IncomingMessage, port: number, socket: Duplex, log: (line: string) => void): boolean {
+  try {
+    access.check(req, port);
+    return true;
+  } catch (err) {
+    const e = err instanceof FramewiseError ? err : new FramewiseError(ErrorCodes.FORBIDDEN, String(err));
+    log(`refused a WebSocket from ${req.socket.remoteAddress}: ${e.message}`);
+    const status = e.code === ErrorCodes.UNAUTHORIZED ? '401 Unauthorized' : '403 Forbidden';
+    const body = JSON.stringify({ code: e.code, message: e.message });
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    return false;
+  }
 }

@@ -10,6 +10,7 @@ import { toFrameLabel } from '../pipeline/label-stage.ts';
 import type { JobManager } from './jobs.ts';
 import type { LiveScheduler, LiveStream } from '../pipeline/live-scheduler.ts';
 import { Outbox } from './outbox.ts';
+import { publicMessage } from './public-message.ts';
 import {
   decodeFrame,
   parseClientControl,
@@ -155,7 +156,7 @@ class Session {
         ? err
         : new FramewiseError(ErrorCodes.PROTOCOL, `could not handle the message: ${(err as Error)?.message ?? String(err)}`);
     const frameIndex = index ?? (e instanceof ProtocolViolation ? e.frameIndex : undefined);
-    this.send({ type: 'error', ...this.base(), ...(frameIndex !== undefined ? { index: frameIndex } : {}), code: e.code, message: e.message });
+    this.send({ type: 'error', ...this.base(), ...(frameIndex !== undefined ? { index: frameIndex } : {}), code: e.code, message: publicMessage(e.message) });
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
