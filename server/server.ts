@@ -48,6 +48,8 @@ export interface ServerConfig {
   maxSessions?: number;
   /** Default DEFAULTS.serve.heartbeatMs. */
   heartbeatMs?: number;
+  /** A socket that has not sent hello this long after connecting is closed; default DEFAULTS.serve.helloTimeoutMs. */
+  helloTimeoutMs?: number;
   /** Every client must present it (?token=, the cookie that sets, or Authorization: Bearer). */
   token?: string;
   /** Serve a non-loopback address without a token (refused otherwise). */
@@ -138,6 +140,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     jobs,
     maxSessions,
     heartbeatMs: config.heartbeatMs ?? DEFAULTS.serve.heartbeatMs,
+    helloTimeoutMs: config.helloTimeoutMs ?? DEFAULTS.serve.helloTimeoutMs,
     coalesceBytes: config.coalesceBytes ?? DEFAULTS.serve.coalesceBytes,
     statsMs: config.statsMs,
     log,

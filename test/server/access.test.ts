@@ -190,3 +190,23 @@ test('job errors sent to clients name no absolute server path', async () => {
     await c.close();
   }
 });
+
+test('a socket that never says hello is closed after the hello deadline and frees its slot', async () => {
+  const small = await createServer({ model, port: 0, maxSessions: 1, helloTimeoutMs: 300, clientDir: dir.path, jobsDir: join(dir.path, 'jobs-hello') });
+  try {
+    const silent = openSocket(small.url);
+    silent.on('error', () => undefined);
+    const got: string[] = [];
+    silent.on('message', (d) => got.push(String(d)));
+    await new Promise((ok) => silent.once('open', ok));
+    await expect(connectLive(small.url)).rejects.toThrow(/E_BUSY/);
+    const closed = await new Promise<number>((ok) => silent.once('close', ok));
+    expect(closed).toBe(1002);
+    expect(got.join('')).toMatch(/E_PROTOCOL.*no hello/);
+    const c = await connectLive(small.url);
+    expect(small.sessionCount()).toBe(1);
+    await c.close();
+  } finally {
+    await small.close();
+  }
+});
