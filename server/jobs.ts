@@ -63,6 +63,8 @@ export class JobManager {
   private readonly queue: Job[] = [];
   private running = false;
   private closed = false;
+  /** The job being labeled, so that close() can wait for its files to be finished. */
+  private current: Promise<void> | undefined;
 
   constructor(private readonly config: JobManagerConfig) {
     mkdirSync(config.jobsDir, { recursive: true });
@@ -135,10 +137,12 @@ export class JobManager {
     return () => job.listeners.delete(listener);
   }
 
-  close(): void {
+  /** Cancels every job; resolves once the running one has stopped writing. */
+  async close(): Promise<void> {
     this.closed = true;
     for (const job of this.jobs.values()) job.abort.abort();
     this.queue.length = 0;
+    await this.current;
   }
 
   private start(input: string, name: string, videoUrl: string, id = newId(), dir = join(this.config.jobsDir, id)): JobInfo {
@@ -164,7 +168,7 @@ export class JobManager {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0 && !this.closed) await this.run(this.queue.shift()!);
+      while (this.queue.length > 0 && !this.closed) await (this.current = this.run(this.queue.shift()!));
     } finally {
       this.running = false;
     }

@@ -2,6 +2,7 @@
 // files, the JSON API and /media; `ws` in noServer mode takes the upgrades on WS_PATH. The model
 // (embedder + recurrent head) is loaded once and shared by every session and job.
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -64,7 +65,8 @@ export interface ServerConfig {
   coalesceBytes?: number;
   /** Stats message period per live session, ms (default 1000). */
   statsMs?: number;
-  /** Job outputs and uploads; default a fresh folder under FRAMEWISE_CACHE or the OS temp dir. */
+  /** Job outputs and uploads, kept after close; default a fresh folder under FRAMEWISE_CACHE or the
+   * OS temp dir, removed by close. */
   jobsDir?: string;
   modelsDir?: string;
   backend?: BackendRequest;
@@ -85,7 +87,10 @@ export interface RunningServer {
   readonly model: ModelInfo;
   readonly scheduler: LiveScheduler;
   readonly sessionCount: () => number;
-  /** Closes sockets, jobs and the port (and the model if the server loaded it). Idempotent. */
+  /** Where job outputs and uploads go. */
+  readonly jobsDir: string;
+  /** Closes sockets, jobs and the port (and the model if the server loaded it), and removes the
+   * jobs folder unless the caller named it. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -124,12 +129,14 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
   const scheduler = new LiveScheduler(embedder, head, config.maxBatch ?? maxSessions);
+  // A folder the caller named is theirs to keep; the default one is ours to remove at close.
+  const jobsDir = config.jobsDir ?? join(process.env.FRAMEWISE_CACHE ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
   const jobs = new JobManager({
     embedder,
     head,
     meta,
     media,
-    jobsDir: config.jobsDir ?? join(process.env.FRAMEWISE_CACHE ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
+    jobsDir,
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
     log,
   });
@@ -178,6 +185,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   return {
     url,
     token: config.token,
+    jobsDir,
     openUrl: config.token !== undefined ? `${url}/?token=${config.token}` : `${url}/`,
     port: actual,
     model,
@@ -186,11 +194,12 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     close: () =>
       (closing ??= (async () => {
         sessions.closeAll();
-        jobs.close();
+        const jobsStopped = jobs.close();
         wss.close();
         http.closeAllConnections();
         await new Promise<void>((ok) => http.close(() => ok()));
-        await scheduler.idle();
+        await Promise.all([scheduler.idle(), jobsStopped]);
+        if (config.jobsDir === undefined) rmSync(jobsDir, { recursive: true, force: true });
         dispose();
       })()),
   };
