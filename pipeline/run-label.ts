@@ -4,7 +4,7 @@
 // video's length (memory does not grow with it).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { concatMap, from, map, pipe } from 'rxjs';
+import { pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { decodeThrough } from './decode.ts';
@@ -14,6 +14,7 @@ import { label } from './label-stage.ts';
 import { isUrl, probe, requireBinary, type VideoInfo } from './probe.ts';
 import { openOutputs, SourceFrameMapper, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
+import { writeEach } from './write-stage.ts';
 import type { CropPolicy, FrameLabel, Segment } from '../core/types.ts';
 
 /** What a trained head needs from the decoder: it must see frames as it saw them in training. */
@@ -108,7 +109,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   const stage = pipe(
     embed(o.embedder),
     label(o.head, o.classes, { chunk }),
-    concatMap((l: FrameLabel) => from(write(l)).pipe(map(() => l))),
+    writeEach(write),
   );
   const frames$ = decodeThrough(
     o.input,
