@@ -12,6 +12,7 @@ import { writeReport } from '../../training/report.ts';
 import { stitchClips } from '../../training/sequences.ts';
 import { evaluatePass } from '../../models/recurrent/evaluate.ts';
 import { loadDataset } from '../../training/dataset.ts';
+import { ensureDir } from '../../pipeline/sinks/files.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
@@ -33,6 +34,9 @@ export const command: CommandSpec = {
     const bundle = str(values, 'model');
     const root = str(values, 'data');
     if (!bundle || !root) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> and --data <dataset> are required');
+    // The report folder is made (or found unwritable) before the evaluation, not after it.
+    const outDir = str(values, 'out') ?? bundle;
+    ensureDir(outDir);
     const model = await openModel({ bundle, modelsDir: str(values, 'models-dir'), backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
     try {
       const { meta, head, embedder } = model;
@@ -82,7 +86,7 @@ export const command: CommandSpec = {
       if (clipAccuracy !== undefined) stdout.write(`clip accuracy (majority of frames): ${pct(clipAccuracy)}% of ${scored.length} clips\n`);
       if (stitched) stdout.write(line('stitched sequences', stitched) + '\n');
       for (const c of report.perClass) stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  (${c.support} frames)\n`);
-      const out = await writeReport(join(str(values, 'out') ?? bundle, 'eval-report'), {
+      const out = await writeReport(join(outDir, 'eval-report'), {
         title: `framewise evaluation: ${bundle} on ${root}${views ? ' (TTA, 10 views)' : ''}`,
         evaluation: { ...report, clipAccuracy },
         extra: { stitched, perVideo: scored.map((s) => ({ name: s.name, accuracy: report.frames ? frameAcc(s.pred, s.truth) : NaN })) },
