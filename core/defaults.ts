@@ -47,6 +47,8 @@ export const DEFAULTS = {
     maxSessions: 8,
     /** Ping interval; a peer that misses one pong is terminated. */
     heartbeatMs: 15_000,
+    /** A socket must say hello within this long, or it is closed and its session slot freed. */
+    helloTimeoutMs: 5_000,
     /** Rate the browser client sends webcam frames at. */
     liveFps: 15,
     /** Frames a client may have sent without an answer (label or dropped) before it skips capture. */

@@ -28,8 +28,11 @@ export const ErrorCodes = {
   PROTOCOL: 'E_PROTOCOL',
   /** The server is at its cap of concurrent sessions (or jobs); try again later. */
   BUSY: 'E_BUSY',
-  /** A path outside the served media folder (`..`, another absolute path, a symlink out). */
+  /** A path outside the served media folder (`..`, another absolute path, a symlink out), or a
+   * request to the server from a foreign Origin or under an unexpected Host name. */
   FORBIDDEN: 'E_FORBIDDEN',
+  /** The server needs its token (`serve --token`, or the one it generated and printed) and got none or another. */
+  UNAUTHORIZED: 'E_UNAUTHORIZED',
   /** A worker (thread or process) died or failed. */
   WORKER_FAILED: 'E_WORKER_FAILED',
   /** The job queue's Redis cannot be reached (`framewise queue`, `framewise worker`). */

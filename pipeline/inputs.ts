@@ -26,19 +26,25 @@ async function walk(dir: string): Promise<string[]> {
 const stem = (p: string) => basename(p, extname(p));
 
 /**
- * Expands inputs in order. A path that does not exist is kept as is, so that the run reports it
- * as a failed input (with its own error) instead of silently skipping it.
+ * Expands inputs in order. A path that does not exist (or a pattern that matches nothing) is kept
+ * as is, so that the run reports it as a failed input (with its own error) instead of silently
+ * skipping it.
  */
 export async function expandInputs(inputs: readonly string[]): Promise<InputItem[]> {
   const items: InputItem[] = [];
   for (const input of inputs) {
     if (input === '-') items.push({ source: '-', name: 'stdin' });
     else if (isUrl(input)) items.push({ source: input, name: stem(new URL(input).pathname) || 'stream' });
-    else if (isDynamicPattern(input)) {
-      for (const p of (await glob(input, { onlyFiles: true })).sort()) items.push({ source: p, name: stem(p) });
-    } else {
+    else {
+      // A path that exists is always that file or folder, even when its name has glob characters
+      // ("clip (1).mp4", "take[2].mov"); only what does not exist is tried as a pattern.
       const st = await stat(input).catch(() => undefined);
-      if (st?.isDirectory()) {
+      if (!st && isDynamicPattern(input)) {
+        const matches = (await glob(input, { onlyFiles: true })).sort();
+        // A pattern that matches nothing is reported as a failed input, like a missing file.
+        if (matches.length === 0) items.push({ source: input, name: stem(input) });
+        for (const p of matches) items.push({ source: p, name: stem(p) });
+      } else if (st?.isDirectory()) {
         for (const p of await walk(input)) items.push({ source: p, name: relative(input, p).slice(0, -extname(p).length) });
       } else items.push({ source: input, name: stem(input) });
     }

@@ -232,9 +232,19 @@ function toVideoInfo(input: string, json: FfprobeJson, counted: boolean): VideoI
   const streams = json.streams ?? [];
   // Cover art in audio files is a one-picture "video" stream; it is not a video (decode maps 0:V:0).
   const video = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  // No audio, video or subtitle stream at all (none, or only unknown "data"): a header cut before
+  // its streams were described, or no media file; either way damaged, not audio only.
+  if (!streams.some((s) => s.codec_type === 'video' || s.codec_type === 'audio' || s.codec_type === 'subtitle')) {
+    throw new FramewiseError(ErrorCodes.DECODE_FAILED, `${input} is damaged: no audio or video stream could be read from its header (a truncated or corrupt file)`);
+  }
   if (!video) {
     const kinds = streams.map((s) => s.codec_type ?? '?').join(', ') || 'none';
     throw new FramewiseError(ErrorCodes.NO_VIDEO_STREAM, `no video stream in ${input} (streams: ${kinds})`);
+  }
+  // A partly cut header (e.g. an MP4's moov atom) leaves a stream entry with no codec and no size:
+  // the file is damaged, not free of video.
+  if (!video.codec_name || !video.width || !video.height) {
+    throw new FramewiseError(ErrorCodes.DECODE_FAILED, `${input} is damaged: its video stream has no readable codec or size (a truncated or corrupt header)`);
   }
   const rotation = Number(video.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? video.tags?.rotate ?? 0);
   const quarterTurn = Math.abs(Math.round(rotation / 90)) % 2 === 1;

@@ -3,7 +3,7 @@
 // so at most `inFlight` frames are anywhere between the decoder and the files, whatever the
 // video's length (memory does not grow with it).
 import { basename, extname } from 'node:path';
-import { concatMap, from, map, pipe } from 'rxjs';
+import { pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { decodeThrough } from './decode.ts';
@@ -13,6 +13,7 @@ import { label } from './label-stage.ts';
 import { isUrl, probe, sourceFrameTimes, type VideoInfo } from './probe.ts';
 import { annotationMedia, openOutputs, SourceFrameMapper, type AnnotationOptions, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
+import { writeEach } from './write-stage.ts';
 import type { CropPolicy, FrameLabel, Segment } from '../core/types.ts';
 
 /** What a trained head needs from the decoder: it must see frames as it saw them in training. */
@@ -103,7 +104,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   const stage = pipe(
     embed(embedder),
     label(head, meta.classes, { chunk }),
-    concatMap((l: FrameLabel) => from(write(l)).pipe(map(() => l))),
+    writeEach(write),
   );
   const frames$ = decodeThrough(
     o.input,

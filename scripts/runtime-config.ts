@@ -20,6 +20,8 @@ export interface RuntimeConfig {
   cacheDir: string;
   /** FRAMEWISE_REDIS: the queue's Redis; default redis://127.0.0.1:6379. */
   redisUrl: string;
+  /** FRAMEWISE_TOKEN: the token `serve` requires; unset, serve makes one where it needs one. */
+  token: string | undefined;
 }
 
 /** Reads the environment; a malformed variable is a usage error that names it. */
@@ -39,5 +41,6 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     modelsDir: set('FRAMEWISE_MODELS'),
     cacheDir: set('FRAMEWISE_CACHE') ?? (set('XDG_CACHE_HOME') ? join(env.XDG_CACHE_HOME!, 'framewise') : DEFAULTS.cacheDir),
     redisUrl: set('FRAMEWISE_REDIS') ?? 'redis://127.0.0.1:6379',
+    token: set('FRAMEWISE_TOKEN'),
   });
 }

@@ -14,10 +14,12 @@ import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, extname, resolve, sep } from 'node:path';
 import { ErrorCodes, FramewiseError, type ErrorCode } from '../core/errors.ts';
+import type { AccessPolicy } from './access.ts';
 import type { JobManager } from './jobs.ts';
 import type { MediaRoot } from './paths.ts';
 import type { Limits, ModelInfo } from './protocol.ts';
 import { PROTOCOL_VERSION, WS_PATH } from './protocol.ts';
+import { publicMessage } from './public-message.ts';
 
 export interface HttpConfig {
   clientDir: string;
@@ -26,6 +28,10 @@ export interface HttpConfig {
   media: MediaRoot | undefined;
   jobs: JobManager;
   log: (line: string) => void;
+  /** Host, Origin and token checks, run before any request is handled. */
+  access: AccessPolicy;
+  /** The port the server listens on (known once bound). */
+  port: () => number;
 }
 
 const TYPES: Record<string, string> = {
@@ -53,6 +59,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.USAGE]: 400,
   [ErrorCodes.PROTOCOL]: 400,
   [ErrorCodes.FORBIDDEN]: 403,
+  [ErrorCodes.UNAUTHORIZED]: 401,
   [ErrorCodes.INPUT_NOT_FOUND]: 404,
   [ErrorCodes.BUSY]: 503,
 };
@@ -64,6 +71,8 @@ export function httpHandler(config: HttpConfig): (req: IncomingMessage, res: Ser
 }
 
 async function handle(c: HttpConfig, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const cookie = c.access.check(req, c.port());
+  if (cookie) res.setHeader('Set-Cookie', cookie);
   const url = new URL(req.url ?? '/', 'http://localhost');
   let path: string;
   try {
@@ -201,5 +210,5 @@ function sendError(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
-  json(res, STATUS[e.code] ?? 500, { code: e.code, message: e.message });
+  json(res, STATUS[e.code] ?? 500, { code: e.code, message: publicMessage(e.message) });
 }

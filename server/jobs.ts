@@ -22,6 +22,7 @@ import { labelVideo } from '../pipeline/run-label.ts';
 import type { OutputFormat } from '../pipeline/sinks/index.ts';
 import type { FrameLabel } from '../core/types.ts';
 import type { MediaRoot } from './paths.ts';
+import { publicMessage } from './public-message.ts';
 import { labelMessage, type JobInfo, type JobMessage, type LabelMessage } from './protocol.ts';
 
 const STREAM_MS = 100;
@@ -68,6 +69,8 @@ export class JobManager {
   private readonly queue: Job[] = [];
   private running = false;
   private closed = false;
+  /** The job being labeled, so that close() can wait for its files to be finished. */
+  private current: Promise<void> | undefined;
 
   constructor(private readonly config: JobManagerConfig) {
     mkdirSync(config.jobsDir, { recursive: true });
@@ -145,10 +148,12 @@ export class JobManager {
     return () => job.listeners.delete(listener);
   }
 
-  close(): void {
+  /** Cancels every job; resolves once the running one has stopped writing. */
+  async close(): Promise<void> {
     this.closed = true;
     for (const job of this.jobs.values()) job.abort.abort();
     this.queue.length = 0;
+    await this.current;
   }
 
   private start(input: string, name: string, videoUrl: string, id = newId(), dir = join(this.config.jobsDir, id)): JobInfo {
@@ -174,7 +179,7 @@ export class JobManager {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0 && !this.closed) await this.run(this.queue.shift()!);
+      while (this.queue.length > 0 && !this.closed) await (this.current = this.run(this.queue.shift()!));
     } finally {
       this.running = false;
     }
@@ -228,7 +233,7 @@ export class JobManager {
       const e = asFramewiseError(err, ErrorCodes.DECODE_FAILED, `labeling ${job.info.name} failed`);
       this.config.log(`job ${job.info.id} failed: ${e.message}`);
       job.info.status = 'failed';
-      job.info.error = { code: e.code, message: e.message };
+      job.info.error = { code: e.code, message: publicMessage(e.message) };
     }
     this.publish(job);
   }

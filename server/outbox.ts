@@ -1,7 +1,7 @@
 // Outgoing messages of one socket. ws.send() never applies backpressure: a client that reads
 // slowly makes the server buffer without bound. So when the socket's bufferedAmount is above a
 // threshold, messages wait here and are coalesced: a newer label (or stats, or job status) of a
-// stream replaces the waiting one, dropped reports of a stream merge into one. Only the latest
+// stream replaces the waiting one, dropped reports of a stream merge into one per reason. Only the latest
 // state of each stream is worth sending late; memory per socket stays bounded.
 import type WebSocket from 'ws';
 import type { DroppedMessage, ServerMessage } from './protocol.ts';
@@ -58,8 +58,10 @@ export class Outbox {
       return;
     }
     if (msg.type === 'dropped') {
-      const prev = q.find(sameKind) as DroppedMessage | undefined;
-      if (prev && prev.reason === msg.reason) {
+      // One waiting report per (stream, reason): drops of mixed reasons must merge too, or a
+      // client that never reads makes the queue grow by one message per drop.
+      const prev = q.find((m) => sameKind(m) && (m as DroppedMessage).reason === msg.reason) as DroppedMessage | undefined;
+      if (prev) {
         prev.frames = [...prev.frames, ...msg.frames].slice(-MAX_LISTED);
         prev.count += msg.count;
         prev.index = msg.index;

@@ -1,8 +1,10 @@
 // `framewise serve` as a library: one Node process, one port. An HTTP server answers the client
 // files, the JSON API and /media; `ws` in noServer mode takes the upgrades on WS_PATH. The model
 // (embedder + recurrent head) is loaded once and shared by every session and job.
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +17,7 @@ import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { accessPolicy, isLoopback, type AccessPolicy } from './access.ts';
 import { httpHandler } from './http.ts';
 import { JobManager } from './jobs.ts';
 import { LiveScheduler } from '../pipeline/live-scheduler.ts';
@@ -47,13 +50,24 @@ export interface ServerConfig {
   maxSessions?: number;
   /** Default DEFAULTS.serve.heartbeatMs. */
   heartbeatMs?: number;
+  /** A socket that has not sent hello this long after connecting is closed; default DEFAULTS.serve.helloTimeoutMs. */
+  helloTimeoutMs?: number;
+  /** Every client must present it (?token=, the cookie that sets, or Authorization: Bearer). */
+  token?: string;
+  /** Serve a non-loopback address without a token (refused otherwise). */
+  noAuth?: boolean;
+  /** Origins besides the server's own that may open sockets and send requests. */
+  allowOrigins?: readonly string[];
+  /** Host names answered besides the loopback names and the bound address. */
+  allowHosts?: readonly string[];
   /** Most live frames per embedder call; default = maxSessions (every waiting session in one call). */
   maxBatch?: number;
   /** Default DEFAULTS.serve.coalesceBytes. */
   coalesceBytes?: number;
   /** Stats message period per live session, ms (default 1000). */
   statsMs?: number;
-  /** Job outputs and uploads; default a fresh folder under cacheDir, else the OS temp dir. */
+  /** Job outputs and uploads, kept after close; default a fresh folder under cacheDir, else the OS
+   * temp dir, removed by close. */
   jobsDir?: string;
   modelsDir?: string;
   /** Cache root for weights, ONNX exports and playable copies of videos browsers cannot play (default DEFAULTS.cacheDir); temporary job folders go under it too. */
@@ -68,11 +82,18 @@ export interface ServerConfig {
 export interface RunningServer {
   /** http://host:port */
   readonly url: string;
+  /** The token clients must present, when the server has one. */
+  readonly token: string | undefined;
+  /** The URL to open in a browser: `url`/ with the token when there is one. */
+  readonly openUrl: string;
   readonly port: number;
   readonly model: ModelInfo;
   readonly scheduler: LiveScheduler;
   readonly sessionCount: () => number;
-  /** Closes sockets, jobs and the port (and the model if the server loaded it). Idempotent. */
+  /** Where job outputs and uploads go. */
+  readonly jobsDir: string;
+  /** Closes sockets, jobs and the port (and the model if the server loaded it), and removes the
+   * jobs folder unless the caller named it. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -81,6 +102,14 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const maxSessions = config.maxSessions ?? DEFAULTS.serve.maxSessions;
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new FramewiseError(ErrorCodes.USAGE, `maxSessions must be a positive integer, got ${maxSessions}`);
   const media = config.mediaDir !== undefined ? mediaRoot(config.mediaDir) : undefined;
+  const host = config.host ?? DEFAULTS.serve.host;
+  if (config.token !== undefined && !/^[\w.~-]{16,256}$/.test(config.token)) {
+    throw new FramewiseError(ErrorCodes.USAGE, 'the token must be 16 to 256 characters of letters, digits, "-", "_", "." or "~"');
+  }
+  if (!isLoopback(host) && config.token === undefined && !config.noAuth) {
+    throw new FramewiseError(ErrorCodes.USAGE, `serving ${host} (not loopback) needs a token (--token or FRAMEWISE_TOKEN), or --no-auth to let anyone on the network in`);
+  }
+  const access = accessPolicy({ host, allowHosts: config.allowHosts, allowOrigins: config.allowOrigins, token: config.token });
 
   let loaded: LoadedModel;
   let dispose = () => {};
@@ -103,12 +132,14 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
   const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions });
+  // A folder the caller named is theirs to keep; the default one is ours to remove at close.
+  const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
   const jobs = new JobManager({
     embedder,
     head,
     meta,
     media,
-    jobsDir: config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
+    jobsDir,
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
     cacheDir: config.cacheDir,
     log,
@@ -120,12 +151,14 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     jobs,
     maxSessions,
     heartbeatMs: config.heartbeatMs ?? DEFAULTS.serve.heartbeatMs,
+    helloTimeoutMs: config.helloTimeoutMs ?? DEFAULTS.serve.helloTimeoutMs,
     coalesceBytes: config.coalesceBytes ?? DEFAULTS.serve.coalesceBytes,
     statsMs: config.statsMs,
     log,
   });
 
-  const http = createHttpServer(httpHandler({ clientDir: config.clientDir ?? CLIENT_DIST, model, limits, media, jobs, log }));
+  let actual = 0;
+  const http = createHttpServer(httpHandler({ clientDir: config.clientDir ?? CLIENT_DIST, model, limits, media, jobs, log, access, port: () => actual }));
   const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
   wss.on('connection', (ws) => sessions.accept(ws));
   http.on('upgrade', (req, socket, head) => {
@@ -135,10 +168,10 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
       return;
     }
+    if (!admitted(access, req, actual, socket, log)) return;
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
-  const host = config.host ?? DEFAULTS.serve.host;
   const port = config.port ?? DEFAULTS.serve.port;
   await new Promise<void>((ok, fail) => {
     const onError = (err: NodeJS.ErrnoException) =>
@@ -149,11 +182,15 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
       ok();
     });
   });
-  const actual = (http.address() as AddressInfo).port;
+  actual = (http.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${shownHost}:${actual}`;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${shownHost}:${actual}`,
+    url,
+    token: config.token,
+    jobsDir,
+    openUrl: config.token !== undefined ? `${url}/?token=${config.token}` : `${url}/`,
     port: actual,
     model,
     scheduler,
@@ -161,12 +198,28 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     close: () =>
       (closing ??= (async () => {
         sessions.closeAll();
-        jobs.close();
+        const jobsStopped = jobs.close();
         wss.close();
         http.closeAllConnections();
         await new Promise<void>((ok) => http.close(() => ok()));
-        await scheduler.idle();
+        await Promise.all([scheduler.idle(), jobsStopped]);
+        if (config.jobsDir === undefined) rmSync(jobsDir, { recursive: true, force: true });
         dispose();
       })()),
   };
+}
+
+/** Runs the access checks on a WebSocket upgrade; a refused one gets its HTTP status and code. */
+function admitted(access: AccessPolicy, req: IncomingMessage, port: number, socket: Duplex, log: (line: string) => void): boolean {
+  try {
+    access.check(req, port);
+    return true;
+  } catch (err) {
+    const e = err instanceof FramewiseError ? err : new FramewiseError(ErrorCodes.FORBIDDEN, String(err));
+    log(`refused a WebSocket from ${req.socket.remoteAddress}: ${e.message}`);
+    const status = e.code === ErrorCodes.UNAUTHORIZED ? '401 Unauthorized' : '403 Forbidden';
+    const body = JSON.stringify({ code: e.code, message: e.message });
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    return false;
+  }
 }

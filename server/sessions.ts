@@ -9,6 +9,7 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import type { JobManager } from './jobs.ts';
 import type { LiveScheduler, LiveStream } from '../pipeline/live-scheduler.ts';
 import { Outbox } from './outbox.ts';
+import { publicMessage } from './public-message.ts';
 import {
   decodeFrame,
   labelMessage,
@@ -28,6 +29,8 @@ export interface SessionsConfig {
   jobs: JobManager | undefined;
   maxSessions: number;
   heartbeatMs: number;
+  /** A socket that has not said hello this long after connecting is closed (its slot freed). */
+  helloTimeoutMs: number;
   coalesceBytes: number;
   /** How often each live session gets a stats message. */
   statsMs?: number;
@@ -37,6 +40,8 @@ export interface SessionsConfig {
 /** Close codes (RFC 6455 and the registry): 1013 try again later, 1002 protocol error. */
 const CLOSE_BUSY = 1013;
 const CLOSE_PROTOCOL = 1002;
+/** After a close frame, how long a peer may take to answer it before its socket is destroyed. */
+const CLOSE_GRACE_MS = 1000;
 
 export class Sessions {
   private readonly sessions = new Map<WebSocket, Session>();
@@ -103,6 +108,7 @@ class Session {
   private window = { at: performance.now(), processed: 0, dropped: 0 };
   private readonly jobSubs = new Map<string, () => void>();
   private disposed = false;
+  private readonly helloDeadline: NodeJS.Timeout;
 
   constructor(
     private readonly ws: WebSocket,
@@ -110,6 +116,13 @@ class Session {
     private readonly sessionCount: () => number,
   ) {
     this.outbox = new Outbox(ws, config.coalesceBytes);
+    // A socket that never says hello would hold a session slot until the heartbeat or forever.
+    this.helloDeadline = setTimeout(() => {
+      this.sendError(new ProtocolViolation(`no hello within ${config.helloTimeoutMs} ms of connecting`));
+      this.ws.close(CLOSE_PROTOCOL, 'no hello');
+      setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+    }, config.helloTimeoutMs);
+    this.helloDeadline.unref();
     ws.on('pong', () => (this.alive = true));
     ws.on('message', (data, isBinary) => {
       try {
@@ -134,6 +147,7 @@ class Session {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    clearTimeout(this.helloDeadline);
     clearInterval(this.statsTimer);
     this.stream?.close();
     this.outbox.close();
@@ -155,7 +169,7 @@ class Session {
         ? err
         : new FramewiseError(ErrorCodes.PROTOCOL, `could not handle the message: ${(err as Error)?.message ?? String(err)}`);
     const frameIndex = index ?? (e instanceof ProtocolViolation ? e.frameIndex : undefined);
-    this.send({ type: 'error', ...this.base(), ...(frameIndex !== undefined ? { index: frameIndex } : {}), code: e.code, message: e.message });
+    this.send({ type: 'error', ...this.base(), ...(frameIndex !== undefined ? { index: frameIndex } : {}), code: e.code, message: publicMessage(e.message) });
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -202,6 +216,7 @@ class Session {
     }
     if (this.greeted) throw new ProtocolViolation('hello was already received on this session');
     this.greeted = true;
+    clearTimeout(this.helloDeadline);
     this.send({ type: 'welcome', ...this.base(), version: PROTOCOL_VERSION, model: this.config.model, limits: this.config.limits });
   }
 

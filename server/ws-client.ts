@@ -18,11 +18,16 @@ export interface LiveClient {
   close(): Promise<number>;
 }
 
-/** Opens a socket without the hello (for tests of what happens before it). */
+/**
+ * Opens a socket without the hello (for tests of what happens before it). A `?token=` on
+ * `baseUrl` (the URL `framewise serve` prints) is sent as a bearer token.
+ */
 export function openSocket(baseUrl: string, options: WebSocket.ClientOptions = {}): WebSocket {
   const url = new URL(WS_PATH, baseUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  return new WebSocket(url, { perMessageDeflate: false, ...options });
+  const token = new URL(baseUrl).searchParams.get('token');
+  const headers = { ...(token !== null ? { Authorization: `Bearer ${token}` } : {}), ...options.headers };
+  return new WebSocket(url, { perMessageDeflate: false, ...options, headers });
 }
 
 export async function connectLive(baseUrl: string, client = 'node'): Promise<LiveClient> {

@@ -15,6 +15,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import type { CropPolicy } from '../../core/types.ts';
+import { EMBEDDER_IDS } from '../registry.ts';
 import { loadFolderArtifacts } from '../weights.ts';
 import { createHead, type HeadSpec, type NamedWeight, type RecurrentHead } from './head.ts';
 
@@ -231,7 +232,11 @@ function parseMeta(raw: unknown, invalid: (what: string) => FramewiseError): Bun
   };
   const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
   need(Array.isArray(m.classes) && m.classes.length >= 2 && m.classes.every((c) => typeof c === 'string'), 'classes must be >= 2 strings');
+  need(m.classes!.every((c) => c.length > 0) && new Set(m.classes).size === m.classes!.length, `class names must be non-empty and distinct, got ${JSON.stringify(m.classes)}`);
   need(typeof m.embedderId === 'string', 'embedderId must be a string');
+  // Refused here, not at the first input: a bundle that cannot run must not look loaded.
+  need(EMBEDDER_IDS.includes(m.embedderId!), `unknown embedderId ${JSON.stringify(m.embedderId)} (known: ${EMBEDDER_IDS.join(', ')})`);
+  need(m.crop === undefined || m.crop === 'center' || m.crop === 'pad', `crop must be "center" or "pad", got ${JSON.stringify(m.crop)}`);
   need(posInt(m.embeddingDim), 'embeddingDim must be a positive integer');
   need(m.cell === 'lstm' || m.cell === 'gru' || m.cell === 'none', 'cell must be lstm, gru or none');
   need(posInt(m.layers) && posInt(m.hidden), 'layers and hidden must be positive integers');

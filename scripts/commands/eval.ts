@@ -11,6 +11,7 @@ import { writeReport, type ReportData } from '../../training/report.ts';
 import { stitchClips } from '../../training/sequences.ts';
 import { evaluatePass } from '../../models/recurrent/evaluate.ts';
 import { loadDataset } from '../../training/dataset.ts';
+import { ensureDir } from '../../pipeline/sinks/files.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
@@ -35,6 +36,9 @@ export const command: CommandSpec = {
     const bundle = str(values, 'model');
     const root = str(values, 'data');
     if (!bundle || !root) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> and --data <dataset> are required');
+    // The report folder is made (or found unwritable) before the evaluation, not after it.
+    const outDir = str(values, 'out') ?? bundle;
+    ensureDir(outDir);
     const request = modelRequest(ctx);
     const model = await openModel({ bundle, ...request, onProgress: log });
     try {
@@ -108,7 +112,7 @@ export const command: CommandSpec = {
       const alsoScored: NonNullable<ReportData['alsoScored']> = [];
       if (stitched) alsoScored.push({ name: `${mainName}, stitched`, note: `${stitched.sequences} sequences of 4 clips (fixed seed): transitions and carried state scored`, report: stitched });
       if (own) alsoScored.push({ name: `bundle's training ${unit}`, note: 'trained on: optimistic', report: own.report });
-      const out = await writeReport(join(str(values, 'out') ?? bundle, 'eval-report'), {
+      const out = await writeReport(join(outDir, 'eval-report'), {
         title: `framewise evaluation: ${basename(bundle)} on ${root}${views ? ' (TTA, 10 views)' : ''}`,
         scope: `Scored on ${scope}. Every video is streamed through the head from a zero state, as the label command does.${views ? ' Test-time augmentation averages 10 crops/flips per frame.' : ''}`,
         evaluation: primary.report,

@@ -1,11 +1,15 @@
 // `framewise serve --model <bundle>`: the live server. One process and one port for the browser
 // client, the JSON API, /media and the WebSocket protocol (docs/protocol.md). Loopback only unless
-// --host says otherwise; Ctrl-C closes sessions and jobs and exits 0.
+// --host says otherwise; on any other address a token is required (generated here and printed in
+// the URL, like notebook servers do, unless given or --no-auth). Ctrl-C closes sessions and jobs
+// and exits 0.
+import { randomBytes } from 'node:crypto';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
+import { isLoopback } from '../../server/access.ts';
 import { createServer } from '../../server/server.ts';
 import { ensureClientBuilt } from '../build-client.ts';
-import { modelOptions, num, str, type CommandSpec, modelRequest } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, type OptionValues, modelRequest } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'serve',
@@ -15,6 +19,10 @@ export const command: CommandSpec = {
     port: { type: 'string', short: 'p', valueName: 'PORT', default: String(DEFAULTS.serve.port), description: 'TCP port (0 = any free port)' },
     host: { type: 'string', valueName: 'ADDR', default: DEFAULTS.serve.host, description: 'address to bind; 0.0.0.0 exposes the server to the network' },
     media: { type: 'string', valueName: 'DIR', description: 'folder of videos clients may label and play (nothing outside it is readable)' },
+    token: { type: 'string', valueName: 'TOKEN', description: 'clients must present it (env FRAMEWISE_TOKEN); generated on a non-loopback --host when absent' },
+    'no-auth': { type: 'boolean', description: 'serve a non-loopback --host without a token: anyone who can reach the port may use it' },
+    'allow-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'another web origin (scheme://host:port) allowed to open sockets and send requests; repeatable' },
+    'allow-host': { type: 'string', multiple: true, valueName: 'NAME', description: 'another Host name to answer (e.g. this machine\'s DNS name); repeatable' },
     'max-sessions': { type: 'string', valueName: 'N', default: String(DEFAULTS.serve.maxSessions), description: 'concurrent WebSocket sessions; more are refused with E_BUSY' },
     ...modelOptions,
   },
@@ -26,10 +34,19 @@ export const command: CommandSpec = {
     const maxSessions = num(values, 'max-sessions', 1, 1024)!;
     if (!Number.isInteger(port) || !Number.isInteger(maxSessions)) throw new FramewiseError(ErrorCodes.USAGE, '--port and --max-sessions must be integers');
     const log = (line: string) => stderr.write(`${line}\n`);
+    const host = str(values, 'host') ?? DEFAULTS.serve.host;
+    const noAuth = bool(values, 'no-auth');
+    let token = str(values, 'token') ?? ctx.runtime.token;
+    if (noAuth && token !== undefined) throw new FramewiseError(ErrorCodes.USAGE, '--no-auth and a token (--token or FRAMEWISE_TOKEN) contradict each other');
+    if (token === undefined && !noAuth && !isLoopback(host)) token = randomBytes(24).toString('base64url');
     if (await ensureClientBuilt()) log('framewise serve: built the browser client into client/dist');
     const server = await createServer({
       model: bundle,
-      host: str(values, 'host'),
+      host,
+      token,
+      noAuth,
+      allowOrigins: list(values, 'allow-origin'),
+      allowHosts: list(values, 'allow-host'),
       port,
       mediaDir: str(values, 'media'),
       maxSessions,
@@ -38,7 +55,8 @@ export const command: CommandSpec = {
     });
     const m = server.model;
     log(`framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}`);
-    log(`framewise serve: open ${server.url}/ (Ctrl-C to stop)`);
+    if (noAuth && !isLoopback(host)) log(`framewise serve: WARNING: no token (--no-auth): anyone who can reach ${host} may use this server and read its media`);
+    log(`framewise serve: open ${server.openUrl} (Ctrl-C to stop)`);
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop);
@@ -52,3 +70,8 @@ export const command: CommandSpec = {
     return 0;
   },
 };
+
+function list(values: OptionValues, name: string): string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}

@@ -1,4 +1,5 @@
 // probe / ffmpegAvailable / the stderr digest used in decode's error messages.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
@@ -61,6 +62,18 @@ describe('probe', () => {
     const err = (await probe(text).catch((e: unknown) => e)) as FramewiseError;
     expect(err.code).toBe(ErrorCodes.DECODE_FAILED);
     expect(err.message).toContain(`${text}: Invalid data found when processing input`);
+  });
+
+  test('an MP4 whose moov atom is cut part way is damaged (E_DECODE_FAILED), not without video', async () => {
+    const bytes = readFileSync(clip); // faststart: moov right after ftyp
+    const moov = bytes.indexOf('moov') - 4;
+    const size = bytes.readUInt32BE(moov);
+    for (const fraction of [0.1, 0.3, 0.5, 0.8]) {
+      const cut = join(dir.path, `moov-cut-${fraction}.mp4`);
+      writeFileSync(cut, bytes.subarray(0, moov + Math.floor(size * fraction)));
+      const err = (await probe(cut).catch((e: unknown) => e)) as FramewiseError;
+      expect(err.code, `cut at ${fraction} of moov`).toBe(ErrorCodes.DECODE_FAILED);
+    }
   });
 
   test('ffprobe missing: FFMPEG_MISSING naming the variable', async () => {

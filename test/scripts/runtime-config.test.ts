@@ -18,8 +18,9 @@ describe('readRuntimeConfig', () => {
       FRAMEWISE_MODELS: '/m',
       FRAMEWISE_CACHE: '/c',
       FRAMEWISE_REDIS: 'redis://r:1',
+      FRAMEWISE_TOKEN: 't',
     });
-    expect(c).toEqual({ backend: 'wasm', engine: 'tfjs', workers: 3, modelsDir: '/m', cacheDir: '/c', redisUrl: 'redis://r:1' });
+    expect(c).toEqual({ backend: 'wasm', engine: 'tfjs', workers: 3, modelsDir: '/m', cacheDir: '/c', redisUrl: 'redis://r:1', token: 't' });
     expect(Object.isFrozen(c)).toBe(true);
   });
 

@@ -49,3 +49,29 @@ test('a slow reader: waiting labels are replaced by the newest, drops merge, the
     vi.useRealTimers();
   }
 });
+
+test('a reader that never reads, drops of mixed reasons: at most one report per reason waits, counts kept', () => {
+  vi.useFakeTimers();
+  try {
+    const { ws, sent } = fakeSocket();
+    const box = new Outbox(ws as unknown as WebSocket, 1000);
+    ws.bufferedAmount = 5000;
+    const reasons = ['superseded', 'invalid', 'reset'] as const;
+    for (let i = 0; i < 3000; i++) {
+      box.send({ type: 'dropped', streamId: 's', index: i, timestampMs: i, frames: [i], count: 1, reason: reasons[i % 3]! });
+      box.send(label(i));
+    }
+    expect(box.queued).toBe(4); // three reports and the newest label
+    ws.bufferedAmount = 0;
+    vi.advanceTimersByTime(100);
+    const reports = sent.filter((m): m is Extract<ServerMessage, { type: 'dropped' }> => m.type === 'dropped');
+    expect(reports.map((r) => r.reason).sort()).toEqual(['invalid', 'reset', 'superseded']);
+    for (const r of reports) {
+      expect(r.count).toBe(1000);
+      expect(r.frames).toHaveLength(256);
+      expect(r.index).toBe(r.frames.at(-1));
+    }
+  } finally {
+    vi.useRealTimers();
+  }
+});

@@ -21,7 +21,7 @@ afterAll(async () => {
 const D = 16, C = 3;
 const info: BundleInfo = {
   classes: ['idle', 'wave', 'clap'],
-  embedderId: 'test_embedder_16',
+  embedderId: 'mobilenet_v1_0.25_224', // a known id; the head's 16-d input is this test's own
   fps: 10,
   crop: 'center',
   training: { chunk: 8 },
@@ -116,6 +116,17 @@ describe('model bundle', () => {
         await broken('short-weights', async (d) => writeFile(join(d, 'weights.bin'), (await readFile(join(d, 'weights.bin'))).subarray(0, 100))),
         /bytes/,
       );
+    });
+    test('unknown crop, duplicate or empty class names, unknown embedder id: refused at load', async () => {
+      const editMeta = (change: (m: Record<string, unknown>) => void) => async (d: string) => {
+        const m = JSON.parse(await readFile(join(d, 'framewise.json'), 'utf8')) as Record<string, unknown>;
+        change(m);
+        await writeFile(join(d, 'framewise.json'), JSON.stringify(m));
+      };
+      await expectInvalid(await broken('bad-crop', editMeta((m) => (m.crop = 'zoom'))), /crop must be "center" or "pad", got "zoom"/);
+      await expectInvalid(await broken('dup-classes', editMeta((m) => (m.classes = ['idle', 'wave', 'idle']))), /distinct/);
+      await expectInvalid(await broken('empty-class', editMeta((m) => (m.classes = ['idle', '', 'clap']))), /non-empty/);
+      await expectInvalid(await broken('bad-embedder', editMeta((m) => (m.embedderId = 'resnet_9000'))), /unknown embedderId "resnet_9000"/);
     });
     test('embedding dim in meta differs from the model, classes disagree, unknown version', async () => {
       const editMeta = (f: (m: Record<string, unknown>) => void) => async (d: string) => {
