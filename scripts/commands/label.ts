@@ -1,12 +1,14 @@
 // `framewise label <inputs...> --model <bundle>`: per-frame labels, segments, subtitles and an
 // optional overlay video for each input. One bad input never stops the others; Ctrl-C finishes
 // the files of the frames already labeled and exits 130.
+import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { openModel } from '../../models/open-model.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { expandInputs, type InputItem } from '../../pipeline/inputs.ts';
 import { renderOverlay } from '../../pipeline/overlay.ts';
+import { assertLocalFile, isUrl } from '../../pipeline/probe.ts';
 import { labelVideo, type LabelVideoResult } from '../../pipeline/run-label.ts';
 import { parseFormats, FORMAT_SUFFIX } from '../../pipeline/sinks/index.ts';
 import { modelOptions, num, str, bool, type CommandSpec, modelRequest } from '../command.ts';
@@ -55,8 +57,26 @@ export const command: CommandSpec = {
       hysteresisFrames: num(values, 'hysteresis', 1)!,
       windowFrames: num(values, 'smooth-window', 1)!,
     };
-    const items = await expandInputs(positionals);
-    if (items.length === 0) throw new FramewiseError(ErrorCodes.USAGE, `no video found in ${positionals.join(' ')}`);
+    if (!existsSync(bundle)) throw new FramewiseError(ErrorCodes.MODEL_NOT_FOUND, `model bundle not found: ${bundle}`);
+    const inputs = await expandInputs(positionals);
+    if (inputs.length === 0) throw new FramewiseError(ErrorCodes.USAGE, `no video found in ${positionals.join(' ')}`);
+    // Inputs are checked before the model loads (seconds): a missing file fails at once.
+    const failures: { item: InputItem; err: unknown }[] = [];
+    const items = inputs.filter((item) => {
+      if (item.source === '-' || isUrl(item.source)) return true;
+      try {
+        assertLocalFile(item.source);
+        return true;
+      } catch (err) {
+        failures.push({ item, err });
+        stderr.write(`${item.name}: FAILED: ${(err as FramewiseError).message} [${(err as FramewiseError).code}]\n`);
+        return false;
+      }
+    });
+    if (items.length === 0) {
+      stderr.write(`framewise label: ${failures.length} of ${inputs.length} input(s) failed\n`);
+      return 1;
+    }
     const overlay = str(values, 'overlay');
     const overlayPath = (it: InputItem) =>
       overlay && (items.length === 1 && extname(overlay) ? overlay : join(overlay, `${it.name}.overlay.mp4`));
@@ -79,7 +99,6 @@ export const command: CommandSpec = {
     };
     process.once('SIGINT', onSigint);
     const progress = new Progress(stderr, items.length);
-    const failures: { item: InputItem; err: unknown }[] = [];
     const results: LabelVideoResult[] = [];
     let next = 0;
     const worker = async () => {
@@ -124,10 +143,10 @@ export const command: CommandSpec = {
 
     for (const r of results) {
       const segs = r.segments.map((s) => `${s.label} ${(s.startMs / 1000).toFixed(1)}-${(s.endMs / 1000).toFixed(1)}s`).join(', ');
-      stderr.write(`${r.name}: ${r.frames} frames${r.aborted ? ' (interrupted)' : ''}, ${r.segments.length} segments: ${segs}\n`);
+      stderr.write(`${r.name}: ${r.frames} frames${r.aborted ? ' (interrupted)' : ''}, ${r.segments.length} segment${r.segments.length === 1 ? '' : 's'}: ${segs}\n`);
       if (outDir !== '-') stderr.write(`  -> ${formats.map((f) => join(outDir, r.name + FORMAT_SUFFIX[f])).join(', ')}\n`);
     }
-    if (failures.length > 0) stderr.write(`framewise label: ${failures.length} of ${items.length} input(s) failed\n`);
+    if (failures.length > 0) stderr.write(`framewise label: ${failures.length} of ${inputs.length} input(s) failed\n`);
     if (abort.signal.aborted) return 130;
     return failures.length > 0 ? 1 : 0;
   },

@@ -100,6 +100,16 @@ describe('framewise label', () => {
     expect(good.length).toBe(truth.length);
   });
 
+  test('inputs and the bundle are checked before the model loads: a missing file or bundle fails at once', async () => {
+    const missing = await cli(['label', join(dir.path, 'nope.mp4'), '--model', fx.bundle, '--out', join(dir.path, 'nope')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope: FAILED: input not found: .*\[E_INPUT_NOT_FOUND\]/);
+    expect(missing.stderr).not.toMatch(/embedding engine|tfjs backend/);
+    const noBundle = await cli(['label', video, '--model', join(dir.path, 'no-such-bundle')]);
+    expect(noBundle.code).toBe(1);
+    expect(noBundle.stderr).toMatch(/model bundle not found: .*\[E_MODEL_NOT_FOUND\]/);
+  });
+
   test('a bundle whose embedder is not available, and an unwritable output folder', async () => {
     const bundle = join(dir.path, 'other-bundle');
     cpSync(fx.bundle, bundle, { recursive: true });
