@@ -1,6 +1,7 @@
 // `framewise serve` as a library: one Node process, one port. An HTTP server answers the client
 // files, the JSON API and /media; `ws` in noServer mode takes the upgrades on WS_PATH. The model
 // (embedder + recurrent head) is loaded once and shared by every session and job.
+import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,14 +11,20 @@ import { WebSocketServer } from 'ws';
 import type { BackendRequest } from '../models/backend.ts';
 import type { EngineRequest } from '../models/engine-choice.ts';
 import type { Embedder } from '../models/embedder.ts';
+import { ensureBackend } from '../models/backend.ts';
+import { loadEmbeddingEngine } from '../models/engine-choice.ts';
 import { openModel } from '../models/open-model.ts';
+import { modelsDirFromEnv } from '../models/weights.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import { httpHandler } from './http.ts';
+import { deviceRoutes } from './device-routes.ts';
+import { httpHandler, sendError } from './http.ts';
+import { LiveModel } from './live-model.ts';
+import { openTeach, type Teach } from './teach.ts';
 import { JobManager } from './jobs.ts';
-import { LiveScheduler } from '../pipeline/live-scheduler.ts';
+import type { LiveScheduler } from '../pipeline/live-scheduler.ts';
 import { mediaRoot } from './paths.ts';
 import { FRAME_FORMATS, maxFrameBytes, WS_PATH, type Limits, type ModelInfo } from './protocol.ts';
 import { Sessions } from './sessions.ts';
@@ -29,11 +36,22 @@ export interface LoadedModel {
   embedder: Embedder;
   head: RecurrentHead;
   meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'>;
+  /** Its bundle folder, if it has one (the on-device client loads the files; else they are written once). */
+  bundleDir?: string;
 }
 
 export interface ServerConfig {
-  /** A bundle folder (loaded, with its embedder) or an already loaded model (not disposed by close). */
-  model: string | LoadedModel;
+  /**
+   * A bundle folder (loaded, with its embedder) or an already loaded model (not disposed by
+   * close); absent: teach only (`embedder` is loaded, live labels wait for a taught model).
+   */
+  model?: string | LoadedModel;
+  /** Without `model`: the embedder to teach with (default DEFAULTS.embedder). */
+  embedder?: string;
+  /** The Teach view's folder (clips as a folder-per-class dataset, trained bundles); no Teach view without it. */
+  teachDir?: string;
+  /** Cache root for embedder weights and the teach trainer's embeddings; default DEFAULTS.cacheDir. */
+  cacheDir?: string;
   /** Default DEFAULTS.serve.host (127.0.0.1: only this machine). */
   host?: string;
   /** Default DEFAULTS.serve.port; 0 picks a free port. */
@@ -67,7 +85,10 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly model: ModelInfo;
+  /** The current model's live scheduler (E_NO_MODEL on a teach-only server before training). */
   readonly scheduler: LiveScheduler;
+  /** The Teach view's state (with teachDir). */
+  readonly teach: Teach | undefined;
   readonly sessionCount: () => number;
   /** Closes sockets, jobs and the port (and the model if the server loaded it). Idempotent. */
   close(): Promise<void>;
@@ -79,39 +100,63 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new FramewiseError(ErrorCodes.USAGE, `maxSessions must be a positive integer, got ${maxSessions}`);
   const media = config.mediaDir !== undefined ? mediaRoot(config.mediaDir) : undefined;
 
-  let loaded: LoadedModel;
+  let loaded: LoadedModel | undefined;
+  let embedder: Embedder;
   let dispose = () => {};
   if (typeof config.model === 'string') {
     // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
     const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
-    loaded = opened;
+    loaded = { ...opened, bundleDir: config.model };
+    embedder = opened.embedder;
     dispose = () => opened.dispose();
-  } else {
+  } else if (config.model) {
     loaded = config.model;
+    embedder = loaded.embedder;
+  } else {
+    await ensureBackend(config.backend);
+    const e = await loadEmbeddingEngine({ id: config.embedder ?? DEFAULTS.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, log });
+    embedder = e;
+    dispose = () => e.dispose();
   }
-  const { embedder, head, meta } = loaded;
-  if (head.spec.inputDim !== embedder.dim) {
-    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${embedder.id} gives ${embedder.dim}`);
+  const jobsDir = config.jobsDir ?? join(process.env.FRAMEWISE_CACHE ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
+  // The current model, swapped when a taught bundle goes live; the configs below read it through getters.
+  let live: LiveModel;
+  try {
+    mkdirSync(jobsDir, { recursive: true });
+    live = new LiveModel(embedder, config.maxBatch ?? maxSessions, jobsDir, loaded);
+  } catch (err) {
+    dispose();
+    throw err;
   }
-
-  const model: ModelInfo = { classes: [...meta.classes], embedderId: meta.embedderId, inputSize: embedder.inputSize, fps: meta.fps, crop: meta.crop };
+  const cacheDir = config.cacheDir ?? DEFAULTS.cacheDir;
+  let teach: Teach | undefined;
+  if (config.teachDir !== undefined) {
+    teach = await openTeach({ dir: config.teachDir, live, embedderId: embedder.id, modelsDir: config.modelsDir, cacheDir, backend: config.backend, log, loadLast: loaded === undefined });
+  }
   // Room for the largest valid frame plus slack; an oversized-but-under-this message gets an
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
-  const scheduler = new LiveScheduler(embedder, head, config.maxBatch ?? maxSessions, meta.classes);
   const jobs = new JobManager({
     embedder,
-    head,
-    meta,
+    get head() {
+      return live.head;
+    },
+    get meta() {
+      return live.meta;
+    },
     media,
-    jobsDir: config.jobsDir ?? join(process.env.FRAMEWISE_CACHE ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`),
+    jobsDir,
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
     log,
   });
   const sessions = new Sessions({
-    scheduler,
-    model,
+    get scheduler() {
+      return live.scheduler;
+    },
+    get model() {
+      return live.info;
+    },
     limits,
     jobs,
     maxSessions,
@@ -121,7 +166,25 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     log,
   });
 
-  const http = createHttpServer(httpHandler({ clientDir: config.clientDir ?? CLIENT_DIST, model, limits, media, jobs, log }));
+  const base = httpHandler({
+    clientDir: config.clientDir ?? CLIENT_DIST,
+    get model() {
+      return live.info;
+    },
+    limits,
+    media,
+    jobs,
+    log,
+  });
+  // The on-device and Teach routes answer first; everything else is the base handler's.
+  const device = deviceRoutes({ live, modelsDir: config.modelsDir ?? modelsDirFromEnv(), cacheDir });
+  const http = createHttpServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    void (async () => (await device(req, res, path)) || (teach !== undefined && (await teach.route(req, res, path))))()
+      .then((done) => done || base(req, res))
+      .catch((err: unknown) => sendError(res, err));
+  });
+  teach?.onMessage((msg) => sessions.broadcast(msg));
   const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
   wss.on('connection', (ws) => sessions.accept(ws));
   http.on('upgrade', (req, socket, head) => {
@@ -151,17 +214,23 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   return {
     url: `http://${shownHost}:${actual}`,
     port: actual,
-    model,
-    scheduler,
+    get model() {
+      return live.info;
+    },
+    get scheduler() {
+      return live.scheduler;
+    },
+    teach,
     sessionCount: () => sessions.count,
     close: () =>
       (closing ??= (async () => {
         sessions.closeAll();
         jobs.close();
+        await teach?.close();
         wss.close();
         http.closeAllConnections();
         await new Promise<void>((ok) => http.close(() => ok()));
-        await scheduler.idle();
+        await live.close();
         dispose();
       })()),
   };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { saveBundle } from '../models/recurrent/bundle.ts';
 import type { TrainConfig } from './config.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
-import { fit, type EpochRecord } from './fit.ts';
+import { fit, type EpochRecord, type FitOptions } from './fit.ts';
 import { validationSequences, type PreparedData } from './prepare.ts';
 import { writeReport } from './report.ts';
 import { checkInitialLoss } from './tuning.ts';
@@ -23,10 +23,10 @@ export interface TrainedBundle {
  * The whole `framewise train` job on prepared data: initial-loss check, fit, evaluation on the
  * validation set (the training set when there is none), the bundle and the report.
  */
-export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean }): Promise<TrainedBundle> {
+export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean; onEpoch?: FitOptions['onEpoch'] }): Promise<TrainedBundle> {
   checkInitialLoss(config, data, o.log);
   const t0 = performance.now();
-  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume });
+  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume, onEpoch: o.onEpoch });
   try {
     const valSeqs = validationSequences(data, config);
     const onVal = valSeqs.length > 0;

@@ -1,6 +1,7 @@
 // `framewise serve --model <bundle>`: the live server. One process and one port for the browser
 // client, the JSON API, /media and the WebSocket protocol (docs/protocol.md). Loopback only unless
 // --host says otherwise; Ctrl-C closes sessions and jobs and exits 0.
+import { join } from 'node:path';
 import { parseBackendRequest } from '../../models/backend.ts';
 import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
@@ -13,7 +14,9 @@ export const command: CommandSpec = {
   name: 'serve',
   summary: 'Serve the browser client: label the webcam live, or label and play video files, over WebSockets.',
   options: {
-    model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output)' },
+    model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output); without it: teach only' },
+    embedder: { type: 'string', valueName: 'ID', default: DEFAULTS.embedder, description: 'without --model: the embedder the Teach view trains on' },
+    'teach-dir': { type: 'string', valueName: 'DIR', default: join(DEFAULTS.cacheDir, 'teach'), description: "the Teach view's clips (a folder-per-class dataset) and trained bundles, kept across restarts" },
     port: { type: 'string', short: 'p', valueName: 'PORT', default: String(DEFAULTS.serve.port), description: 'TCP port (0 = any free port)' },
     host: { type: 'string', valueName: 'ADDR', default: DEFAULTS.serve.host, description: 'address to bind; 0.0.0.0 exposes the server to the network' },
     media: { type: 'string', valueName: 'DIR', description: 'folder of videos clients may label and play (nothing outside it is readable)' },
@@ -22,7 +25,6 @@ export const command: CommandSpec = {
   },
   async run({ values, stderr }) {
     const bundle = str(values, 'model');
-    if (!bundle) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> is required');
     const port = num(values, 'port', 0, 65535)!;
     const maxSessions = num(values, 'max-sessions', 1, 1024)!;
     if (!Number.isInteger(port) || !Number.isInteger(maxSessions)) throw new FramewiseError(ErrorCodes.USAGE, '--port and --max-sessions must be integers');
@@ -30,6 +32,8 @@ export const command: CommandSpec = {
     if (await ensureClientBuilt()) log('framewise serve: built the browser client into client/dist');
     const server = await createServer({
       model: bundle,
+      embedder: str(values, 'embedder'),
+      teachDir: str(values, 'teach-dir'),
       host: str(values, 'host'),
       port,
       mediaDir: str(values, 'media'),
@@ -40,7 +44,7 @@ export const command: CommandSpec = {
       log,
     });
     const m = server.model;
-    log(`framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}`);
+    log(m.classes.length ? `framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}` : `framewise serve: teach only (no model yet), embedder ${m.embedderId}; Teach view folder ${str(values, 'teach-dir')}`);
     log(`framewise serve: open ${server.url}/ (Ctrl-C to stop)`);
     await new Promise<void>((resolve) => {
       const stop = () => {
