@@ -131,7 +131,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const cacheDir = config.cacheDir ?? DEFAULTS.cacheDir;
   let teach: Teach | undefined;
   if (config.teachDir !== undefined) {
-    teach = await openTeach({ dir: config.teachDir, live, embedderId: embedder.id, modelsDir: config.modelsDir, cacheDir, backend: config.backend, log, loadLast: loaded === undefined });
+    teach = await openTeach({ dir: config.teachDir, live, embedderId: embedder.id, modelsDir: config.modelsDir, cacheDir, backend: config.backend, engine: config.engine, log, loadLast: loaded === undefined });
   }
   // Room for the largest valid frame plus slack; an oversized-but-under-this message gets an
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).

@@ -4,7 +4,7 @@
 // thread has its own tfjs and its own single-threaded embedding engine; it reports by messages.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BackendRequest } from '../models/backend.ts';
-import { loadEmbeddingEngine } from '../models/engine-choice.ts';
+import { loadEmbeddingEngine, type EngineRequest } from '../models/engine-choice.ts';
 import { asFramewiseError, ErrorCodes } from '../core/errors.ts';
 import type { TrainConfig } from '../training/config.ts';
 import type { EpochRecord } from '../training/fit.ts';
@@ -15,6 +15,7 @@ export interface TrainJob {
   entry: string;
   config: TrainConfig;
   backend?: BackendRequest;
+  engine?: EngineRequest;
 }
 
 export type TrainerMessage =
@@ -30,7 +31,7 @@ async function main(job: TrainJob): Promise<void> {
   const log = (line: string) => post({ type: 'log', line });
   const config = job.config;
   // One thread of one worker: the other core stays with the live sessions.
-  const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: job.backend, workers: 1, threads: 1, isolate: false, log });
+  const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: job.backend, engine: job.engine, workers: 1, threads: 1, isolate: false, log });
   try {
     const data = await prepareData(config, embedder, log);
     post({ type: 'training' });

@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { BackendRequest } from '../models/backend.ts';
+import type { EngineRequest } from '../models/engine-choice.ts';
 import { asFramewiseError, ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { resolveTrainConfig, type TrainConfig } from '../training/config.ts';
 import { json, readJson, sendFile } from './http.ts';
@@ -35,6 +36,8 @@ export interface TeachConfig {
   modelsDir: string | undefined;
   cacheDir: string;
   backend: BackendRequest | undefined;
+  /** The training thread's embedding engine (one thread of it); default auto. */
+  engine: EngineRequest | undefined;
   log: (line: string) => void;
   /** Start with the bundle in use when the server last stopped (no --model given). */
   loadLast: boolean;
@@ -97,7 +100,7 @@ export class Teach {
     }
     const { id, dir } = this.store.newRun();
     const config = resolveTrainConfig({ ...overrides, data: this.store.dataDir, out: dir, embedder: this.c.embedderId, modelsDir: this.c.modelsDir, cacheDir: this.c.cacheDir });
-    const job: TrainJob = { entry: WORKER_ENTRY, config: { ...config }, backend: this.c.backend };
+    const job: TrainJob = { entry: WORKER_ENTRY, config: { ...config }, backend: this.c.backend, engine: this.c.engine };
     const worker = new Worker(BOOT, { workerData: job, execArgv: [] });
     const message: TeachMessage = { type: 'teach', streamId: 'teach', index: -1, timestampMs: 0, status: 'preparing', runId: id, epoch: 0, epochs: config.epochs, etaSeconds: null, history: [] };
     const run: Run = { id, dir, worker, message };

@@ -17,6 +17,10 @@ conn.whenReady(() => {
     : `no model yet (teach one) · ${m.embedderId}`;
 });
 
+// A taught model went live: a new session picks it up (model info, legend, a zero state).
+conn.on((m) => {
+  if (m.type === 'teach' && m.status === 'ready') conn.reconnect();
+});
 new LiveView(conn);
 new FileView(conn);
 const teach = new TeachView();

@@ -358,11 +358,11 @@ export class TeachView {
     };
     line(h.map((e) => e.trainLoss), '#ff9f43', maxLoss);
     line(h.map((e) => e.trainAccuracy), '#7bd88f', 1);
-    ctx.fillStyle = '#8a96a3';
+    ctx.fillStyle = '#ff9f43';
     ctx.font = '11px system-ui';
     ctx.fillText('loss', 8, 14);
     ctx.fillStyle = '#7bd88f';
-    ctx.fillText('accuracy', 40, 14);
+    ctx.fillText(`accuracy · epoch ${m.epoch}/${m.epochs}`, 40, 14);
   }
 
   private setLabel(label: string, score: string): void {
