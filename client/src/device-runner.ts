@@ -117,6 +117,13 @@ async function pickBackend(prefer?: string): Promise<string> {
       failed.push('webgpu (no navigator.gpu)');
       continue;
     }
+    // WebGL on a software rasteriser (no GPU: SwiftShader, llvmpipe) is many times slower than
+    // WASM (measured: scripts/bench-device.ts), so it only runs when asked for by name.
+    const renderer = name === 'webgl' && !prefer ? softwareRenderer() : undefined;
+    if (renderer) {
+      failed.push(`webgl (software renderer ${renderer})`);
+      continue;
+    }
     try {
       if (await tf.setBackend(name)) {
         await tf.ready();
@@ -128,6 +135,20 @@ async function pickBackend(prefer?: string): Promise<string> {
     }
   }
   throw new FramewiseError(ErrorCodes.BACKEND_UNAVAILABLE, `no tfjs backend works in this browser: ${failed.join(', ')}`);
+}
+
+/** The WebGL renderer's name when it is a CPU rasteriser, else undefined. */
+function softwareRenderer(): string | undefined {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
+    if (!gl) return undefined;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    const name = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return /swiftshader|llvmpipe|softpipe|software/i.test(name) ? name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function getJson(url: string): Promise<unknown> {

@@ -38,6 +38,8 @@ export class LiveView {
   private device: DeviceRunner | undefined;
   private readonly params = new URLSearchParams(location.search);
   private readonly trace: DeviceTrace[] | undefined = this.params.has('trace') ? [] : undefined;
+  /** With ?trace: per frame labeled on the device, embed + head ms and capture-to-label ms (benchmarks). */
+  private readonly times: { ms: number; latencyMs: number }[] = [];
 
   constructor(private readonly conn: Connection) {
     $('live-start').addEventListener('click', () => void this.start());
@@ -47,7 +49,7 @@ export class LiveView {
     const where = $<HTMLSelectElement>('live-where');
     where.value = this.params.get('where') === 'device' ? 'device' : 'server';
     where.addEventListener('change', () => void this.switchWhere());
-    if (this.trace) (window as unknown as { framewiseTrace: DeviceTrace[] }).framewiseTrace = this.trace;
+    if (this.trace) Object.assign(window, { framewiseTrace: this.trace, framewiseTimes: this.times });
     this.showWhere();
     conn.on((m) => this.onMessage(m));
     conn.whenReady(() => {
@@ -184,7 +186,9 @@ export class LiveView {
       const r = await d.label(rgb, index, captured);
       if (this.device !== d) return;
       if (this.trace && this.trace.length < TRACE_FRAMES) this.trace.push({ index, rgb, probs: r.probs });
-      this.shown(r.label, r.score, index, Array.from(r.probs), performance.now() - captured);
+      const latencyMs = performance.now() - captured;
+      if (this.trace && this.times.length < 10_000) this.times.push({ ms: r.ms, latencyMs });
+      this.shown(r.label, r.score, index, Array.from(r.probs), latencyMs);
       $('live-device-ms').textContent = `${r.ms.toFixed(1)} ms`;
     } catch (err) {
       this.message(`On-device labeling failed: ${(err as Error).message}`);
