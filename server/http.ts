@@ -55,6 +55,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.FORBIDDEN]: 403,
   [ErrorCodes.INPUT_NOT_FOUND]: 404,
   [ErrorCodes.BUSY]: 503,
+  [ErrorCodes.NO_MODEL]: 409,
 };
 
 export function httpHandler(config: HttpConfig): (req: IncomingMessage, res: ServerResponse) => void {
