@@ -163,13 +163,17 @@ export class Teach {
     }
     if (what === 'clips') {
       if (n === 3 && method === 'POST') {
+        // An upload refused before its end leaves body bytes on the connection: close it after the answer.
+        res.setHeader('Connection', 'close');
         this.notWhileTraining();
         const type = String(req.headers['content-type'] ?? '');
         const ext = /^video\/webm\b/.test(type) ? 'webm' : /^video\/mp4\b/.test(type) ? 'mp4' : undefined;
         if (!ext) throw new FramewiseError(ErrorCodes.USAGE, `a clip is sent as video/webm or video/mp4, got "${type}"`);
         const length = Number(req.headers['content-length'] ?? 0);
         if (length > TEACH_LIMITS.maxClipBytes) throw new FramewiseError(ErrorCodes.USAGE, `a clip may have at most ${TEACH_LIMITS.maxClipBytes / 1024 / 1024} MiB`);
-        return ok(res, 201, { clip: await this.store.addClip(url.searchParams.get('class') ?? '', req, ext), classes: this.store.classes() });
+        const clip = await this.store.addClip(url.searchParams.get('class') ?? '', req, ext);
+        res.removeHeader('Connection');
+        return ok(res, 201, { clip, classes: this.store.classes() });
       }
       if (n === 5 && (method === 'GET' || method === 'HEAD')) {
         sendFile(req, res, this.store.clipPath(a!, b!));

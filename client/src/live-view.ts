@@ -213,6 +213,8 @@ export class LiveView {
   }
 
   private onMessage(m: ServerMessage): void {
+    // A taught model went live: on the device, load it and start again from a zero state.
+    if (m.type === 'teach' && m.status === 'ready' && this.onDevice && this.stream) void this.switchWhere();
     if (!m.streamId.startsWith('live-') || this.onDevice) return;
     const now = performance.timeOrigin + performance.now();
     if (m.type === 'label') {
