@@ -23,7 +23,14 @@ const layerRules = Object.entries(ALLOWED).map(([layer, allowed]) => ({
 }));
 
 // Modules the browser bundle may contain: they must never reach a Node module.
-const BROWSER_SAFE = ['^client/', '^server/protocol\\.ts$', '^core/(errors|live-frame|types)\\.ts$', '^models/recurrent/(cells|head-math)\\.ts$'];
+const BROWSER_SAFE = [
+  '^client/',
+  '^server/protocol\\.ts$',
+  '^core/(errors|live-frame|types|seeded-random)\\.ts$',
+  '^models/recurrent/(cells|head-math|bundle-meta|state|input-norm|init)\\.ts$',
+  '^pipeline/frame-label\\.ts$',
+  '^models/registry\\.ts$',
+];
 
 module.exports = {
   forbidden: [

@@ -39,6 +39,10 @@ export const ErrorCodes = {
   QUEUE_UNAVAILABLE: 'E_QUEUE_UNAVAILABLE',
   /** The operation was cancelled (unsubscribe, Ctrl-C, shutdown). */
   CANCELLED: 'E_CANCELLED',
+  /** A teach-only server has no trained model yet (record clips and train one first). */
+  NO_MODEL: 'E_NO_MODEL',
+  /** A training started from the Teach view failed; the previous model stays in use. */
+  TRAINING_FAILED: 'E_TRAINING_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

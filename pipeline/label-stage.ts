@@ -6,6 +6,9 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
 import type { EmbeddedFrame, FrameLabel } from '../core/types.ts';
+import { toFrameLabel } from './frame-label.ts';
+
+export { toFrameLabel } from './frame-label.ts';
 
 export interface LabelOptions {
   /**
@@ -14,13 +17,6 @@ export interface LabelOptions {
    * keeps latency at one frame.
    */
   chunk?: number;
-}
-
-/** Builds the FrameLabel for a frame from its probability vector (argmax label and score). */
-export function toFrameLabel(frame: Omit<EmbeddedFrame, 'embedding'>, probs: Float32Array, classes: readonly string[]): FrameLabel {
-  let best = 0;
-  for (let c = 1; c < probs.length; c++) if (probs[c]! > probs[best]!) best = c;
-  return { streamId: frame.streamId, index: frame.index, timestampMs: frame.timestampMs, label: classes[best]!, score: probs[best]!, probs };
 }
 
 /**

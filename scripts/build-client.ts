@@ -1,6 +1,8 @@
 // Builds the browser client (client/) into client/dist, the folder `framewise serve` hosts:
-// one esbuild bundle of client/src/main.ts (with the shared server/protocol.ts) plus the HTML and
-// CSS copied as they are. Run with `npm run build`; serve calls ensureClientBuilt() itself.
+// an esbuild bundle of client/src/main.ts (with the shared server/protocol.ts) plus the HTML and
+// CSS copied as they are. The on-device chain (tfjs, its backends, MobileNet, the shared head
+// math) is a separate chunk loaded only when a page runs on the device, so app.js stays small.
+// Run with `npm run build`; serve calls ensureClientBuilt() itself.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +21,9 @@ function sources(): string[] {
     join(CLIENT_SRC, 'favicon.svg'),
     join(ROOT, 'server', 'protocol.ts'),
     ...readdirSync(join(ROOT, 'core')).map((f) => join(ROOT, 'core', f)),
+    join(ROOT, 'pipeline', 'frame-label.ts'),
+    ...['head-math', 'bundle-meta', 'cells', 'state', 'input-norm', 'init'].map((f) => join(ROOT, 'models', 'recurrent', `${f}.ts`)),
+    join(ROOT, 'models', 'registry.ts'),
     ...readdirSync(src).map((f) => join(src, f)),
   ];
 }
@@ -33,8 +38,12 @@ export async function buildClient(outDir = CLIENT_OUT): Promise<void> {
     // Current Chromium and Firefox; nothing older needs to be supported.
     target: ['chrome110', 'firefox115', 'safari16'],
     sourcemap: true,
-    minify: false,
-    outfile: join(outDir, 'app.js'),
+    // Minified: tfjs alone is megabytes of source; the source maps keep it debuggable.
+    minify: true,
+    splitting: true,
+    outdir: outDir,
+    entryNames: 'app',
+    chunkNames: 'chunks/[name]-[hash]',
     logLevel: 'warning',
   });
   copyFileSync(join(CLIENT_SRC, 'index.html'), join(outDir, 'index.html'));

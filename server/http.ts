@@ -53,6 +53,7 @@ const TYPES: Record<string, string> = {
   '.jsonl': 'application/x-ndjson; charset=utf-8',
   '.vtt': 'text/vtt; charset=utf-8',
   '.csv': 'text/csv; charset=utf-8',
+  '.wasm': 'application/wasm',
 };
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -62,6 +63,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.UNAUTHORIZED]: 401,
   [ErrorCodes.INPUT_NOT_FOUND]: 404,
   [ErrorCodes.BUSY]: 503,
+  [ErrorCodes.NO_MODEL]: 409,
 };
 
 export function httpHandler(config: HttpConfig): (req: IncomingMessage, res: ServerResponse) => void {
@@ -126,7 +128,7 @@ async function api(c: HttpConfig, method: string, path: string, url: URL, req: I
   throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `no API ${method} ${path}`);
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -156,7 +158,7 @@ function sendStatic(c: HttpConfig, req: IncomingMessage, res: ServerResponse, pa
 }
 
 /** Streams a file, honouring a single `Range: bytes=a-b` (multi-range requests get the whole file). */
-function sendFile(req: IncomingMessage, res: ServerResponse, file: string, downloadName?: string): void {
+export function sendFile(req: IncomingMessage, res: ServerResponse, file: string, downloadName?: string): void {
   const size = statSync(file).size;
   const headers: Record<string, string | number> = {
     'Content-Type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
@@ -198,13 +200,13 @@ function sendFile(req: IncomingMessage, res: ServerResponse, file: string, downl
   stream.pipe(res);
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   res.end(text);
 }
 
-function sendError(res: ServerResponse, err: unknown): void {
+export function sendError(res: ServerResponse, err: unknown): void {
   const e = err instanceof FramewiseError ? err : new FramewiseError(ErrorCodes.USAGE, (err as Error)?.message ?? String(err));
   if (res.headersSent) {
     res.destroy();

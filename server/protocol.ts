@@ -265,7 +265,41 @@ export interface ErrorMessage extends ServerBase {
   message: string;
 }
 
+/** One finished training epoch of a Teach run (NaN-free: null where there is no validation set). */
+export interface TeachEpoch {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  seconds: number;
+}
+
+export type TeachStatus = 'preparing' | 'training' | 'ready' | 'failed';
+
+/**
+ * Progress of the Teach view's training, sent to every session (streamId 'teach'): 'preparing'
+ * (embedding the clips), 'training' after each epoch (with the curves so far), then 'ready' (the
+ * new bundle is the server's model: reconnect for a session on it) or 'failed' (the previous model
+ * stays; `error` says why).
+ */
+export interface TeachMessage extends ServerBase {
+  type: 'teach';
+  status: TeachStatus;
+  runId: string;
+  /** Epochs done and the budget (early stopping may end sooner). */
+  epoch: number;
+  epochs: number;
+  /** Seconds left at the last epoch's pace; null before the first epoch. */
+  etaSeconds: number | null;
+  history: TeachEpoch[];
+  /** With 'ready': the model now served. */
+  model?: ModelInfo;
+  error?: { code: string; message: string };
+}
+
 export type ServerMessage =
+  | TeachMessage
   | WelcomeMessage
   | LabelMessage
   | DroppedMessage
@@ -274,7 +308,7 @@ export type ServerMessage =
   | JobMessage
   | ErrorMessage;
 
-const SERVER_TYPES = new Set(['welcome', 'label', 'dropped', 'stats', 'reset', 'job', 'error']);
+const SERVER_TYPES = new Set(['welcome', 'label', 'dropped', 'stats', 'reset', 'job', 'error', 'teach']);
 
 /** Validates a server message (clients use it so a bad server or a proxy cannot crash them). */
 export function parseServerMessage(text: string): ServerMessage {
@@ -301,6 +335,9 @@ export function parseServerMessage(text: string): ServerMessage {
       break;
     case 'job':
       need(typeof m.job === 'object' && m.job !== null, 'needs job');
+      break;
+    case 'teach':
+      need(typeof m.status === 'string' && typeof m.runId === 'string' && Array.isArray(m.history), 'needs status, runId, history');
       break;
   }
   return m as unknown as ServerMessage;

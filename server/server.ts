@@ -1,8 +1,8 @@
 // `framewise serve` as a library: one Node process, one port. An HTTP server answers the client
 // files, the JSON API and /media; `ws` in noServer mode takes the upgrades on WS_PATH. The model
 // (embedder + recurrent head) is loaded once and shared by every session and job.
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
-import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -12,15 +12,20 @@ import { WebSocketServer } from 'ws';
 import type { BackendRequest } from '../models/backend.ts';
 import type { EngineRequest } from '../models/engine-choice.ts';
 import type { Embedder } from '../models/embedder.ts';
+import { ensureBackend } from '../models/backend.ts';
+import { loadEmbeddingEngine } from '../models/engine-choice.ts';
 import { openModel } from '../models/open-model.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { accessPolicy, isLoopback, type AccessPolicy } from './access.ts';
-import { httpHandler } from './http.ts';
+import { deviceRoutes } from './device-routes.ts';
+import { httpHandler, sendError } from './http.ts';
+import { LiveModel } from './live-model.ts';
+import { openTeach, type Teach } from './teach.ts';
 import { JobManager } from './jobs.ts';
-import { LiveScheduler } from '../pipeline/live-scheduler.ts';
+import type { LiveScheduler } from '../pipeline/live-scheduler.ts';
 import { mediaRoot } from './paths.ts';
 import { FRAME_FORMATS, maxFrameBytes, WS_PATH, type Limits, type ModelInfo } from './protocol.ts';
 import { Sessions } from './sessions.ts';
@@ -33,11 +38,20 @@ export interface LoadedModel {
   embedder: Embedder;
   head: RecurrentHead;
   meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'>;
+  /** Its bundle folder, if it has one (the on-device client loads the files; else they are written once). */
+  bundleDir?: string;
 }
 
 export interface ServerConfig {
-  /** A bundle folder (loaded, with its embedder) or an already loaded model (not disposed by close). */
-  model: string | LoadedModel;
+  /**
+   * A bundle folder (loaded, with its embedder) or an already loaded model (not disposed by
+   * close); absent: teach only (`embedder` is loaded, live labels wait for a taught model).
+   */
+  model?: string | LoadedModel;
+  /** Without `model`: the embedder to teach with (default DEFAULTS.embedder). */
+  embedder?: string;
+  /** The Teach view's folder (clips as a folder-per-class dataset, trained bundles); no Teach view without it. */
+  teachDir?: string;
   /** Default DEFAULTS.serve.host (127.0.0.1: only this machine). */
   host?: string;
   /** Default DEFAULTS.serve.port; 0 picks a free port. */
@@ -70,7 +84,8 @@ export interface ServerConfig {
    * temp dir, removed by close. */
   jobsDir?: string;
   modelsDir?: string;
-  /** Cache root for weights, ONNX exports and playable copies of videos browsers cannot play (default DEFAULTS.cacheDir); temporary job folders go under it too. */
+  /** Cache root for weights, ONNX exports, the Teach trainer's embeddings and playable copies of
+   * videos browsers cannot play (default DEFAULTS.cacheDir); temporary job folders go under it too. */
   cacheDir?: string;
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
@@ -88,7 +103,10 @@ export interface RunningServer {
   readonly openUrl: string;
   readonly port: number;
   readonly model: ModelInfo;
+  /** The current model's live scheduler (E_NO_MODEL on a teach-only server before training). */
   readonly scheduler: LiveScheduler;
+  /** The Teach view's state (with teachDir). */
+  readonly teach: Teach | undefined;
   readonly sessionCount: () => number;
   /** Where job outputs and uploads go. */
   readonly jobsDir: string;
@@ -111,33 +129,52 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   }
   const access = accessPolicy({ host, allowHosts: config.allowHosts, allowOrigins: config.allowOrigins, token: config.token });
 
-  let loaded: LoadedModel;
+  let loaded: LoadedModel | undefined;
+  let embedder: Embedder;
   let dispose = () => {};
   if (typeof config.model === 'string') {
     // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
     const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
-    loaded = opened;
+    loaded = { ...opened, bundleDir: config.model };
+    embedder = opened.embedder;
     dispose = () => opened.dispose();
-  } else {
+  } else if (config.model) {
     loaded = config.model;
+    embedder = loaded.embedder;
+  } else {
+    await ensureBackend(config.backend);
+    const e = await loadEmbeddingEngine({ id: config.embedder ?? DEFAULTS.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, log });
+    embedder = e;
+    dispose = () => e.dispose();
   }
-  const { embedder, head, meta } = loaded;
-  if (head.spec.inputDim !== embedder.dim) {
-    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${embedder.id} gives ${embedder.dim}`);
+  // A folder the caller named is theirs to keep; the default one is ours to remove at close.
+  const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
+  // The current model, swapped when a taught bundle goes live; the configs below read it through getters.
+  let live: LiveModel;
+  try {
+    mkdirSync(jobsDir, { recursive: true });
+    live = new LiveModel(embedder, config.maxBatch ?? maxSessions, jobsDir, loaded);
+  } catch (err) {
+    dispose();
+    throw err;
   }
-
-  const model: ModelInfo = { classes: [...meta.classes], embedderId: meta.embedderId, inputSize: embedder.inputSize, fps: meta.fps, crop: meta.crop };
+  const cacheDir = config.cacheDir ?? DEFAULTS.cacheDir;
+  let teach: Teach | undefined;
+  if (config.teachDir !== undefined) {
+    teach = await openTeach({ dir: config.teachDir, live, embedderId: embedder.id, modelsDir: config.modelsDir, cacheDir, backend: config.backend, engine: config.engine, log, loadLast: loaded === undefined });
+  }
   // Room for the largest valid frame plus slack; an oversized-but-under-this message gets an
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
-  const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions });
-  // A folder the caller named is theirs to keep; the default one is ours to remove at close.
-  const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
   const jobs = new JobManager({
     embedder,
-    head,
-    meta,
+    get head() {
+      return live.head;
+    },
+    get meta() {
+      return live.meta;
+    },
     media,
     jobsDir,
     maxUploadBytes: DEFAULTS.serve.maxUploadBytes,
@@ -145,8 +182,12 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     log,
   });
   const sessions = new Sessions({
-    scheduler,
-    model,
+    get scheduler() {
+      return live.scheduler;
+    },
+    get model() {
+      return live.info;
+    },
     limits,
     jobs,
     maxSessions,
@@ -158,7 +199,32 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   });
 
   let actual = 0;
-  const http = createHttpServer(httpHandler({ clientDir: config.clientDir ?? CLIENT_DIST, model, limits, media, jobs, log, access, port: () => actual }));
+  const base = httpHandler({
+    clientDir: config.clientDir ?? CLIENT_DIST,
+    get model() {
+      return live.info;
+    },
+    limits,
+    media,
+    jobs,
+    log,
+    access,
+    port: () => actual,
+  });
+  // The on-device and Teach routes answer first; everything else is the base handler's.
+  const device = deviceRoutes({ live, modelsDir: config.modelsDir, cacheDir });
+  const http = createHttpServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // Host, Origin and token are checked before any route, these included.
+    void (async () => {
+      const cookie = access.check(req, actual);
+      if (cookie) res.setHeader('Set-Cookie', cookie);
+      return (await device(req, res, path)) || (teach !== undefined && (await teach.route(req, res, path)));
+    })()
+      .then((done) => done || base(req, res))
+      .catch((err: unknown) => sendError(res, err));
+  });
+  teach?.onMessage((msg) => sessions.broadcast(msg));
   const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false });
   wss.on('connection', (ws) => sessions.accept(ws));
   http.on('upgrade', (req, socket, head) => {
@@ -192,17 +258,24 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     jobsDir,
     openUrl: config.token !== undefined ? `${url}/?token=${config.token}` : `${url}/`,
     port: actual,
-    model,
-    scheduler,
+    get model() {
+      return live.info;
+    },
+    get scheduler() {
+      return live.scheduler;
+    },
+    teach,
     sessionCount: () => sessions.count,
     close: () =>
       (closing ??= (async () => {
         sessions.closeAll();
         const jobsStopped = jobs.close();
+        await teach?.close();
         wss.close();
         http.closeAllConnections();
         await new Promise<void>((ok) => http.close(() => ok()));
-        await Promise.all([scheduler.idle(), jobsStopped]);
+        await jobsStopped;
+        await live.close();
         if (config.jobsDir === undefined) rmSync(jobsDir, { recursive: true, force: true });
         dispose();
       })()),

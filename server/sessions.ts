@@ -81,6 +81,11 @@ export class Sessions {
     });
   }
 
+  /** Sends a message to every greeted session (the Teach view's training progress). */
+  broadcast(msg: ServerMessage): void {
+    for (const s of this.sessions.values()) s.notify(msg);
+  }
+
   /** Closes every socket (server shutdown). */
   closeAll(): void {
     clearInterval(this.heartbeat);
@@ -153,6 +158,10 @@ class Session {
     this.outbox.close();
     for (const unsub of this.jobSubs.values()) unsub();
     this.jobSubs.clear();
+  }
+
+  notify(msg: ServerMessage): void {
+    if (this.greeted) this.send(msg);
   }
 
   private send(msg: ServerMessage): void {

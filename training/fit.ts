@@ -48,6 +48,8 @@ export interface FitOptions {
   fixedSequences?: LabeledSequence[];
   /** Skip checkpoints (searches and sanity runs). */
   noCheckpoint?: boolean;
+  /** Called after each epoch with its record and the epoch budget (progress displays). */
+  onEpoch?: (record: EpochRecord, epochs: number) => void;
 }
 
 export interface FitResult {
@@ -143,6 +145,7 @@ export async function fit(config: Readonly<TrainConfig>, data: PreparedData, o: 
           (val ? `  val loss ${rec.valLoss.toFixed(4)}  val acc ${(rec.valAccuracy * 100).toFixed(1)}%` : '') +
           `  lr ${rec.lr.toExponential(2)}  |g| ${rec.gradNorm.toFixed(2)}  ${Math.round(rec.framesPerSecond)} frames/s  ETA ${Math.round(eta)}s${improved ? '  *' : ''}`,
       );
+      o.onEpoch?.(rec, config.epochs);
       if (!o.noCheckpoint) await writeCheckpoint(ckptDir, head, data, config, trainer.getState(), { epoch, bestEpoch, bestValLoss, history });
       if (config.patience > 0 && sinceBest >= config.patience) {
         o.log(`early stop: no better ${val ? 'validation' : 'training'} loss for ${config.patience} epochs (best: epoch ${bestEpoch + 1})`);

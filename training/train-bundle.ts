@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { saveBundle } from '../models/recurrent/bundle.ts';
 import type { TrainConfig } from './config.ts';
 import { evaluate, type EvalResult } from './evaluate.ts';
-import { fit, type EpochRecord } from './fit.ts';
+import { fit, type EpochRecord, type FitOptions } from './fit.ts';
 import { validationSequences, type PreparedData } from './prepare.ts';
 import { argmaxLabels } from '../models/metrics.ts';
 import { evaluatePass } from '../models/recurrent/evaluate.ts';
@@ -27,11 +27,11 @@ export interface TrainedBundle {
  * The whole `framewise train` job on prepared data: initial-loss check, fit, evaluation on the
  * validation set (the training set when there is none), the bundle and the report.
  */
-export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean }): Promise<TrainedBundle> {
+export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean; onEpoch?: FitOptions['onEpoch'] }): Promise<TrainedBundle> {
   checkInitialLoss(config, data, o.log);
   o.log(`each epoch: loss and accuracy on that epoch's training sequences (augmented, dropout on)${data.val.length > 0 ? ', val on the held-out validation videos' : ''}; * = best ${data.val.length > 0 ? 'validation' : 'training'} loss so far (the weights kept)`);
   const t0 = performance.now();
-  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume });
+  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume, onEpoch: o.onEpoch });
   try {
     const valSeqs = validationSequences(data, config);
     const onVal = valSeqs.length > 0;

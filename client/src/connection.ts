@@ -47,6 +47,12 @@ export class Connection {
     return true;
   }
 
+  /** Drops this session and opens a new one at once (a new model: a new session, a zero state). */
+  reconnect(): void {
+    this.retryMs = 0;
+    this.ws?.close();
+  }
+
   sendJson(msg: object): boolean {
     return this.send(JSON.stringify(msg));
   }
@@ -84,7 +90,7 @@ export class Connection {
       this.welcome = undefined;
       this.status(`disconnected; retrying in ${Math.round(this.retryMs / 1000)} s`, false);
       setTimeout(() => this.open(), this.retryMs);
-      this.retryMs = Math.min(10_000, this.retryMs * 2);
+      this.retryMs = Math.min(10_000, Math.max(500, this.retryMs * 2));
     };
   }
 }

@@ -2,9 +2,21 @@
 // with at most `maxInFlight` frames unanswered (latest-wins on both ends: when the server is
 // behind, the client skips captures instead of queueing them). Shows the current label and
 // score, a scrolling probability timeline, latency (capture to label, on this clock) and rates.
+// `where: this device` (?where=device) runs the whole chain in the page instead (device-runner.ts,
+// loaded on demand) at the bundle's frames per second; then no frame goes on the socket.
 import { encodeFrame, type FrameFormat, type ServerMessage } from '../../server/protocol.ts';
+import { captureFrame, openCamera } from './capture.ts';
 import { classColor, ProbabilityTimeline, renderLegend } from './charts.ts';
 import type { Connection } from './connection.ts';
+import type { DeviceRunner } from './device-runner.ts';
+
+/** With ?trace in the URL: the first frames labeled on the device (pixels and probabilities), for tests and checks. */
+export interface DeviceTrace {
+  index: number;
+  rgb: Uint8Array;
+  probs: Float32Array;
+}
+const TRACE_FRAMES = 40;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -23,12 +35,22 @@ export class LiveView {
   private skipped = 0;
   private sending = false;
   private drawPending = false;
+  private device: DeviceRunner | undefined;
+  private readonly params = new URLSearchParams(location.search);
+  private readonly trace: DeviceTrace[] | undefined = this.params.has('trace') ? [] : undefined;
+  /** With ?trace: per frame labeled on the device, embed + head ms and capture-to-label ms (benchmarks). */
+  private readonly times: { ms: number; latencyMs: number }[] = [];
 
   constructor(private readonly conn: Connection) {
     $('live-start').addEventListener('click', () => void this.start());
     $('live-stop').addEventListener('click', () => this.stop());
     $('live-reset').addEventListener('click', () => this.reset());
     $('live-fps').addEventListener('change', () => this.schedule());
+    const where = $<HTMLSelectElement>('live-where');
+    where.value = this.params.get('where') === 'device' ? 'device' : 'server';
+    where.addEventListener('change', () => void this.switchWhere());
+    if (this.trace) Object.assign(window, { framewiseTrace: this.trace, framewiseTimes: this.times });
+    this.showWhere();
     conn.on((m) => this.onMessage(m));
     conn.whenReady(() => {
       const w = conn.welcome!;
@@ -41,25 +63,57 @@ export class LiveView {
     });
   }
 
+  private get onDevice(): boolean {
+    return $<HTMLSelectElement>('live-where').value === 'device';
+  }
+
+  private showWhere(): void {
+    $('live-backend').textContent = this.onDevice ? (this.device ? `${this.device.backend} (this device)` : 'this device: loads at start') : 'server';
+    $<HTMLSelectElement>('live-format').disabled = this.onDevice;
+    $<HTMLInputElement>('live-fps').disabled = this.onDevice && !!this.device?.meta.fps;
+    const url = new URL(location.href);
+    if (this.onDevice) url.searchParams.set('where', 'device');
+    else url.searchParams.delete('where');
+    history.replaceState(null, '', url);
+  }
+
+  private async switchWhere(): Promise<void> {
+    const running = this.stream !== undefined;
+    this.stop();
+    this.device?.dispose();
+    this.device = undefined;
+    this.reset();
+    this.showWhere();
+    if (running) await this.start();
+  }
+
+  /** Loads the chain on this device (again after a new model: the runner is made per start). */
+  private async loadDevice(): Promise<boolean> {
+    this.device?.dispose();
+    this.device = undefined;
+    this.message('Loading the model into this page…', true);
+    try {
+      const { DeviceRunner } = await import('./device-runner.ts');
+      this.device = await DeviceRunner.load(this.params.get('backend') ?? undefined, (m) => this.message(`Loading: ${m}…`, true));
+    } catch (err) {
+      this.message(`The model could not run on this device: ${(err as Error).message}`);
+      return false;
+    }
+    this.message('');
+    renderLegend($('live-legend'), this.device.meta.classes);
+    const fps = this.device.meta.fps;
+    if (fps) ($<HTMLInputElement>('live-fps')).value = String(fps);
+    this.showWhere();
+    return true;
+  }
+
   async start(): Promise<void> {
     this.message('');
-    if (!navigator.mediaDevices?.getUserMedia) {
-      this.message('This browser gives no camera access here: open the page over https or on localhost.');
-      return;
-    }
+    if (this.onDevice && !(await this.loadDevice())) return;
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      this.stream = await openCamera();
     } catch (err) {
-      const name = (err as DOMException)?.name;
-      this.message(
-        name === 'NotAllowedError' || name === 'SecurityError'
-          ? 'Camera access was refused. Allow the camera for this page (the icon in the address bar) and press Start again.'
-          : name === 'NotFoundError' || name === 'OverconstrainedError'
-            ? 'No camera was found. Connect a webcam and press Start again.'
-            : name === 'NotReadableError'
-              ? 'The camera is in use by another application.'
-              : `The camera could not be opened (${name ?? String(err)}).`,
-      );
+      this.message((err as Error).message);
       return;
     }
     this.video.srcObject = this.stream;
@@ -81,7 +135,8 @@ export class LiveView {
   }
 
   reset(): void {
-    this.conn.sendJson({ type: 'reset' });
+    this.device?.reset();
+    if (!this.onDevice) this.conn.sendJson({ type: 'reset' });
     this.nextIndex = 0;
     this.inFlight.clear();
     this.timeline.clear();
@@ -91,11 +146,13 @@ export class LiveView {
   private schedule(): void {
     clearInterval(this.timer);
     if (!this.stream) return;
-    const fps = Math.min(30, Math.max(1, Number(($<HTMLInputElement>('live-fps')).value) || 15));
+    // On the device the bundle's rate is kept: the head was trained on frames that far apart.
+    const fps = this.device?.meta.fps ?? Math.min(30, Math.max(1, Number(($<HTMLInputElement>('live-fps')).value) || 15));
     this.timer = window.setInterval(() => void this.tick(), 1000 / fps);
   }
 
   private async tick(): Promise<void> {
+    if (this.onDevice) return this.tickDevice();
     const w = this.conn.welcome;
     if (!w || !this.conn.ready || this.sending || this.video.readyState < 2) return;
     if (this.inFlight.size >= w.limits.maxInFlight) {
@@ -107,7 +164,7 @@ export class LiveView {
       const size = w.model.inputSize;
       const format = ($<HTMLSelectElement>('live-format')).value as FrameFormat;
       const captured = performance.timeOrigin + performance.now();
-      const payload = await this.capture(size, format, w.model.crop);
+      const payload = await captureFrame(this.video, this.canvas, size, format, w.model.crop);
       const index = this.nextIndex++;
       this.inFlight.set(index, captured);
       this.conn.send(encodeFrame({ index, timestampMs: captured, format, width: size, height: size }, payload));
@@ -116,51 +173,55 @@ export class LiveView {
     }
   }
 
-  /** Makes the square model input the way the bundle was trained: center crop, or fit with black bars. */
-  private async capture(size: number, format: FrameFormat, crop: 'center' | 'pad'): Promise<Uint8Array> {
-    this.canvas.width = size;
-    this.canvas.height = size;
-    const ctx = this.canvas.getContext('2d', { willReadFrequently: true })!;
-    const vw = this.video.videoWidth;
-    const vh = this.video.videoHeight;
-    if (crop === 'pad') {
-      const scale = size / Math.max(vw, vh);
-      const [w, h] = [Math.round(vw * scale), Math.round(vh * scale)];
-      ctx.fillStyle = '#000';
-      ctx.fillRect(0, 0, size, size);
-      ctx.drawImage(this.video, 0, 0, vw, vh, (size - w) / 2, (size - h) / 2, w, h);
-    } else {
-      const side = Math.min(vw, vh);
-      ctx.drawImage(this.video, (vw - side) / 2, (vh - side) / 2, side, side, 0, 0, size, size);
+  private async tickDevice(): Promise<void> {
+    const d = this.device;
+    if (!d || this.sending || this.video.readyState < 2) {
+      if (this.sending) this.skipped += 1;
+      return;
     }
-    if (format === 'jpeg') {
-      const blob = await new Promise<Blob | null>((ok) => this.canvas.toBlob(ok, 'image/jpeg', 0.9));
-      if (!blob) throw new Error('JPEG encoding failed');
-      return new Uint8Array(await blob.arrayBuffer());
+    this.sending = true;
+    try {
+      const captured = performance.now();
+      const rgb = await captureFrame(this.video, this.canvas, d.inputSize, 'rgb24', d.meta.crop);
+      const index = this.nextIndex++;
+      const r = await d.label(rgb, index, captured);
+      if (this.device !== d) return;
+      if (this.trace && this.trace.length < TRACE_FRAMES) this.trace.push({ index, rgb, probs: r.probs });
+      const latencyMs = performance.now() - captured;
+      if (this.trace && this.times.length < 10_000) this.times.push({ ms: r.ms, latencyMs });
+      this.shown(r.label, r.score, index, Array.from(r.probs), latencyMs, captured);
+      $('live-device-ms').textContent = `${r.ms.toFixed(1)} ms`;
+    } catch (err) {
+      this.message(`On-device labeling failed: ${(err as Error).message}`);
+      this.stop();
+    } finally {
+      this.sending = false;
     }
-    const rgba = ctx.getImageData(0, 0, size, size).data;
-    const rgb = new Uint8Array(size * size * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-      rgb[j] = rgba[i]!;
-      rgb[j + 1] = rgba[i + 1]!;
-      rgb[j + 2] = rgba[i + 2]!;
-    }
-    return rgb;
+  }
+
+  /** A label on screen: readout, timeline, latency (capture to label) and rate. */
+  private shown(label: string, score: number, index: number, probs: number[], latencyMs: number, timestampMs: number): void {
+    const now = performance.now();
+    this.latencies.push(latencyMs);
+    if (this.latencies.length > 100) this.latencies.shift();
+    this.labelTimes.push(now);
+    while (this.labelTimes.length > 0 && this.labelTimes[0]! < now - 2000) this.labelTimes.shift();
+    this.setLabel(label, `${(score * 100).toFixed(0)}%`);
+    $('live-index').textContent = String(index);
+    this.timeline.push(probs, timestampMs);
+    this.redraw();
+    this.metrics();
   }
 
   private onMessage(m: ServerMessage): void {
-    if (!m.streamId.startsWith('live-')) return;
+    // A taught model went live: on the device, load it and start again from a zero state.
+    if (m.type === 'teach' && m.status === 'ready' && this.onDevice && this.stream) void this.switchWhere();
+    if (!m.streamId.startsWith('live-') || this.onDevice) return;
     const now = performance.timeOrigin + performance.now();
     if (m.type === 'label') {
       this.inFlight.delete(m.index);
-      this.latencies.push(now - m.timestampMs);
-      if (this.latencies.length > 100) this.latencies.shift();
-      this.labelTimes.push(now);
-      while (this.labelTimes.length > 0 && this.labelTimes[0]! < now - 2000) this.labelTimes.shift();
-      this.setLabel(m.label, `${(m.score * 100).toFixed(0)}%`);
-      $('live-index').textContent = String(m.index);
-      this.timeline.push(m.probs, m.timestampMs);
-      this.redraw();
+      this.shown(m.label, m.score, m.index, m.probs, now - m.timestampMs, m.timestampMs);
+      return;
     } else if (m.type === 'dropped') {
       for (const i of m.frames) this.inFlight.delete(i);
       this.dropped += m.count;
@@ -199,9 +260,10 @@ export class LiveView {
     $('live-score').textContent = score;
   }
 
-  private message(text: string): void {
+  private message(text: string, info = false): void {
     const el = $('live-message');
     el.textContent = text;
     el.hidden = text === '';
+    el.classList.toggle('info', info);
   }
 }

@@ -2,6 +2,7 @@
 import { Connection } from './connection.ts';
 import { FileView } from './file-view.ts';
 import { LiveView } from './live-view.ts';
+import { TeachView } from './teach-view.ts';
 
 const conn = new Connection('browser');
 const status = document.getElementById('conn-status')!;
@@ -11,21 +12,30 @@ conn.onStatus((text, ok) => {
 });
 conn.whenReady(() => {
   const m = conn.welcome!.model;
-  document.getElementById('model-info')!.textContent = `${m.classes.length} classes · ${m.embedderId}${m.fps ? ` · trained at ${m.fps} fps` : ''}`;
+  document.getElementById('model-info')!.textContent = m.classes.length
+    ? `${m.classes.length} classes · ${m.embedderId}${m.fps ? ` · trained at ${m.fps} fps` : ''}`
+    : `no model yet (teach one) · ${m.embedderId}`;
 });
 
+// A taught model went live: a new session picks it up (model info, legend, a zero state).
+conn.on((m) => {
+  if (m.type === 'teach' && m.status === 'ready') conn.reconnect();
+});
 new LiveView(conn);
 new FileView(conn);
+const teach = new TeachView();
 
-const tabs = { live: document.getElementById('tab-live')!, file: document.getElementById('tab-file')! };
-const views = { live: document.getElementById('live-view')!, file: document.getElementById('file-view')! };
-function show(which: 'live' | 'file'): void {
-  for (const k of ['live', 'file'] as const) {
+type View = 'live' | 'file' | 'teach';
+const NAMES: View[] = ['live', 'file', 'teach'];
+const tabs = Object.fromEntries(NAMES.map((k) => [k, document.getElementById(`tab-${k}`)!])) as Record<View, HTMLElement>;
+const views = Object.fromEntries(NAMES.map((k) => [k, document.getElementById(`${k}-view`)!])) as Record<View, HTMLElement>;
+function show(which: View): void {
+  for (const k of NAMES) {
     tabs[k].classList.toggle('active', k === which);
     views[k].hidden = k !== which;
   }
-  history.replaceState(null, '', which === 'file' ? '#file' : '#live');
+  if (which === 'teach') teach.show();
+  history.replaceState(null, '', `${location.pathname}${location.search}#${which}`);
 }
-tabs.live.addEventListener('click', () => show('live'));
-tabs.file.addEventListener('click', () => show('file'));
-show(location.hash === '#file' ? 'file' : 'live');
+for (const k of NAMES) tabs[k].addEventListener('click', () => show(k));
+show(NAMES.find((k) => location.hash === `#${k}`) ?? 'live');

@@ -14,40 +14,11 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import type { CropPolicy } from '../../core/types.ts';
-import { EMBEDDER_IDS } from '../registry.ts';
 import { loadFolderArtifacts } from '../weights.ts';
-import { createHead, type HeadSpec, type NamedWeight, type RecurrentHead } from './head.ts';
+import type { RecurrentHead } from './head.ts';
+import { BUNDLE_FILES, BUNDLE_FORMAT_VERSION, headFromLayersModel, parseMeta, type BundleInfo, type BundleMeta } from './bundle-meta.ts';
 
-export const BUNDLE_FORMAT_VERSION = 1;
-export const BUNDLE_FILES = { model: 'model.json', weights: 'weights.bin', meta: 'framewise.json' } as const;
-
-/** What the caller describes when saving; the head's own shape is filled in by saveBundle. */
-export interface BundleInfo {
-  /** Class labels in softmax order (length = head classes). */
-  classes: string[];
-  /** Embedder id, e.g. 'mobilenet_v2_1.0_224'. */
-  embedderId: string;
-  /** Frames per second the head was trained at; null = source rate. */
-  fps: number | null;
-  crop: CropPolicy;
-  /** The training configuration (free-form, e.g. the resolved CLI options). */
-  training?: Record<string, unknown>;
-  /** Dataset summary (free-form: root, counts per class, splits, ...). */
-  dataset?: Record<string, unknown>;
-  /** Evaluation metrics (free-form, e.g. models/metrics.ts output). */
-  metrics?: Record<string, unknown>;
-}
-
-/** framewise.json: what the caller described, plus the head's architecture (HeadSpec documents
- * each field; note that the stock layers model in model.json does not include the input
- * normalisation, so a browser running it subtracts the running mean itself). */
-export interface BundleMeta extends BundleInfo, Omit<HeadSpec, 'inputDim' | 'classes'> {
-  formatVersion: number;
-  /** Embedding length the head expects (= the embedder's output length). */
-  embeddingDim: number;
-  createdAt: string;
-}
+export { BUNDLE_FILES, BUNDLE_FORMAT_VERSION, type BundleInfo, type BundleMeta } from './bundle-meta.ts';
 
 /** Builds the equivalent stock tf.layers model, carrying copies of the head's weights. */
 export function toLayersModel(head: RecurrentHead): tf.Sequential {
@@ -170,38 +141,7 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     throw invalid(`tf.loadLayersModel failed: ${message(err)}`, err);
   }
   try {
-    const inputDim = model.inputs[0]?.shape.at(-1);
-    if (inputDim !== meta.embeddingDim) {
-      throw invalid(
-        `the model takes ${inputDim}-d embeddings but ${BUNDLE_FILES.meta} says embeddingDim ${meta.embeddingDim} (${meta.embedderId})`,
-      );
-    }
-    const spec: HeadSpec = {
-      inputDim: meta.embeddingDim,
-      classes: meta.classes.length,
-      cell: meta.cell,
-      layers: meta.layers,
-      hidden: meta.hidden,
-      projection: meta.projection,
-      dropout: meta.dropout,
-      seed: meta.seed,
-      inputNorm: meta.inputNorm,
-    };
-    const weights: NamedWeight[] = [];
-    for (const layer of model.layers) {
-      const names = layer.name.startsWith('rnn_') ? ['kernel', 'recurrent_kernel', 'bias'] : ['kernel', 'bias'];
-      const values = layer.getWeights();
-      if (values.length !== names.length) throw invalid(`layer ${layer.name} has ${values.length} weights, expected ${names.length}`);
-      values.forEach((v, k) =>
-        weights.push({ name: `${layer.name}/${names[k]}`, shape: [...v.shape], values: v.dataSync() as Float32Array }),
-      );
-    }
-    try {
-      return { head: createHead(spec, weights), meta };
-    } catch (err) {
-      if (err instanceof FramewiseError) throw invalid(`${err.message} (the model does not match ${BUNDLE_FILES.meta})`, err);
-      throw err;
-    }
+    return { head: headFromLayersModel(model, meta, invalid), meta };
   } finally {
     model.dispose();
   }
@@ -219,31 +159,6 @@ async function readJson(path: string, invalid: (what: string, cause?: unknown) =
   } catch (err) {
     throw invalid(`${path} is not valid JSON (${message(err)})`, err);
   }
-}
-
-function parseMeta(raw: unknown, invalid: (what: string) => FramewiseError): BundleMeta {
-  if (typeof raw !== 'object' || raw === null) throw invalid(`${BUNDLE_FILES.meta} is not a JSON object`);
-  const m = raw as Partial<BundleMeta>;
-  if (m.formatVersion !== BUNDLE_FORMAT_VERSION) {
-    throw invalid(`${BUNDLE_FILES.meta} has format version ${m.formatVersion}, this framewise reads ${BUNDLE_FORMAT_VERSION}`);
-  }
-  const need = (ok: boolean, what: string) => {
-    if (!ok) throw invalid(`${BUNDLE_FILES.meta}: ${what}`);
-  };
-  const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
-  need(Array.isArray(m.classes) && m.classes.length >= 2 && m.classes.every((c) => typeof c === 'string'), 'classes must be >= 2 strings');
-  need(m.classes!.every((c) => c.length > 0) && new Set(m.classes).size === m.classes!.length, `class names must be non-empty and distinct, got ${JSON.stringify(m.classes)}`);
-  need(typeof m.embedderId === 'string', 'embedderId must be a string');
-  // Refused here, not at the first input: a bundle that cannot run must not look loaded.
-  need(EMBEDDER_IDS.includes(m.embedderId!), `unknown embedderId ${JSON.stringify(m.embedderId)} (known: ${EMBEDDER_IDS.join(', ')})`);
-  need(m.crop === undefined || m.crop === 'center' || m.crop === 'pad', `crop must be "center" or "pad", got ${JSON.stringify(m.crop)}`);
-  need(posInt(m.embeddingDim), 'embeddingDim must be a positive integer');
-  need(m.cell === 'lstm' || m.cell === 'gru' || m.cell === 'none', 'cell must be lstm, gru or none');
-  need(posInt(m.layers) && posInt(m.hidden), 'layers and hidden must be positive integers');
-  need(Number.isInteger(m.projection) && m.projection! >= 0, 'projection must be an integer >= 0');
-  need(m.fps === null || (typeof m.fps === 'number' && m.fps > 0), 'fps must be a positive number or null');
-  need(m.inputNorm === undefined || (typeof m.inputNorm === 'number' && m.inputNorm >= 0 && m.inputNorm <= 1), 'inputNorm must be in [0, 1]');
-  return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, ...m } as BundleMeta;
 }
 
 function message(err: unknown): string {

@@ -4,6 +4,7 @@
 // the URL, like notebook servers do, unless given or --no-auth). Ctrl-C closes sessions and jobs
 // and exits 0.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { isLoopback } from '../../server/access.ts';
@@ -15,7 +16,9 @@ export const command: CommandSpec = {
   name: 'serve',
   summary: 'Serve the browser client: label the webcam live, or label and play video files, over WebSockets.',
   options: {
-    model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output)' },
+    model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output); without it: teach only' },
+    embedder: { type: 'string', valueName: 'ID', default: DEFAULTS.embedder, description: 'without --model: the embedder the Teach view trains on' },
+    'teach-dir': { type: 'string', valueName: 'DIR', default: join(DEFAULTS.cacheDir, 'teach'), description: "the Teach view's clips (a folder-per-class dataset) and trained bundles, kept across restarts" },
     port: { type: 'string', short: 'p', valueName: 'PORT', default: String(DEFAULTS.serve.port), description: 'TCP port (0 = any free port)' },
     host: { type: 'string', valueName: 'ADDR', default: DEFAULTS.serve.host, description: 'address to bind; 0.0.0.0 exposes the server to the network' },
     media: { type: 'string', valueName: 'DIR', description: 'folder of videos clients may label and play (nothing outside it is readable)' },
@@ -29,7 +32,6 @@ export const command: CommandSpec = {
   async run(ctx) {
     const { values, stderr } = ctx;
     const bundle = str(values, 'model');
-    if (!bundle) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> is required');
     const port = num(values, 'port', 0, 65535)!;
     const maxSessions = num(values, 'max-sessions', 1, 1024)!;
     if (!Number.isInteger(port) || !Number.isInteger(maxSessions)) throw new FramewiseError(ErrorCodes.USAGE, '--port and --max-sessions must be integers');
@@ -42,6 +44,8 @@ export const command: CommandSpec = {
     if (await ensureClientBuilt()) log('framewise serve: built the browser client into client/dist');
     const server = await createServer({
       model: bundle,
+      embedder: str(values, 'embedder'),
+      teachDir: str(values, 'teach-dir'),
       host,
       token,
       noAuth,
@@ -54,7 +58,7 @@ export const command: CommandSpec = {
       log,
     });
     const m = server.model;
-    log(`framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}`);
+    log(m.classes.length ? `framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}` : `framewise serve: teach only (no model yet), embedder ${m.embedderId}; Teach view folder ${str(values, 'teach-dir')}`);
     if (noAuth && !isLoopback(host)) log(`framewise serve: WARNING: no token (--no-auth): anyone who can reach ${host} may use this server and read its media`);
     log(`framewise serve: open ${server.openUrl} (Ctrl-C to stop)`);
     await new Promise<void>((resolve) => {
