@@ -4,6 +4,7 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { ensureBackend, type BackendRequest } from './backend.ts';
 import type { Embedder } from './embedder.ts';
 import { loadEmbeddingEngine, type EngineRequest } from './engine-choice.ts';
+import type { PrecisionRequest } from './precision.ts';
 import { loadBundle, type BundleMeta } from './recurrent/bundle.ts';
 import type { RecurrentHead } from './recurrent/head.ts';
 
@@ -21,6 +22,11 @@ export interface OpenModelOptions {
   /** Embedding engine and its threads (models/engine-choice.ts); defaults there (auto, env, cores). */
   engine?: EngineRequest;
   workers?: number;
+  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  precision?: PrecisionRequest;
+  /** Where an int8 export is calibrated when one must be made: `--calibrate`, else the run's inputs. */
+  calibrate?: readonly string[];
+  calibrationInputs?: readonly string[];
   /** Keep the embedder's work off this thread's event loop (the live server). */
   isolate?: boolean;
   onProgress?: (m: string) => void;
@@ -38,6 +44,9 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
       backend: o.backend,
       engine: o.engine,
       workers: o.workers,
+      precision: o.precision,
+      calibrate: o.calibrate,
+      calibrationInputs: o.calibrationInputs,
       isolate: o.isolate,
       onProgress: o.onProgress,
     });

@@ -55,6 +55,17 @@ export const modelOptions: Record<string, OptionSpec> = {
     default: process.env.FRAMEWISE_ENGINE || 'auto',
     description: 'embedding engine: auto (fastest available), tfjs, onnx (env FRAMEWISE_ENGINE)',
   },
+  precision: {
+    type: 'string',
+    valueName: 'P',
+    default: process.env.FRAMEWISE_PRECISION || 'auto',
+    description: 'embedder precision: auto (int8 where its export is verified and measured faster on this CPU), fp32, int8 (ONNX engine; exported and calibrated on first use) (env FRAMEWISE_PRECISION)',
+  },
+  calibrate: {
+    type: 'string',
+    valueName: 'DIR',
+    description: 'photos/videos to calibrate the int8 export on (default: the run\'s own inputs when no int8 export exists yet)',
+  },
   workers: {
     type: 'string',
     valueName: 'N',
