@@ -253,6 +253,17 @@ async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice
   });
 }
 
+/**
+ * The precision a request will run at, without loading the model: what auto would choose (reads
+ * the int8 export's record only). For keys that must be known before loading (embedding caches).
+ */
+export async function resolvePrecision(id: string, request: PrecisionRequest, o: { cacheDir?: string; modelsDir?: string } = {}): Promise<Precision> {
+  if (request !== 'auto') return request;
+  const { findInt8 } = await import('./onnx/int8-cache.ts');
+  const found = await findInt8(id, o.cacheDir, o.modelsDir).catch(() => undefined);
+  return chooseAutoPrecision(id, found && { ok: found.sidecar.agreement.ok, ...found.sidecar.speed }).precision;
+}
+
 type Meta = Pick<EngineEmbedder, 'engine' | 'precision' | 'description' | 'workers' | 'backend' | 'macsPerFrame' | 'fallback' | 'pool'>;
 
 function wrap(e: Embedder, meta: Meta): EngineEmbedder {

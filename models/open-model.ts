@@ -65,6 +65,15 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
       `bundle ${o.bundle} expects ${meta.embeddingDim}-d embeddings but ${embedder.id} gives ${embedder.dim}-d`,
     );
   }
+  const trainedOn = meta.embeddingPrecision ?? 'fp32';
+  const runsOn = embedder.precision ?? 'fp32';
+  if (trainedOn !== runsOn) {
+    // Allowed: the int8 export is only used after its embeddings were checked against fp32's
+    // (models/onnx/int8-agreement.ts); said once so that a user comparing runs knows.
+    (o.onProgress ?? ((l: string) => process.stderr.write(l + '\n')))(
+      `framewise: note: bundle ${o.bundle} was trained on ${trainedOn} embeddings and runs on ${runsOn} ones (allowed: the int8 export passed its agreement check with fp32; --precision ${trainedOn} to match)`,
+    );
+  }
   return {
     head,
     meta,

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
+import { parsePrecisionRequest, type PrecisionRequest } from '../models/precision.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -128,4 +129,13 @@ export function num(values: OptionValues, name: string, min = -Infinity, max = I
 
 export function bool(values: OptionValues, name: string): boolean {
   return values[name] === true;
+}
+
+/**
+ * `--precision` and `--calibrate` as engine options; `inputs` are the run's own inputs (videos,
+ * a dataset folder), calibrated on when int8 is asked for and no int8 export exists yet.
+ */
+export function precisionOptions(values: OptionValues, inputs: readonly string[] = []): { precision: PrecisionRequest; calibrate?: string[]; calibrationInputs: string[] } {
+  const calibrate = str(values, 'calibrate');
+  return { precision: parsePrecisionRequest(str(values, 'precision')), ...(calibrate ? { calibrate: [calibrate] } : {}), calibrationInputs: inputs.filter((i) => i !== '-') };
 }

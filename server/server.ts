@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { BackendRequest } from '../models/backend.ts';
 import type { EngineRequest } from '../models/engine-choice.ts';
+import type { PrecisionRequest } from '../models/precision.ts';
 import type { Embedder } from '../models/embedder.ts';
 import { openModel } from '../models/open-model.ts';
 import type { BundleMeta } from '../models/recurrent/bundle.ts';
@@ -58,6 +59,8 @@ export interface ServerConfig {
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
   engine?: EngineRequest;
+  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  precision?: PrecisionRequest;
   workers?: number;
   log?: (line: string) => void;
 }
@@ -83,7 +86,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   let dispose = () => {};
   if (typeof config.model === 'string') {
     // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
-    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
+    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, backend: config.backend, engine: config.engine, precision: config.precision, workers: config.workers, isolate: true, onProgress: log });
     loaded = opened;
     dispose = () => opened.dispose();
   } else {

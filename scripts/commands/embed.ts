@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { parseBackendRequest } from '../../models/backend.ts';
-import { loadEmbeddingEngine, parseEngineRequest } from '../../models/engine-choice.ts';
+import { loadEmbeddingEngine, parseEngineRequest, resolvePrecision } from '../../models/engine-choice.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
@@ -13,7 +13,7 @@ import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { assertLocalFile, isUrl, probe } from '../../pipeline/probe.ts';
 import type { CropPolicy, EmbeddedFrame } from '../../core/types.ts';
-import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { bool, modelOptions, num, precisionOptions, str, type CommandSpec } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'embed',
@@ -49,13 +49,17 @@ export const command: CommandSpec = {
     const backend = backendOpt && backendOpt !== 'auto' ? backendOpt : process.env.FRAMEWISE_BACKEND || 'auto';
     const log = (line: string) => stderr.write(`framewise embed: ${line}\n`);
 
+    const engineRequest = parseEngineRequest(str(values, 'engine'));
+    const { precision: precisionRequest, ...calibration } = precisionOptions(values, input ? [input] : []);
+    // The cache key holds the precision, so auto is resolved here (from the int8 export's record) before the model loads.
+    const precision = engineRequest === 'tfjs' ? 'fp32' : await resolvePrecision(info.id, precisionRequest, { cacheDir, modelsDir: str(values, 'models-dir') });
     const source = await identify(input);
     let out = str(values, 'out');
     if (!out) {
       if (input === '-') throw usage('reading stdin needs --out FILE (stdin has no identity to name a cache file by)');
-      out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop);
+      out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop, precision);
     }
-    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION }))) {
+    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION, precision }))) {
       log(`up to date: ${out}`);
       stdout.write(out + '\n');
       return 0;
@@ -65,7 +69,9 @@ export const command: CommandSpec = {
     if (input !== '-') await probe(input);
     const embedder = await loadEmbeddingEngine({
       id: info.id,
-      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
+      engine: engineRequest, workers: num(values, 'workers', 1, 64),
+      precision,
+      ...calibration,
       modelsDir: str(values, 'models-dir'),
       cacheDir,
       backend: parseBackendRequest(backend),
@@ -103,7 +109,7 @@ export const command: CommandSpec = {
     const seconds = (performance.now() - started) / 1000;
     await writeEmbeddingFile(
       out,
-      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, decoder: DECODE_REVISION, source, frames: embeddings.length, timestampsMs },
+      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, decoder: DECODE_REVISION, source, frames: embeddings.length, timestampsMs, precision: embedder.precision },
       embeddings,
     );
     log(`${embeddings.length} frames in ${seconds.toFixed(1)} s (${(embeddings.length / Math.max(seconds, 1e-9)).toFixed(1)} frames/s) -> ${out}`);

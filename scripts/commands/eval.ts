@@ -15,7 +15,7 @@ import { loadDataset } from '../../training/dataset.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
-import { bool, modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { bool, modelOptions, num, precisionOptions, str, type CommandSpec } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'eval',
@@ -33,7 +33,7 @@ export const command: CommandSpec = {
     const bundle = str(values, 'model');
     const root = str(values, 'data');
     if (!bundle || !root) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> and --data <dataset> are required');
-    const model = await openModel({ bundle, modelsDir: str(values, 'models-dir'), backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
+    const model = await openModel({ bundle, modelsDir: str(values, 'models-dir'), backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), ...precisionOptions(values, root ? [root] : []), onProgress: log });
     try {
       const { meta, head, embedder } = model;
       const ds = await loadDataset(root);

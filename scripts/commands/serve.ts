@@ -7,7 +7,7 @@ import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { createServer } from '../../server/server.ts';
 import { ensureClientBuilt } from '../build-client.ts';
-import { modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { modelOptions, num, precisionOptions, str, type CommandSpec } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'serve',
@@ -36,7 +36,7 @@ export const command: CommandSpec = {
       maxSessions,
       modelsDir: str(values, 'models-dir'),
       backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
-      engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64),
+      engine: parseEngineRequest(str(values, 'engine')), precision: precisionOptions(values).precision, workers: num(values, 'workers', 1, 64),
       log,
     });
     const m = server.model;

@@ -10,7 +10,7 @@ import { prepareData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../training/tuning.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { bool, modelOptions, num, str, type CommandSpec, type OptionValues } from '../command.ts';
+import { bool, modelOptions, num, precisionOptions, str, type CommandSpec, type OptionValues } from '../command.ts';
 
 const D = TRAIN_DEFAULTS;
 
@@ -62,7 +62,7 @@ export const command: CommandSpec = {
       // The checkpoint's architecture wins; only the epoch budget may be raised.
       config = resolveTrainConfig({ ...saved, epochs: Math.max(saved.epochs, config.epochs), data: config.data, out: config.out });
     }
-    const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), onProgress: log });
+    const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND), engine: parseEngineRequest(str(values, 'engine')), workers: num(values, 'workers', 1, 64), ...precisionOptions(values, [config.data].filter((d): d is string => typeof d === "string")), onProgress: log });
     try {
       const data = await prepareData(config, embedder, log);
       if (bool(values, 'check')) {

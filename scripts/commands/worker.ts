@@ -6,7 +6,7 @@ import { parseBackendRequest } from '../../models/backend.ts';
 import { parseEngineRequest } from '../../models/engine-choice.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { startLabelWorker } from '../../queue/label-worker.ts';
-import { modelOptions, num, str, type CommandSpec } from '../command.ts';
+import { modelOptions, num, precisionOptions, str, type CommandSpec } from '../command.ts';
 import { CONNECT_TIMEOUT_OPTION, QUEUE_OPTION, REDIS_OPTION } from './queue.ts';
 
 export const command: CommandSpec = {
@@ -34,6 +34,7 @@ export const command: CommandSpec = {
       modelsDir: str(values, 'models-dir'),
       backend: parseBackendRequest(str(values, 'backend') ?? process.env.FRAMEWISE_BACKEND),
       engine: parseEngineRequest(str(values, 'engine')),
+      precision: precisionOptions(values).precision,
       workers: num(values, 'workers', 1, 64),
       lockMs: num(values, 'lock-ms', 1000)!,
       stalledMs: num(values, 'stalled-ms', 500)!,
