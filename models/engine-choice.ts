@@ -156,7 +156,10 @@ export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<En
 
 /** int8's file when int8 is asked for or auto finds it worth it; undefined for fp32. The choice is printed. */
 async function int8File(config: EngineConfig, id: string, precision: PrecisionRequest, say: (l: string) => void): Promise<string | undefined> {
-  if (precision === 'fp32') return undefined;
+  if (precision === 'fp32') {
+    say(`framewise: precision fp32 for ${id} (asked for)`);
+    return undefined;
+  }
   const { ensureInt8, findInt8 } = await import('./onnx/int8-cache.ts');
   const { describeAgreement } = await import('./onnx/int8-agreement.ts');
   if (precision === 'int8') {

@@ -70,7 +70,8 @@ export const command: CommandSpec = {
     const embedder = await loadEmbeddingEngine({
       id: info.id,
       engine: engineRequest, workers: num(values, 'workers', 1, 64),
-      precision,
+      // The request itself: auto decides as resolvePrecision did (same record), and says why.
+      precision: precisionRequest,
       ...calibration,
       modelsDir: str(values, 'models-dir'),
       cacheDir,
