@@ -212,10 +212,10 @@ async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice
       log: config.onProgress,
       factory: { module: FACTORIES_MODULE, exportName: 'loadOnnxInWorker', config: { ...onnxConfig, backend: backend.name } },
     });
-    return fromPool(pool, 'onnx', `onnxruntime-node ${precision}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`, backend, undefined, precision);
+    return fromPool(pool, 'onnx', `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`, backend, undefined, precision);
   }
   const e = await mod.loadOnnxEmbedder({ ...onnxConfig, onProgress: config.onProgress });
-  return wrap(e, { engine: 'onnx', precision, description: `onnxruntime-node ${precision}, ${threads} thread(s)`, workers: 0, backend: backend.name, macsPerFrame: e.macsPerFrame, fallback: undefined, pool: undefined });
+  return wrap(e, { engine: 'onnx', precision, description: `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${threads} thread(s)`, workers: 0, backend: backend.name, macsPerFrame: e.macsPerFrame, fallback: undefined, pool: undefined });
 }
 
 async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice, workers: number, fallback: string | undefined): Promise<EngineEmbedder> {
