@@ -9,6 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { lastValueFrom, toArray } from 'rxjs';
+import { DEFAULTS } from '../core/defaults.ts';
 import { isVideoFile } from '../core/video-files.ts';
 import type { Frame } from '../core/types.ts';
 import type { Embedder } from '../models/embedder.ts';
@@ -80,8 +81,10 @@ async function labelAgreement(bundleDir: string, clips: readonly string[], fp32:
     for (const clip of clips) {
       const frames = await lastValueFrom(decode(clip, { size: fp32.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }).pipe(toArray()));
       if (frames.length === 0) continue;
-      const a = head.predict(await fp32.embed(frames));
-      const b = head.predict(await int8.embed(frames));
+      // Copies per embedder: the pool takes ownership of (detaches) the pixel buffers it is given.
+      const copy = () => frames.map((f) => ({ ...f, rgb: f.rgb.slice() }));
+      const a = head.predict(await fp32.embed(copy()));
+      const b = head.predict(await int8.embed(copy()));
       for (let i = 0; i < a.length; i++) if (argmax(a[i]!) === argmax(b[i]!)) same++;
       total += a.length;
     }
@@ -117,7 +120,10 @@ export async function benchPrecision(o: PrecisionBenchOptions): Promise<Precisio
     if (o.agreementData && existsSync(o.agreementData)) {
       let bundle = o.agreementBundle;
       if (!bundle) {
-        bundle = join(o.work, `agreement-${o.id}`);
+        // Kept in the cache: training it takes minutes, and the same data gives the same bundle.
+        bundle = join(DEFAULTS.cacheDir, 'bench', `agreement-${o.id}`);
+      }
+      if (!existsSync(join(bundle, 'framewise.json'))) {
         o.note(`training a bundle on fp32 embeddings of ${o.agreementData} for the label agreement (${bundle})`);
         await run(process.execPath, [o.bin, 'train', '--data', o.agreementData, '--out', bundle, '--embedder', o.id, '--precision', 'fp32', '--engine', 'onnx'], { maxBuffer: 64 << 20 });
       }

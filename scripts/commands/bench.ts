@@ -60,7 +60,7 @@ export const command: CommandSpec = {
     'skip-engines': { type: 'boolean', description: 'skip the engine rows and the auto end-to-end run (the precision part still runs)' },
     'skip-precision': { type: 'boolean', description: 'skip fp32 vs int8' },
     'agreement-data': { type: 'string', valueName: 'DIR', description: 'labeled clips for the int8 label agreement (default <models-dir>/../data/video/labeled/ud810_ps7)' },
-    'agreement-bundle': { type: 'string', valueName: 'DIR', description: 'a bundle trained on fp32 embeddings of --agreement-data (default: trained during the bench)' },
+    'agreement-bundle': { type: 'string', valueName: 'DIR', description: 'a bundle trained on fp32 embeddings of --agreement-data (default: trained by the first bench run into $FRAMEWISE_CACHE/bench/)' },
     rss: { type: 'boolean', description: 'also compare peak RSS of `framewise label` on a 1-minute and a 10-minute clip (about 2-4 more minutes)' },
     'rss-embedder': { type: 'string', valueName: 'ID', default: 'mobilenet_v1_0.25_224', description: 'embedder for the RSS part' },
     ...modelOptions,
