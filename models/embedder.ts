@@ -39,6 +39,8 @@ export interface Embedder {
   readonly id: string;
   readonly dim: number;
   readonly inputSize: number;
+  /** The numbers it computes with; absent means fp32 (models/precision.ts). */
+  readonly precision?: 'fp32' | 'int8';
   /** rgb24 frames of inputSize x inputSize; returns one embedding per frame, in order. */
   embed(frames: readonly RgbImage[]): Promise<Float32Array[]>;
   /** ImageNet top-k (sanity checks), most probable first. */

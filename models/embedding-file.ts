@@ -39,6 +39,8 @@ export interface EmbeddingFileHeader {
   timestampsMs: number[];
   /** How frames were augmented before embedding (training passes), if at all. */
   augmentation?: unknown;
+  /** The embedder's precision (models/precision.ts); absent in files from before int8, which are fp32. */
+  precision?: 'fp32' | 'int8';
 }
 
 const MAGIC = Buffer.from('FWEMB1\n\0', 'latin1');
@@ -125,9 +127,10 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
   return { sha256: hash.digest('hex'), bytes };
 }
 
-/** <cacheDir>/embeddings/<first 16 hex of sha256>.<embedder>.<fps or "src">.<crop>.emb */
-export function defaultEmbeddingPath(cacheDir: string, sha256: string, embedder: string, fps: number | null, crop: CropPolicy): string {
-  return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}.${fps ?? 'src'}.${crop}.emb`);
+/** <cacheDir>/embeddings/<first 16 hex of sha256>.<embedder>[.int8].<fps or "src">.<crop>.emb (fp32 names unchanged). */
+export function defaultEmbeddingPath(cacheDir: string, sha256: string, embedder: string, fps: number | null, crop: CropPolicy, precision: 'fp32' | 'int8' = 'fp32'): string {
+  const p = precision === 'int8' ? '.int8' : '';
+  return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}${p}.${fps ?? 'src'}.${crop}.emb`);
 }
 
 /** What a cached file must have been computed from to be reused. */
@@ -137,6 +140,8 @@ export interface EmbeddingRequest {
   crop: CropPolicy;
   sha256: string;
   decoder: string;
+  /** Default fp32. */
+  precision?: 'fp32' | 'int8';
 }
 
 /** Whether a file with this header answers the request (same bytes, embedder, fps, crop and decoder). */
@@ -146,7 +151,8 @@ export function headerMatches(header: EmbeddingFileHeader, want: EmbeddingReques
     header.fps === want.fps &&
     header.crop === want.crop &&
     header.source.sha256 === want.sha256 &&
-    header.decoder === want.decoder
+    header.decoder === want.decoder &&
+    (header.precision ?? 'fp32') === (want.precision ?? 'fp32')
   );
 }
 

@@ -13,6 +13,7 @@ import { ensureBackend, type BackendChoice, type BackendRequest } from './backen
 import { loadEmbedder, type Embedder } from './embedder.ts';
 import type { OnnxEmbedderConfig } from './onnx/onnx-engine.ts';
 import { FACTORIES_MODULE } from './pool/factories.ts';
+import { chooseAutoPrecision, parsePrecisionRequest, type Precision, type PrecisionRequest } from './precision.ts';
 import { createEmbeddingPool, type EmbeddingPool } from './pool/pool.ts';
 import { embedderInfo } from './registry.ts';
 
@@ -62,6 +63,16 @@ export interface EngineConfig {
   log?: (line: string) => void;
   /** Loading progress (export, verification, weights). Default silent. */
   onProgress?: (line: string) => void;
+  /**
+   * fp32, int8 (the quantized ONNX export, made on first use: forced, so a refused export is an
+   * error) or auto (int8 where its export is verified and measured faster here). Default env
+   * FRAMEWISE_PRECISION, else auto.
+   */
+  precision?: PrecisionRequest;
+  /** Images/videos (files or folders) to calibrate an int8 export on (`--calibrate`). */
+  calibrate?: readonly string[];
+  /** The run's own inputs: calibrated on when int8 is asked for and no export exists yet. */
+  calibrationInputs?: readonly string[];
   /** Tests: how the ONNX engine module is imported (to simulate onnxruntime-node missing). */
   importOnnx?: () => Promise<typeof import('./onnx/onnx-engine.ts')>;
 }
@@ -69,6 +80,8 @@ export interface EngineConfig {
 /** An embedder plus what runs it. */
 export interface EngineEmbedder extends Embedder {
   readonly engine: 'tfjs' | 'onnx';
+  /** The numbers the embedder computes with. */
+  readonly precision: Precision;
   /** One line: engine, backend, threads/workers. */
   readonly description: string;
   /** Worker threads embedding (0: on the calling thread). */
@@ -117,27 +130,63 @@ export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<En
   // The head runs on this backend whatever the engine, and auto's first rung depends on it.
   const backend = await ensureBackend(config.backend ?? 'auto');
 
+  const precision = config.precision ?? 'auto';
+  parsePrecisionRequest(precision);
+  if (precision === 'int8' && request === 'tfjs') throw new FramewiseError(ErrorCodes.USAGE, '--precision int8 runs on the ONNX engine: use --engine onnx or auto');
+
   let fallback: string | undefined;
-  const wantOnnx = request === 'onnx' || (request === 'auto' && backend.name !== 'node-gpu');
+  const wantOnnx = request === 'onnx' || precision === 'int8' || (request === 'auto' && backend.name !== 'node-gpu');
   if (wantOnnx) {
     try {
-      const e = await loadOnnx(config, id, backend, workers);
+      const e = await loadOnnx(config, id, backend, workers, precision, say);
       say(`framewise: embedding engine onnx for ${id} (${e.description})${request === 'auto' ? ', the fastest available here' : ''}`);
       return e;
     } catch (err) {
       if (request === 'onnx') throw forcedOnnxError(err);
+      if (precision === 'int8') throw new FramewiseError(err instanceof FramewiseError ? err.code : ErrorCodes.BACKEND_UNAVAILABLE, `--precision int8: ${oneLine(err)}`, { cause: err });
       fallback = `ONNX Runtime not used: ${oneLine(err)}`;
       say(`framewise: ${fallback}; falling back to tfjs`);
     }
   }
+  if (precision === 'auto') say(`framewise: precision fp32 for ${id} (auto: the tfjs engine computes in fp32)`);
   const e = await loadTfjs(config, id, backend, workers, fallback);
   say(`framewise: embedding engine tfjs for ${id} (${e.description})${request === 'auto' && backend.name === 'node-gpu' ? ', the fastest available here' : ''}`);
   return e;
 }
 
-async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice, workers: number): Promise<EngineEmbedder> {
+/** int8's file when int8 is asked for or auto finds it worth it; undefined for fp32. The choice is printed. */
+async function int8File(config: EngineConfig, id: string, precision: PrecisionRequest, say: (l: string) => void): Promise<string | undefined> {
+  if (precision === 'fp32') {
+    say(`framewise: precision fp32 for ${id} (asked for)`);
+    return undefined;
+  }
+  const { ensureInt8, findInt8 } = await import('./onnx/int8-cache.ts');
+  const { describeAgreement } = await import('./onnx/int8-agreement.ts');
+  if (precision === 'int8') {
+    const ready = await ensureInt8({
+      id,
+      modelsDir: config.modelsDir,
+      cacheDir: config.cacheDir,
+      calibrate: config.calibrate,
+      runInputs: config.calibrationInputs,
+      log: config.onProgress ?? say,
+      beforeTfjs: () => ensureBackend(config.backend).then(() => {}),
+    });
+    say(`framewise: precision int8 for ${id} (forced; ${describeAgreement(ready.sidecar.agreement)}; ${ready.path})`);
+    return ready.path;
+  }
+  const found = await findInt8(id, config.cacheDir, config.modelsDir);
+  const choice = chooseAutoPrecision(id, found && { ok: found.sidecar.agreement.ok, ...found.sidecar.speed });
+  say(`framewise: precision ${choice.precision} for ${id} (auto: ${choice.reason})`);
+  return choice.precision === 'int8' ? found!.path : undefined;
+}
+
+async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice, workers: number, precisionRequest: PrecisionRequest = 'fp32', say: (l: string) => void = () => {}): Promise<EngineEmbedder> {
   const isolate = config.isolate ?? true;
   const threads = config.threads ?? (isolate ? Math.max(1, Math.floor(availableParallelism() / workers)) : availableParallelism());
+  const quantized = config.onnxFile ? undefined : await int8File(config, id, precisionRequest, say);
+  const precision: Precision = quantized ? 'int8' : 'fp32';
+  const file = quantized ?? config.onnxFile;
   const onnxConfig: OnnxEmbedderConfig = {
     id,
     modelsDir: config.modelsDir,
@@ -145,7 +194,7 @@ async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice
     backend: backend.name,
     threads,
     batchSize: config.batchSize,
-    ...(config.onnxFile ? { file: config.onnxFile } : {}),
+    ...(file ? { file } : {}),
   };
   // Imported lazily: onnxruntime-node is a native package that may be absent or broken.
   let mod: typeof import('./onnx/onnx-engine.ts');
@@ -164,10 +213,10 @@ async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice
       log: config.onProgress,
       factory: { module: FACTORIES_MODULE, exportName: 'loadOnnxInWorker', config: { ...onnxConfig, backend: backend.name } },
     });
-    return fromPool(pool, 'onnx', `onnxruntime-node, ${workers} worker thread(s) x ${threads} intra-op thread(s)`, backend, undefined);
+    return fromPool(pool, 'onnx', `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`, backend, undefined, precision);
   }
   const e = await mod.loadOnnxEmbedder({ ...onnxConfig, onProgress: config.onProgress });
-  return wrap(e, { engine: 'onnx', description: `onnxruntime-node, ${threads} thread(s)`, workers: 0, backend: backend.name, macsPerFrame: e.macsPerFrame, fallback: undefined, pool: undefined });
+  return wrap(e, { engine: 'onnx', precision, description: `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${threads} thread(s)`, workers: 0, backend: backend.name, macsPerFrame: e.macsPerFrame, fallback: undefined, pool: undefined });
 }
 
 async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice, workers: number, fallback: string | undefined): Promise<EngineEmbedder> {
@@ -184,7 +233,7 @@ async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice
         config: { id, modelsDir: config.modelsDir, cacheDir: config.cacheDir, allowDownload: config.allowDownload, batchSize: config.batchSize, backend: backend.name },
       },
     });
-    return fromPool(pool, 'tfjs', `tfjs ${backend.name}, ${workers} worker threads`, backend, fallback);
+    return fromPool(pool, 'tfjs', `tfjs ${backend.name}, ${workers} worker threads`, backend, fallback, 'fp32');
   }
   const e = await loadEmbedder({
     id,
@@ -198,6 +247,7 @@ async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice
   const native = backend.name === 'node' || backend.name === 'node-gpu';
   return wrap(e, {
     engine: 'tfjs',
+    precision: 'fp32',
     description: `tfjs ${backend.name}, ${native ? 'native threads' : 'this thread'}`,
     workers: 0,
     backend: backend.name,
@@ -207,7 +257,18 @@ async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice
   });
 }
 
-type Meta = Pick<EngineEmbedder, 'engine' | 'description' | 'workers' | 'backend' | 'macsPerFrame' | 'fallback' | 'pool'>;
+/**
+ * The precision a request will run at, without loading the model: what auto would choose (reads
+ * the int8 export's record only). For keys that must be known before loading (embedding caches).
+ */
+export async function resolvePrecision(id: string, request: PrecisionRequest, o: { cacheDir?: string; modelsDir?: string } = {}): Promise<Precision> {
+  if (request !== 'auto') return request;
+  const { findInt8 } = await import('./onnx/int8-cache.ts');
+  const found = await findInt8(id, o.cacheDir, o.modelsDir).catch(() => undefined);
+  return chooseAutoPrecision(id, found && { ok: found.sidecar.agreement.ok, ...found.sidecar.speed }).precision;
+}
+
+type Meta = Pick<EngineEmbedder, 'engine' | 'precision' | 'description' | 'workers' | 'backend' | 'macsPerFrame' | 'fallback' | 'pool'>;
 
 function wrap(e: Embedder, meta: Meta): EngineEmbedder {
   return {
@@ -222,9 +283,9 @@ function wrap(e: Embedder, meta: Meta): EngineEmbedder {
   };
 }
 
-function fromPool(pool: EmbeddingPool, engine: 'tfjs' | 'onnx', description: string, backend: BackendChoice, fallback: string | undefined): EngineEmbedder {
+function fromPool(pool: EmbeddingPool, engine: 'tfjs' | 'onnx', description: string, backend: BackendChoice, fallback: string | undefined, precision: Precision): EngineEmbedder {
   return {
-    ...wrap(pool, { engine, description, workers: pool.size, backend: backend.name, macsPerFrame: pool.macsPerFrame, fallback, pool }),
+    ...wrap(pool, { engine, precision, description, workers: pool.size, backend: backend.name, macsPerFrame: pool.macsPerFrame, fallback, pool }),
     close: () => pool.close(),
   };
 }

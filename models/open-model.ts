@@ -4,6 +4,7 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { ensureBackend, type BackendRequest } from './backend.ts';
 import type { Embedder } from './embedder.ts';
 import { loadEmbeddingEngine, type EngineRequest } from './engine-choice.ts';
+import type { PrecisionRequest } from './precision.ts';
 import { loadBundle, type BundleMeta } from './recurrent/bundle.ts';
 import type { RecurrentHead } from './recurrent/head.ts';
 
@@ -23,6 +24,11 @@ export interface OpenModelOptions {
   /** Embedding engine and its threads (models/engine-choice.ts); defaults there (auto, cores). */
   engine?: EngineRequest;
   workers?: number;
+  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  precision?: PrecisionRequest;
+  /** Where an int8 export is calibrated when one must be made: `--calibrate`, else the run's inputs. */
+  calibrate?: readonly string[];
+  calibrationInputs?: readonly string[];
   /** Keep the embedder's work off this thread's event loop (the live server). */
   isolate?: boolean;
   onProgress?: (m: string) => void;
@@ -41,6 +47,9 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
       backend: o.backend,
       engine: o.engine,
       workers: o.workers,
+      precision: o.precision,
+      calibrate: o.calibrate,
+      calibrationInputs: o.calibrationInputs,
       isolate: o.isolate,
       onProgress: o.onProgress,
     });
@@ -57,6 +66,15 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
     throw new FramewiseError(
       ErrorCodes.MODEL_INVALID,
       `bundle ${o.bundle} expects ${meta.embeddingDim}-d embeddings but ${embedder.id} gives ${embedder.dim}-d`,
+    );
+  }
+  const trainedOn = meta.embeddingPrecision ?? 'fp32';
+  const runsOn = embedder.precision ?? 'fp32';
+  if (trainedOn !== runsOn) {
+    // Allowed: the int8 export is only used after its embeddings were checked against fp32's
+    // (models/onnx/int8-agreement.ts); said once so that a user comparing runs knows.
+    (o.onProgress ?? ((l: string) => process.stderr.write(l + '\n')))(
+      `framewise: note: bundle ${o.bundle} was trained on ${trainedOn} embeddings and runs on ${runsOn} ones (allowed: the int8 export passed its agreement check with fp32; --precision ${trainedOn} to match)`,
     );
   }
   return {

@@ -17,6 +17,7 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BackendRequest } from '../models/backend.ts';
 import type { EngineRequest } from '../models/engine-choice.ts';
+import type { PrecisionRequest } from '../models/precision.ts';
 import { openModel, type OpenModel } from '../models/open-model.ts';
 import { DEFAULTS } from '../core/defaults.ts';
 import { asFramewiseError, ErrorCodes } from '../core/errors.ts';
@@ -50,6 +51,8 @@ export interface LabelWorkerOptions {
   backend?: BackendRequest;
   /** Embedding engine and tfjs pool threads (models/engine-choice.ts), as `label` takes them. */
   engine?: EngineRequest;
+  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  precision?: PrecisionRequest;
   workers?: number;
   /** Lock duration and stall-check interval, ms (tests shorten them to see stalls quickly). */
   lockMs?: number;
@@ -76,7 +79,7 @@ class ModelCache {
   private readonly byLocation = new Map<string, { id: string; model: Promise<OpenModel> }>();
   private readonly retired: Promise<OpenModel>[] = [];
 
-  constructor(private readonly o: { modelsDir?: string; cacheDir?: string; backend?: BackendRequest; engine?: EngineRequest; workers?: number; log: (l: string) => void }) {}
+  constructor(private readonly o: { modelsDir?: string; cacheDir?: string; backend?: BackendRequest; engine?: EngineRequest; precision?: PrecisionRequest; workers?: number; log: (l: string) => void }) {}
 
   async get(location: string, expectedId: string): Promise<OpenModel> {
     let entry = this.byLocation.get(location);
@@ -93,8 +96,8 @@ class ModelCache {
       entry = this.byLocation.get(location);
       if (entry?.id !== id) {
         const old = entry;
-        const { modelsDir, cacheDir, backend, engine, workers, log } = this.o;
-        const model = openModel({ bundle: localBundle(location), modelsDir, cacheDir, backend, engine, workers, onProgress: log });
+        const { modelsDir, cacheDir, backend, engine, precision, workers, log } = this.o;
+        const model = openModel({ bundle: localBundle(location), modelsDir, cacheDir, backend, engine, precision, workers, onProgress: log });
         entry = { id, model };
         this.byLocation.set(location, entry);
         model.catch(() => this.byLocation.get(location) === entry && this.byLocation.delete(location));
@@ -178,7 +181,7 @@ export async function startLabelWorker(o: LabelWorkerOptions): Promise<LabelWork
   const log = o.log ?? (() => undefined);
   const name = workerName();
   const redis: Redis = await connectRedis(o.redis, { connectTimeoutMs: o.connectTimeoutMs });
-  const models = new ModelCache({ modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: o.backend, engine: o.engine, workers: o.workers, log });
+  const models = new ModelCache({ modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: o.backend, engine: o.engine, precision: o.precision, workers: o.workers, log });
   try {
     for (const b of o.preload ?? []) {
       const location = bundleLocation(b);

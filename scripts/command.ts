@@ -7,6 +7,7 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { parseBackendRequest, type BackendRequest } from '../models/backend.ts';
 import { parseEngineRequest, parseWorkers, type EngineRequest } from '../models/engine-choice.ts';
 import type { RuntimeConfig } from './runtime-config.ts';
+import { parsePrecisionRequest, type PrecisionRequest } from '../models/precision.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -69,6 +70,18 @@ export const modelOptions: Record<string, OptionSpec> = {
     env: 'FRAMEWISE_ENGINE',
     description: 'embedding engine: auto (fastest available), tfjs, onnx',
   },
+  precision: {
+    type: 'string',
+    valueName: 'P',
+    defaultHelp: 'auto',
+    env: 'FRAMEWISE_PRECISION',
+    description: 'embedder precision: auto (int8 where its export is verified and measured faster on this CPU), fp32, int8 (ONNX engine; exported and calibrated on first use)',
+  },
+  calibrate: {
+    type: 'string',
+    valueName: 'DIR',
+    description: 'photos/videos to calibrate the int8 export on (default: the run\'s own inputs when no int8 export exists yet)',
+  },
   workers: {
     type: 'string',
     valueName: 'N',
@@ -97,6 +110,7 @@ export const cacheDirOption: OptionSpec = {
 export interface ModelRequest {
   backend: BackendRequest;
   engine: EngineRequest;
+  precision: PrecisionRequest;
   workers: number;
   modelsDir: string | undefined;
   cacheDir: string;
@@ -115,6 +129,7 @@ export function modelRequest(ctx: Pick<CommandContext, 'values' | 'runtime'>): M
   return {
     backend: given('backend') !== undefined ? usage('backend', () => parseBackendRequest(given('backend'))) : runtime.backend,
     engine: given('engine') !== undefined ? usage('engine', () => parseEngineRequest(given('engine'))) : runtime.engine,
+    precision: given('precision') !== undefined ? usage('precision', () => parsePrecisionRequest(given('precision'))) : runtime.precision,
     workers: given('workers') !== undefined ? usage('workers', () => parseWorkers(given('workers'))) : runtime.workers,
     modelsDir: given('models-dir') ?? runtime.modelsDir,
     cacheDir: given('cache-dir') ?? runtime.cacheDir,
@@ -178,4 +193,13 @@ export function num(values: OptionValues, name: string, min = -Infinity, max = I
 
 export function bool(values: OptionValues, name: string): boolean {
   return values[name] === true;
+}
+
+/**
+ * `--precision` and `--calibrate` as engine options; `inputs` are the run's own inputs (videos,
+ * a dataset folder), calibrated on when int8 is asked for and no int8 export exists yet.
+ */
+export function precisionOptions(ctx: Pick<CommandContext, 'values' | 'runtime'>, inputs: readonly string[] = []): { precision: PrecisionRequest; calibrate?: string[]; calibrationInputs: string[] } {
+  const calibrate = str(ctx.values, 'calibrate');
+  return { precision: modelRequest(ctx).precision, ...(calibrate ? { calibrate: [calibrate] } : {}), calibrationInputs: inputs.filter((i) => i !== '-') };
 }

@@ -6,12 +6,15 @@ import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { parseBackendRequest, type BackendRequest } from '../models/backend.ts';
 import { parseEngineRequest, parseWorkers, type EngineRequest } from '../models/engine-choice.ts';
+import { parsePrecisionRequest, type PrecisionRequest } from '../models/precision.ts';
 
 export interface RuntimeConfig {
   /** FRAMEWISE_BACKEND: the tfjs backend; default 'auto'. */
   backend: BackendRequest;
   /** FRAMEWISE_ENGINE: the embedding engine; default 'auto'. */
   engine: EngineRequest;
+  /** FRAMEWISE_PRECISION: the embedder's precision; default 'auto'. */
+  precision: PrecisionRequest;
   /** FRAMEWISE_WORKERS: embedding worker threads; default the number of cores. */
   workers: number;
   /** FRAMEWISE_MODELS: a folder holding <embedder-id>/model.json; unset means the cache, then a download. */
@@ -37,6 +40,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Readonl
   return Object.freeze({
     backend: parse('FRAMEWISE_BACKEND', parseBackendRequest),
     engine: parse('FRAMEWISE_ENGINE', parseEngineRequest),
+    precision: parse('FRAMEWISE_PRECISION', parsePrecisionRequest),
     workers: parse('FRAMEWISE_WORKERS', parseWorkers),
     modelsDir: set('FRAMEWISE_MODELS'),
     cacheDir: set('FRAMEWISE_CACHE') ?? (set('XDG_CACHE_HOME') ? join(env.XDG_CACHE_HOME!, 'framewise') : DEFAULTS.cacheDir),

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import type { BackendRequest } from '../models/backend.ts';
 import type { EngineRequest } from '../models/engine-choice.ts';
+import type { PrecisionRequest } from '../models/precision.ts';
 import type { Embedder } from '../models/embedder.ts';
 import { ensureBackend } from '../models/backend.ts';
 import { loadEmbeddingEngine } from '../models/engine-choice.ts';
@@ -90,6 +91,8 @@ export interface ServerConfig {
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
   engine?: EngineRequest;
+  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  precision?: PrecisionRequest;
   workers?: number;
   log?: (line: string) => void;
 }
@@ -134,7 +137,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   let dispose = () => {};
   if (typeof config.model === 'string') {
     // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
-    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, onProgress: log });
+    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, precision: config.precision, workers: config.workers, isolate: true, onProgress: log });
     loaded = { ...opened, bundleDir: config.model };
     embedder = opened.embedder;
     dispose = () => opened.dispose();

@@ -46,10 +46,11 @@ export async function embedVideoView(
   if (!hashes.has(path)) hashes.set(path, hashFile(path));
   const source = await hashes.get(path)!;
   const viewName = view ? describeView(view) : 'center';
-  const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop).replace(/\.emb$/, `.${viewName}.emb`);
+  const precision = o.embedder.precision ?? 'fp32';
+  const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop, precision).replace(/\.emb$/, `.${viewName}.emb`);
   try {
     const { header, embeddings } = await readEmbeddingFile(file);
-    if (headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION })) {
+    if (headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision })) {
       return { timestampsMs: header.timestampsMs, embeddings, cached: true };
     }
   } catch {
@@ -63,7 +64,7 @@ export async function embedVideoView(
   const timestampsMs = frames.map((f) => f.timestampMs);
   await writeEmbeddingFile(
     file,
-    { embedder: o.embedder.id, dim: o.embedder.dim, fps: o.fps, crop: o.crop, decoder: DECODE_REVISION, source: { path, ...source }, frames: frames.length, timestampsMs, augmentation: view ?? null },
+    { embedder: o.embedder.id, dim: o.embedder.dim, fps: o.fps, crop: o.crop, decoder: DECODE_REVISION, source: { path, ...source }, frames: frames.length, timestampsMs, augmentation: view ?? null, precision },
     embeddings,
   );
   return { timestampsMs, embeddings, cached: false };

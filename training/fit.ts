@@ -172,7 +172,7 @@ async function writeCheckpoint(
   progress: Pick<Checkpoint, 'epoch' | 'bestEpoch' | 'bestValLoss' | 'history'>,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await saveBundle(dir, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config } });
+  await saveBundle(dir, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...config } });
   const ck: Checkpoint = {
     ...progress,
     config: { ...config },

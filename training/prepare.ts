@@ -17,6 +17,8 @@ export interface PreparedData {
   /** Per validation video: the center view only. */
   val: EmbeddedVideo[][];
   summary: Record<string, unknown>;
+  /** The precision the embeddings were computed with (recorded in the bundle). */
+  precision?: 'fp32' | 'int8';
 }
 
 /** Loads, splits and embeds the dataset (cached embeddings are reused). */
@@ -42,6 +44,7 @@ export async function prepareData(config: Readonly<TrainConfig>, embedder: Embed
     layout: ds.layout,
     classes: ds.classes,
     dim: embedder.dim,
+    precision: embedder.precision ?? 'fp32',
     train: trainEmb,
     val: valEmb,
     summary: { root: ds.root, layout: ds.layout, classes: ds.classes, train: count(trainEmb), val: count(valEmb), augCopies: config.augCopies },

@@ -48,7 +48,7 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
     const scope = describeScope({ config, data, onVal, bestEpoch: bestEpoch + 1, scoredFrames: ev.report.frames, videoFrames: rows.reduce((n, r) => n + r.frames, 0), sequences: valSeqs.length });
     const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, ...ev.report };
     await mkdir(config.out, { recursive: true });
-    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
+    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
     const report = await writeReport(join(config.out, 'report'), {
       title: `framewise training report: ${config.data}`,
       scope,

@@ -37,6 +37,8 @@ export interface OnnxExport {
   macs: MacCount;
   /** ONNX op type -> count, for `models list` and sanity checks. */
   opCounts: Record<string, number>;
+  /** The graph itself (what `bytes` encodes), for rewrites such as the int8 quantizer. */
+  model: OnnxModel;
 }
 
 interface Value {
@@ -366,5 +368,5 @@ export function exportLayersModel(id: string, model: tf.LayersModel, metadata: R
   };
   const opCounts: Record<string, number> = {};
   for (const n of nodes) opCounts[n.opType] = (opCounts[n.opType] ?? 0) + 1;
-  return { id, bytes: encodeModel(onnx), inputSize, dim, classes, macs, opCounts };
+  return { id, bytes: encodeModel(onnx), inputSize, dim, classes, macs, opCounts, model: onnx };
 }

@@ -96,7 +96,7 @@ message OperatorSetIdProto {
 `;
 
 /** TensorProto.DataType values used here (onnx.proto). */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
 /** AttributeProto.AttributeType values used here. */
 export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
 
@@ -126,11 +126,12 @@ export interface OnnxNode {
   attribute?: OnnxAttribute[];
 }
 
-/** A graph input/output: float tensor; a string dim is symbolic (the batch). */
+/** A graph input/output: float tensor; a string dim is symbolic (the batch); null: shape not stated
+ * (an intermediate tensor exposed as an extra output, e.g. for calibration). */
 export interface OnnxValueInfo {
   name: string;
   elemType: number;
-  shape: (number | string)[];
+  shape: (number | string)[] | null;
   docString?: string;
 }
 
@@ -162,7 +163,7 @@ function valueInfo(v: OnnxValueInfo): object {
     type: {
       tensor_type: {
         elem_type: v.elemType,
-        shape: { dim: v.shape.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+        ...(v.shape ? { shape: { dim: v.shape.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) } } : {}),
       },
     },
   };

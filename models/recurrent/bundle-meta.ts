@@ -16,6 +16,8 @@ export interface BundleInfo {
   classes: string[];
   /** Embedder id, e.g. 'mobilenet_v2_1.0_224'. */
   embedderId: string;
+  /** Precision of the embeddings it was trained on (models/precision.ts); absent in older bundles: fp32. */
+  embeddingPrecision?: 'fp32' | 'int8';
   /** Frames per second the head was trained at; null = source rate. */
   fps: number | null;
   crop: CropPolicy;

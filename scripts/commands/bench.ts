@@ -6,7 +6,10 @@
 //           with 1 and 2 threads (and multiply-adds/s), end-to-end `label` with the auto engine,
 //           in interleaved rounds (medians printed): the shared machine's speed drifts by tens of
 //           percent within minutes, and a ratio of two figures taken minutes apart measures that;
+//   precision: per embedder, fp32 against int8 on the same ONNX Runtime workers (embed-only and
+//           end to end, interleaved rounds) and the agreement figures (scripts/bench-precision.ts);
 //   rss     (--rss): peak RSS of `framewise label` on a 1-minute and a 10-minute clip.
+// --json prints one JSON object with every figure on stdout (the text goes to stderr).
 // Clips are generated with ffmpeg's testsrc2 (640x480, 25 fps) into the OS temp folder and
 // reused by later runs. Embed-only runs on pre-decoded frames.
 import { execFile, spawn } from 'node:child_process';
@@ -33,6 +36,7 @@ import { requireBinary } from '../../pipeline/probe.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
 import type { Frame } from '../../core/types.ts';
 import { bool, modelOptions, num, str, type CommandSpec, modelRequest } from '../command.ts';
+import { benchPrecision, type PrecisionFigures } from '../bench-precision.ts';
 
 const run = promisify(execFile);
 const BIN = resolve(fileURLToPath(new URL('../../bin/framewise.js', import.meta.url)));
@@ -51,13 +55,20 @@ export const command: CommandSpec = {
     'embed-seconds': { type: 'string', valueName: 'S', default: '3', description: 'time per embed-only measurement' },
     rounds: { type: 'string', valueName: 'N', default: '3', description: 'rounds of every measurement (each round measures every row once; medians are printed)' },
     quick: { type: 'boolean', description: 'short clips (10 s / 5 s) and 1.5 s per embed-only row, for a smoke run' },
+    json: { type: 'boolean', description: 'print one JSON object with every figure on stdout (the text goes to stderr)' },
+    'skip-engines': { type: 'boolean', description: 'skip the engine rows and the auto end-to-end run (the precision part still runs)' },
+    'skip-precision': { type: 'boolean', description: 'skip fp32 vs int8' },
+    'agreement-data': { type: 'string', valueName: 'DIR', description: 'labeled clips for the int8 label agreement (default <models-dir>/../data/video/labeled/ud810_ps7)' },
+    'agreement-bundle': { type: 'string', valueName: 'DIR', description: 'a bundle trained on fp32 embeddings of --agreement-data (default: trained by the first bench run into $FRAMEWISE_CACHE/bench/)' },
     rss: { type: 'boolean', description: 'also compare peak RSS of `framewise label` on a 1-minute and a 10-minute clip (about 2-4 more minutes)' },
     'rss-embedder': { type: 'string', valueName: 'ID', default: 'mobilenet_v1_0.25_224', description: 'embedder for the RSS part' },
     ...modelOptions,
   },
   async run(ctx) {
     const { values, stdout, stderr } = ctx;
-    const say = (l: string) => stdout.write(l + '\n');
+    const json = bool(values, 'json');
+    const say = (l: string) => (json ? stderr : stdout).write(l + '\n');
+    const embedders: Record<string, PrecisionFigures> = {};
     const note = (l: string) => stderr.write(`  ${l}\n`);
     const quick = bool(values, 'quick');
     const ids = str(values, 'embedders')!.split(',').map((s) => s.trim()).filter(Boolean);
@@ -117,7 +128,7 @@ export const command: CommandSpec = {
       say(`\n== engines: ${seconds} s 640x480 clip at 25 fps (${clip}); embed-only on pre-decoded frames, calls of ${DEFAULTS.embedBatch}, ${DEFAULTS.embedConcurrency} in flight (as the pipeline makes them); pool = ${workers} workers ==`);
       say(`${rounds} rounds, each measuring every row once, so slow and fast spells of the shared machine fall on all of them alike; figures are medians over rounds, ratios medians of the per-round ratios`);
       const sample = await lastValueFrom(decode(clip, { size: 224 }).pipe(take(64), toArray()));
-      for (const id of ids) {
+      for (const id of bool(values, 'skip-engines') ? [] : ids) {
         say(`\n-- ${id} --`);
         const engines = await openRows(rows, { id, modelsDir, cacheDir, workers });
         const bundle = await makeBundle(work, id, null);
@@ -202,6 +213,31 @@ export const command: CommandSpec = {
         table.push(...rows.map((row) => ({ part: 'embed', id, what: ROW_NAME[row], fps: m(row), ratio: undefined, target: '', ok: undefined })));
       }
 
+      // ---- fp32 against int8 ----
+      if (!bool(values, 'skip-precision')) {
+        const agreementData = str(values, 'agreement-data') ?? (modelsDir ? join(modelsDir, '..', 'data', 'video', 'labeled', 'ud810_ps7') : undefined);
+        say(`\n== precision: fp32 vs int8 on ONNX Runtime (${workers} workers x 1 thread), ${rounds} interleaved rounds; label agreement on ${agreementData ?? '(no data)'} ==`);
+        for (const id of ids) {
+          const bundle = await loadBundle(await makeBundle(work, id, null));
+          try {
+            const f = await benchPrecision({
+              id, modelsDir, workers, rounds, embedSeconds, clip, sample, bundle, work, agreementData,
+              agreementBundle: str(values, 'agreement-bundle'), bin: BIN, note, embedOnly, endToEnd,
+            });
+            embedders[id] = f;
+            const lab = f.agreement.labelAgreement === null ? 'no labeled clips' : `${(f.agreement.labelAgreement * 100).toFixed(1)}% of ${f.agreement.labelFrames} frames`;
+            say(`${id}: embed-only fp32 ${fmt(f.embedOnly.fp32)}, int8 ${fmt(f.embedOnly.int8)} frames/s (int8/fp32 ${f.ratios.embedOnly.toFixed(2)}); end to end fp32 ${fmt(f.endToEnd.fp32)}, int8 ${fmt(f.endToEnd.int8)} frames/s (int8/fp32 ${f.ratios.endToEnd.toFixed(2)})`);
+            say(`  label process CPU per frame (beyond ffmpeg): fp32 ${f.processMsPerFrame.fp32.toFixed(2)} ms, int8 ${f.processMsPerFrame.int8.toFixed(2)} ms; agreement: cosine median ${f.agreement.cosineMedian.toFixed(4)} (5th pct ${f.agreement.cosineP5.toFixed(4)}), labels ${lab}`);
+            const v2 = id === 'mobilenet_v2_1.0_224';
+            table.push({ part: 'int8', id, what: 'embed-only int8 / fp32', fps: f.embedOnly.int8, ratio: f.ratios.embedOnly, target: v2 ? '>= 2.0' : '', ok: v2 ? f.ratios.embedOnly >= 2 : undefined });
+            table.push({ part: 'int8', id, what: 'e2e int8 / fp32', fps: f.endToEnd.int8, ratio: f.ratios.endToEnd, target: v2 ? '>= 1.5' : '', ok: v2 ? f.ratios.endToEnd >= 1.5 : undefined });
+            if (f.agreement.labelAgreement !== null) table.push({ part: 'int8', id, what: 'label agreement int8 vs fp32 (fp32 bundle)', fps: undefined, ratio: f.agreement.labelAgreement, target: '>= 0.98', ok: f.agreement.labelAgreement >= 0.98 });
+          } finally {
+            bundle.head.dispose();
+          }
+        }
+      }
+
       // ---- memory does not grow with the video's length ----
       if (bool(values, 'rss')) {
         const id = str(values, 'rss-embedder')!;
@@ -231,6 +267,11 @@ export const command: CommandSpec = {
     for (const t of table) {
       say(
         `${t.part.padEnd(6)} ${t.id.padEnd(22)} ${t.what.padEnd(42)} ${(t.fps === undefined ? '' : fmt(t.fps)).padStart(9)} ${(t.ratio === undefined ? '' : t.ratio.toFixed(2)).padStart(6)}  ${t.target}${t.ok === undefined ? '' : t.ok ? ' met' : ' MISSED'}`,
+      );
+    }
+    if (json) {
+      stdout.write(
+        JSON.stringify({ cpu, cores: cpus().length, node: process.version, loadAverage: { start: load0[0], end: load1[0] }, rounds, workers, table, embedders }) + '\n',
       );
     }
     return 0;

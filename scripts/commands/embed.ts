@@ -5,7 +5,7 @@ import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, sep } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
-import { loadEmbeddingEngine } from '../../models/engine-choice.ts';
+import { loadEmbeddingEngine, resolvePrecision } from '../../models/engine-choice.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
@@ -14,7 +14,7 @@ import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { assertLocalFile, isUrl, probe } from '../../pipeline/probe.ts';
 import type { CropPolicy, EmbeddedFrame } from '../../core/types.ts';
-import { bool, modelOptions, num, str, type CommandSpec, modelRequest, cacheDirOption, fpsValue } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, modelRequest, cacheDirOption, fpsValue, precisionOptions } from '../command.ts';
 
 export const command: CommandSpec = {
   name: 'embed',
@@ -50,6 +50,10 @@ export const command: CommandSpec = {
     const cacheDir = request.cacheDir;
     const log = (line: string) => stderr.write(`framewise embed: ${line}\n`);
 
+    const engineRequest = request.engine;
+    const { precision: precisionRequest, ...calibration } = precisionOptions(ctx, input ? [input] : []);
+    // The cache key holds the precision, so auto is resolved here (from the int8 export's record) before the model loads.
+    const precision = engineRequest === 'tfjs' ? 'fp32' : await resolvePrecision(info.id, precisionRequest, { cacheDir, modelsDir: request.modelsDir });
     const source = await identify(input);
     let out = str(values, 'out');
     if (out && (out.endsWith('/') || out.endsWith(sep) || isDirectory(out))) {
@@ -59,9 +63,9 @@ export const command: CommandSpec = {
     }
     if (!out) {
       if (input === '-') throw usage('reading stdin needs --out FILE (stdin has no identity to name a cache file by)');
-      out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop);
+      out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop, precision);
     }
-    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION }))) {
+    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION, precision }))) {
       log(`up to date: ${out}`);
       stdout.write(out + '\n');
       return 0;
@@ -72,6 +76,9 @@ export const command: CommandSpec = {
     const embedder = await loadEmbeddingEngine({
       ...request,
       id: info.id,
+      // The request itself: auto decides as resolvePrecision did (same record), and says why.
+      precision: precisionRequest,
+      ...calibration,
       batchSize,
       onProgress: log,
     });
@@ -106,7 +113,7 @@ export const command: CommandSpec = {
     const seconds = (performance.now() - started) / 1000;
     await writeEmbeddingFile(
       out,
-      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, decoder: DECODE_REVISION, source, frames: embeddings.length, timestampsMs },
+      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, decoder: DECODE_REVISION, source, frames: embeddings.length, timestampsMs, precision: embedder.precision },
       embeddings,
     );
     log(`${embeddings.length} frames in ${seconds.toFixed(1)} s (${(embeddings.length / Math.max(seconds, 1e-9)).toFixed(1)} frames/s) -> ${out}`);

@@ -15,7 +15,7 @@ import { ensureDir } from '../../pipeline/sinks/files.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
-import { bool, modelOptions, str, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
+import { bool, modelOptions, str, type CommandSpec, modelRequest, cacheDirOption, precisionOptions } from '../command.ts';
 import { datasetOptions, datasetOptionsFrom } from '../dataset-options.ts';
 
 export const command: CommandSpec = {
@@ -40,7 +40,7 @@ export const command: CommandSpec = {
     const outDir = str(values, 'out') ?? bundle;
     ensureDir(outDir);
     const request = modelRequest(ctx);
-    const model = await openModel({ bundle, ...request, onProgress: log });
+    const model = await openModel({ bundle, ...request, ...precisionOptions(ctx, root ? [root] : []), onProgress: log });
     try {
       const { meta, head, embedder } = model;
       const ds = await loadDataset(root, datasetOptionsFrom(values));

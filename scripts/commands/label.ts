@@ -11,7 +11,7 @@ import { renderOverlay } from '../../pipeline/overlay.ts';
 import { assertLocalFile, isUrl } from '../../pipeline/probe.ts';
 import { labelVideo, type LabelVideoResult } from '../../pipeline/run-label.ts';
 import { parseFormats, FORMAT_SUFFIX } from '../../pipeline/sinks/index.ts';
-import { modelOptions, num, str, bool, type CommandSpec, modelRequest } from '../command.ts';
+import { modelOptions, num, str, bool, type CommandSpec, modelRequest, precisionOptions } from '../command.ts';
 import { Progress } from '../progress.ts';
 
 export const command: CommandSpec = {
@@ -87,6 +87,8 @@ export const command: CommandSpec = {
     const model = await openModel({
       bundle,
       ...modelRequest(ctx),
+      // The run's own videos calibrate an int8 export when one is asked for and none exists yet.
+      ...precisionOptions(ctx, items.map((i) => i.source)),
       onProgress: (m) => stderr.write(`${m}\n`),
     });
     const { meta } = model;

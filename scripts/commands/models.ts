@@ -8,6 +8,10 @@ import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
 import { exportVerified, onnxCachePath, sha256, sidecarPath, writeExport, type Sidecar } from '../../models/onnx/cache.ts';
 import { EXPORTER_VERSION, OPSET } from '../../models/onnx/export.ts';
 import { layersDir, readLayersArtifacts } from '../../models/onnx/layers-source.ts';
+import { describeAgreement } from '../../models/onnx/int8-agreement.ts';
+import { findInt8, makeInt8 } from '../../models/onnx/int8-cache.ts';
+import { decodeModelSummary } from '../../models/onnx/proto.ts';
+import { parsePrecisionRequest } from '../../models/precision.ts';
 import { findLocalWeights } from '../../models/weights.ts';
 import { modelOptions, str, type CommandContext, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
 
@@ -51,7 +55,40 @@ async function list(ctx: CommandContext): Promise<number> {
     ctx.stdout.write(`  tfjs:   ${graph.found ? `${graph.found.dir} [${graph.found.source}]` : `not here (searched ${graph.searched.map((s) => s.dir).join(', ')}; downloaded on first use)`}\n`);
     ctx.stdout.write(`  layers: ${(await exists(layers)) ? resolve(layers) : `not here (${layers}): no ONNX export possible`}\n`);
     ctx.stdout.write(`  onnx:   ${await onnxStatus(id, cacheDir, modelsDir)}\n`);
+    const int8 = await findInt8(id, cacheDir, modelsDir);
+    ctx.stdout.write(
+      int8
+        ? `  int8: ${int8.path} (verified: ${describeAgreement(int8.sidecar.agreement)}; x${(int8.sidecar.speed.int8Fps / int8.sidecar.speed.fp32Fps).toFixed(2)} fp32 on ${int8.sidecar.speed.cpu})\n`
+        : `  int8: not exported (framewise models export-onnx ${id} --precision int8)\n`,
+    );
   }
+  return 0;
+}
+
+/** `export-onnx <id> --precision int8`: the quantized export, calibrated on --calibrate DIR (default: the shared data next to the models). */
+async function exportInt8(ctx: CommandContext, id: string): Promise<number> {
+  const { modelsDir, cacheDir, backend } = modelRequest(ctx);
+  const t0 = performance.now();
+  const calibrate = str(ctx.values, 'calibrate');
+  const log = (l: string) => ctx.stderr.write(l + '\n');
+  const ready = await makeInt8({
+    id,
+    modelsDir,
+    cacheDir,
+    imagesDir: str(ctx.values, 'images-dir'),
+    ...(calibrate ? { calibrate: [calibrate] } : {}),
+    ...(str(ctx.values, 'out') ? { file: str(ctx.values, 'out') } : {}),
+    log,
+    beforeTfjs: () => ensureBackend(backend, log).then(() => {}),
+  });
+  const s = ready.sidecar;
+  const summary = decodeModelSummary(ready.bytes).opTypes;
+  log(
+    `framewise: int8 ${id} -> ${ready.path} (${(ready.bytes.length / 1e6).toFixed(1)} MB, ${Object.entries(summary).map(([k, n]) => `${k} ${n}`).join(', ')}; ${s.reduceRange ? '7-bit weights: no VNNI on this CPU' : '8-bit weights'})\n` +
+      `framewise: agreement with fp32: ${describeAgreement(s.agreement)} (thresholds: median >= ${s.agreement.thresholds.cosineMedian}, 5th percentile >= ${s.agreement.thresholds.cosineP5})\n` +
+      `framewise: speed on ${s.speed.cpu}, one thread, batches of 8: int8 ${s.speed.int8Fps.toFixed(1)} vs fp32 ${s.speed.fp32Fps.toFixed(1)} frames per CPU-second (x${(s.speed.int8Fps / s.speed.fp32Fps).toFixed(2)}); ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  ctx.stdout.write(ready.path + '\n');
   return 0;
 }
 
@@ -59,6 +96,8 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
   const id = ctx.positionals[1];
   if (!id) throw new FramewiseError(ErrorCodes.USAGE, `export-onnx needs an embedder id: ${EMBEDDER_IDS.join(', ')}`);
   embedderInfo(id);
+  const precision = parsePrecisionRequest(str(ctx.values, 'precision'));
+  if (precision === 'int8') return exportInt8(ctx, id);
   const request = modelRequest(ctx);
   const modelsDir = request.modelsDir;
   const out = str(ctx.values, 'out') ?? onnxCachePath(id, request.cacheDir);
@@ -80,7 +119,7 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
 
 export const command: CommandSpec = {
   name: 'models',
-  summary: 'List the embedders and their weights here, or export one to a verified ONNX file (native engine).',
+  summary: 'list the embedders and their weights here, or export one to a verified ONNX file (native engine; --precision int8: quantized, calibrated with --calibrate DIR)',
   args: '<list | export-onnx <id>>',
   minArgs: 1,
   options: {

@@ -9,7 +9,7 @@ import { prepareData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../training/tuning.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { bool, modelOptions, num, str, type CommandSpec, type OptionValues, modelRequest, cacheDirOption, fpsValue, type ModelRequest } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, type OptionValues, modelRequest, cacheDirOption, fpsValue, type ModelRequest, precisionOptions } from '../command.ts';
 import { datasetOptions, datasetOptionsFrom } from '../dataset-options.ts';
 
 const D = TRAIN_DEFAULTS;
@@ -65,7 +65,7 @@ export const command: CommandSpec = {
       // The checkpoint's architecture wins; only the epoch budget may be raised.
       config = resolveTrainConfig({ ...saved, epochs: Math.max(saved.epochs, config.epochs), data: config.data, out: config.out });
     }
-    const embedder = await loadEmbeddingEngine({ ...request, id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, onProgress: log });
+    const embedder = await loadEmbeddingEngine({ ...request, id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, ...precisionOptions(ctx, [config.data]), onProgress: log });
     try {
       const data = await prepareData(config, embedder, log);
       if (bool(values, 'check')) {

@@ -20,7 +20,7 @@ describe('readRuntimeConfig', () => {
       FRAMEWISE_REDIS: 'redis://r:1',
       FRAMEWISE_TOKEN: 't',
     });
-    expect(c).toEqual({ backend: 'wasm', engine: 'tfjs', workers: 3, modelsDir: '/m', cacheDir: '/c', redisUrl: 'redis://r:1', token: 't' });
+    expect(c).toEqual({ backend: 'wasm', engine: 'tfjs', precision: 'auto', workers: 3, modelsDir: '/m', cacheDir: '/c', redisUrl: 'redis://r:1', token: 't' });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
