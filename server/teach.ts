@@ -49,6 +49,7 @@ const OVERRIDES: Record<string, { key: keyof TrainConfig; min: number; max: numb
   hidden: { key: 'hidden', min: 1, max: 1024, int: true },
   augCopies: { key: 'augCopies', min: 0, max: 10, int: true },
   valSplit: { key: 'valSplit', min: 0, max: 0.9, int: false },
+  folds: { key: 'folds', min: 0, max: 10, int: true },
   inputNorm: { key: 'inputNorm', min: 0, max: 1, int: false },
   patience: { key: 'patience', min: 0, max: 500, int: true },
   seed: { key: 'seed', min: 0, max: 2 ** 31 - 1, int: true },

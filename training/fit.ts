@@ -48,6 +48,8 @@ export interface FitOptions {
   fixedSequences?: LabeledSequence[];
   /** Skip checkpoints (searches and sanity runs). */
   noCheckpoint?: boolean;
+  /** Keep the last epoch's weights, not the best-scoring ones (the epoch count was chosen already). */
+  keepLast?: boolean;
   /** Called after each epoch with its record and the epoch budget (progress displays). */
   onEpoch?: (record: EpochRecord, epochs: number) => void;
 }
@@ -155,6 +157,7 @@ export async function fit(config: Readonly<TrainConfig>, data: PreparedData, o: 
   } finally {
     trainer.dispose();
   }
+  if (o.keepLast) return { head, history, bestEpoch: history.length - 1, bestValLoss: history[history.length - 1]?.valLoss ?? NaN };
   head.setWeights(best);
   return { head, history, bestEpoch, bestValLoss };
 }

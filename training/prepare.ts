@@ -57,7 +57,7 @@ export function epochSequences(data: PreparedData, config: Readonly<TrainConfig>
   const pick = data.train.map((views) => temporalJitter(views[rng.int(views.length)]!, { rand, speed: config.speedJitter, dropProb: config.dropFrames }));
   if (data.layout !== 'folders') return pick;
   const sequences = config.stitchSequences || Math.max(config.batch, Math.ceil((2 * pick.length) / config.clipsPerSequence));
-  return stitchClips(pick, { sequences, clipsPerSequence: config.clipsPerSequence, rand });
+  return stitchClips(pick, { sequences, clipsPerSequence: config.clipsPerSequence, rand, balanceClasses: config.balanceClasses });
 }
 
 /** Deterministic validation sequences (center views; clips stitched with a fixed seed). */

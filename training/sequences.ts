@@ -16,19 +16,28 @@ export interface StitchOptions {
   /** Clips per stitched sequence; consecutive clips always differ in class when possible. */
   clipsPerSequence: number;
   rand: () => number;
+  /** Draw a class uniformly first, then one of its clips: a class with few clips is seen as often
+   * as one with many (with few clips, the head otherwise learns the majority class as a prior). */
+  balanceClasses?: boolean;
 }
 
 /** Stitches single-label clips into multi-activity sequences (clip order and choice are random). */
 export function stitchClips(clips: readonly LabeledSequence[], o: StitchOptions): LabeledSequence[] {
   if (clips.length === 0) return [];
   const out: LabeledSequence[] = [];
+  const pickFrom = (pool: readonly LabeledSequence[]) => {
+    if (!o.balanceClasses) return pool[Math.floor(o.rand() * pool.length)]!;
+    const classes = [...new Set(pool.map((x) => x.labels[0]))];
+    const cls = classes[Math.floor(o.rand() * classes.length)];
+    const ofClass = pool.filter((x) => x.labels[0] === cls);
+    return ofClass[Math.floor(o.rand() * ofClass.length)]!;
+  };
   for (let s = 0; s < o.sequences; s++) {
     const parts: LabeledSequence[] = [];
     for (let c = 0; c < o.clipsPerSequence; c++) {
       const prev = parts[parts.length - 1];
       const pool = prev ? clips.filter((x) => x.labels[0] !== prev.labels[0]) : clips;
-      const from = pool.length > 0 ? pool : clips;
-      parts.push(from[Math.floor(o.rand() * from.length)]!);
+      parts.push(pickFrom(pool.length > 0 ? pool : clips));
     }
     out.push(concatSequences(`stitch${s}`, parts));
   }

@@ -12,6 +12,7 @@ import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import { clipAccuracyOf, perVideoRows } from './per-video.ts';
 import { writeReport } from './report.ts';
 import { describeScope } from './report-scope.ts';
+import { crossValidateEpochs } from './cross-validate.ts';
 import { checkInitialLoss } from './tuning.ts';
 
 export interface TrainedBundle {
@@ -31,7 +32,10 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
   checkInitialLoss(config, data, o.log);
   o.log(`each epoch: loss and accuracy on that epoch's training sequences (augmented, dropout on)${data.val.length > 0 ? ', val on the held-out validation videos' : ''}; * = best ${data.val.length > 0 ? 'validation' : 'training'} loss so far (the weights kept)`);
   const t0 = performance.now();
-  const { head, history, bestEpoch } = await fit(config, data, { log: o.log, resume: o.resume, onEpoch: o.onEpoch });
+  // Without a validation set, cross-validation picks the epoch count, then every clip trains.
+  const cv = data.val.length === 0 && !o.resume && config.folds >= 2 ? await crossValidateEpochs(config, data, o.log) : undefined;
+  const fitConfig: Readonly<TrainConfig> = cv ? { ...config, epochs: cv.epochs, patience: 0 } : config;
+  const { head, history, bestEpoch } = await fit(fitConfig, data, { log: o.log, resume: o.resume, onEpoch: o.onEpoch, keepLast: cv !== undefined });
   try {
     const valSeqs = validationSequences(data, config);
     const onVal = valSeqs.length > 0;
@@ -46,19 +50,21 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
     const last = history[history.length - 1];
     const earlyStop = last && last.epoch < config.epochs && config.patience > 0 ? { epoch: last.epoch, patience: config.patience } : undefined;
     const scope = describeScope({ config, data, onVal, bestEpoch: bestEpoch + 1, scoredFrames: ev.report.frames, videoFrames: rows.reduce((n, r) => n + r.frames, 0), sequences: valSeqs.length });
-    const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, ...ev.report };
+    const crossValidation = cv && { by: cv.by, folds: cv.folds, epochs: cv.epochs, valLoss: cv.valLoss, valAccuracy: cv.valAccuracy };
+    const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, crossValidation, ...ev.report };
     await mkdir(config.out, { recursive: true });
-    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
+    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...fitConfig }, dataset: data.summary, metrics });
     const report = await writeReport(join(config.out, 'report'), {
       title: `framewise training report: ${config.data}`,
       scope,
       history,
       bestEpoch: bestEpoch + 1,
+      folds: cv?.histories.map((h, i) => ({ name: `fold ${i + 1}`, history: h, bestEpoch: cv.epochs })),
       earlyStop,
       evaluation: { ...ev.report, clipAccuracy: ev.clipAccuracy ?? (data.layout === 'folders' ? clipAccuracyOf(rows) : undefined) },
       evaluationName: onVal ? 'validation' : 'training data',
       perVideo: rows,
-      config: { ...config },
+      config: { ...fitConfig },
       dataset: data.summary,
     });
     const pct = (x: number) => (x * 100).toFixed(1);

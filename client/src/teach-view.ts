@@ -4,7 +4,7 @@
 // curves) arrives on this view's own socket. When the new bundle is live the socket reconnects (a
 // new session: the new model, a zero state) and the view labels the webcam with it.
 // Training options other than the defaults of `framewise train` come from the URL
-// (?epochs=8&hidden=32&augCopies=0&valSplit=0&inputNorm=0&patience=0&seed=1).
+// (?epochs=8&hidden=32&augCopies=0&valSplit=0&folds=0&inputNorm=0&patience=0&seed=1).
 import { encodeFrame, type ServerMessage, type TeachMessage } from '../../server/protocol.ts';
 import { captureFrame, drawModelInput, openCamera } from './capture.ts';
 import { classColor } from './charts.ts';
@@ -15,7 +15,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 /** Countdown before a recording, and the recording's length: about 3 s per click. */
 const COUNTDOWN_MS = 1000;
 const RECORD_MS = 2000;
-const TRAIN_OPTIONS = ['epochs', 'hidden', 'augCopies', 'valSplit', 'inputNorm', 'patience', 'seed'];
+const TRAIN_OPTIONS = ['epochs', 'hidden', 'augCopies', 'valSplit', 'folds', 'inputNorm', 'patience', 'seed'];
 
 interface ClipInfo {
   id: string;

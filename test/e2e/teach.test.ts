@@ -20,7 +20,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const CLIPS = 2;
 /** Small settings: a tiny head, few epochs, still scenes (no input normalisation), no held-out clips. */
-const TRAIN = '?epochs=6&hidden=16&augCopies=0&valSplit=0&inputNorm=0&patience=0';
+const TRAIN = '?epochs=6&hidden=16&augCopies=0&valSplit=0&folds=0&inputNorm=0&patience=0';
 const dir = tmpDir('framewise-teach-');
 if (process.env.FRAMEWISE_KEEP_TEST_DIR) process.stderr.write(`teach test folder: ${dir.path}\n`);
 const teachDir = dir.file('teach');

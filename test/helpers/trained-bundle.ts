@@ -14,7 +14,7 @@ import { synthDataset } from '../../scripts/synth-dataset.ts';
 import { MODELS_DIR } from './real-models.ts';
 
 /** Bump when the training recipe below changes, so stale bundles are not reused. */
-const VERSION = 2;
+const VERSION = 3;
 export const TEST_EMBEDDER = 'mobilenet_v1_0.25_224';
 const ROOT = join(process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache'), `trained-bundle-v${VERSION}`);
 
@@ -42,7 +42,7 @@ async function build(): Promise<TrainedBundleFixture> {
   await synthDataset({ out: join(work, 'data'), videos: 5, seed: 11 });
   const config = resolveTrainConfig({
     data: join(work, 'data'), out: join(work, 'bundle'), embedder: TEST_EMBEDDER, modelsDir: MODELS_DIR,
-    cacheDir: join(work, 'cache'), epochs: 15, valSplit: 0, augCopies: 0, hidden: 64, seed: 5,
+    cacheDir: join(work, 'cache'), epochs: 15, valSplit: 0, folds: 0, augCopies: 0, hidden: 64, seed: 5,
     inputNorm: 0, // still scenes (see the demo command)
   });
   const embedder = await loadEmbedder({ id: TEST_EMBEDDER, modelsDir: MODELS_DIR });

@@ -30,3 +30,14 @@ test('temporal jitter keeps frames and labels aligned and changes the length wit
   fast.labels.forEach((l, i) => expect(fast.embeddings[i]![0]).toBe(l));
   expect([...fast.labels]).toEqual([...fast.labels].sort((a, b) => a - b));
 });
+
+test('class-balanced stitching draws a rare class as often as a common one', () => {
+  // Class 0 has 9 clips, class 1 one clip, class 2 one clip.
+  const clips = [...Array.from({ length: 9 }, (_, i) => seq(i, 2, 0)), seq(9, 2, 1), seq(10, 2, 2)];
+  const share = (balanceClasses: boolean) => {
+    const out = stitchClips(clips, { sequences: 300, clipsPerSequence: 1, rand: seededRandom(5), balanceClasses });
+    return out.filter((s) => s.labels[0] === 0).length / out.length;
+  };
+  expect(share(false)).toBeGreaterThan(0.7);
+  expect(Math.abs(share(true) - 1 / 3)).toBeLessThan(0.08);
+});

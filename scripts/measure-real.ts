@@ -1,0 +1,155 @@
+// Measures `framewise train` defaults on real labeled video the honest way: train on one group
+// (person) only, score on the other groups, for several seeds; nothing about the test group is seen
+// in training, not even for picking an epoch. Also labels clips of other activities and prints the
+// share of their frames each class gets (what a user sees on video unlike the training data).
+//
+//   npx tsx scripts/measure-real.ts [--data DIR] [--group-by REGEX] [--seeds 42,43,44]
+//       [--more DIR] [--config JSON] [--verbose]
+//
+// --config overrides training settings as JSON (e.g. '{"epochs":20}'), for experiments; without it
+// the defaults are measured. Embeddings are cached ($FRAMEWISE_CACHE), so repeated runs are cheap.
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadEmbeddingEngine, type EngineEmbedder } from '../models/engine-choice.ts';
+import { argmaxLabels } from '../models/metrics.ts';
+import { loadBundle } from '../models/recurrent/bundle.ts';
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
+import { resolveTrainConfig, type TrainConfig } from '../training/config.ts';
+import { embedDataset, embedVideoView } from '../training/embed-dataset.ts';
+import { prepareData } from '../training/prepare.ts';
+import { trainBundle } from '../training/train-bundle.ts';
+import { scoreDataset } from '../training/score.ts';
+import { isVideoFile } from '../core/video-files.ts';
+import { readRuntimeConfig } from './runtime-config.ts';
+import { groupOf, loadDataset, type DatasetVideo } from '../training/dataset.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+
+const SHARED = join(import.meta.dirname, '..', '..', 'shared', 'data', 'video');
+const { values: args } = parseArgs({
+  options: {
+    data: { type: 'string', default: join(SHARED, 'labeled', 'ud810_ps7') },
+    'group-by': { type: 'string', default: 'P(\\d)' },
+    seeds: { type: 'string', default: '42,43,44' },
+    more: { type: 'string', default: join(SHARED, 'more') },
+    config: { type: 'string', default: '{}' },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+
+interface Run {
+  train: string;
+  test: string;
+  seed: number;
+  /** Stitched sequences of the test group's clips (transitions included). */
+  frameAccuracy: number;
+  edit: number;
+  clipAccuracy: number;
+  /** Each clip on its own, from a zero state. */
+  clipFrameAccuracy: number;
+  bestEpoch: number;
+  trainSeconds: number;
+  /** Share of frames of the other-activity clips given to each class. */
+  moreShare?: Record<string, number>;
+}
+
+/** A folder-per-class copy of the dataset (symlinks) holding only the given group's clips. */
+async function groupFolder(videos: readonly DatasetVideo[], root: string, dest: string): Promise<void> {
+  for (const v of videos) {
+    const link = join(dest, relative(root, v.path));
+    await mkdir(dirname(link), { recursive: true });
+    await symlink(v.path, link);
+  }
+}
+
+async function videoFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile() && isVideoFile(e.name)).map((e) => join(e.parentPath, e.name)).sort();
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const spread = (xs: number[]) => `${mean(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
+const pct = (x: number) => x * 100;
+
+async function main(): Promise<void> {
+  const seeds = args.seeds.split(',').map(Number);
+  const overrides = JSON.parse(args.config) as Partial<TrainConfig>;
+  const work = await mkdtemp(join(tmpdir(), 'measure-real-'));
+  const ds = await loadDataset(args.data);
+  const groupBy = new RegExp(args['group-by']);
+  const groups = [...new Set(ds.videos.map((v) => groupOf(v.name, groupBy)))].sort();
+  if (groups.length < 2) throw new Error(`${args.data}: fewer than 2 groups with --group-by ${args['group-by']}`);
+  for (const g of groups) await groupFolder(ds.videos.filter((v) => groupOf(v.name, groupBy) === g), ds.root, join(work, 'groups', g));
+
+  const runtime = readRuntimeConfig();
+  const base = resolveTrainConfig({ data: '', out: '', modelsDir: runtime.modelsDir, cacheDir: runtime.cacheDir, ...overrides });
+  const embedder: EngineEmbedder = await loadEmbeddingEngine({ id: base.embedder, modelsDir: base.modelsDir, cacheDir: base.cacheDir });
+  const log = args.verbose ? (m: string) => process.stderr.write(`${m}\n`) : () => {};
+  const moreFiles = args.more ? await videoFiles(args.more) : [];
+  const runs: Run[] = [];
+  try {
+    const moreEmbeddings = [];
+    for (const f of moreFiles) moreEmbeddings.push((await embedVideoView(f, undefined, { embedder, fps: base.fps, crop: base.crop, cacheDir: base.cacheDir })).embeddings);
+    for (const train of groups) {
+      const tests = groups.filter((g) => g !== train);
+      for (const seed of seeds) {
+        const out = join(work, 'bundles', `${train}-seed${seed}`);
+        const config = resolveTrainConfig({ ...base, data: join(work, 'groups', train), out, seed });
+        const trained = await trainBundle(config, await prepareData(config, embedder, log), { log });
+        const { head, meta } = await loadBundle(out);
+        try {
+          for (const test of tests) {
+            const testSet = await loadDataset(join(work, 'groups', test));
+            const embedded = await embedDataset(testSet.videos, { embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: base.cacheDir });
+            const s = scoreDataset(head, meta.classes, embedded, true);
+            const run: Run = {
+              train, test, seed,
+              frameAccuracy: pct(s.stitched!.accuracy),
+              edit: pct(s.stitched!.edit),
+              clipAccuracy: pct(s.clipAccuracy!),
+              clipFrameAccuracy: pct(s.report.accuracy),
+              bestEpoch: trained.bestEpoch + 1,
+              trainSeconds: trained.seconds,
+            };
+            if (moreEmbeddings.length > 0) {
+              const counts = new Array<number>(meta.classes.length).fill(0);
+              for (const probs of evaluatePass(head, moreEmbeddings.map((frames) => ({ frames }))).probs) for (const l of argmaxLabels(probs)) counts[l]!++;
+              const total = counts.reduce((a, b) => a + b, 0);
+              run.moreShare = Object.fromEntries(meta.classes.map((c, i) => [c, pct(counts[i]! / total)]));
+            }
+            runs.push(run);
+            process.stderr.write(`${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)}, clips ${run.clipAccuracy.toFixed(1)}%, epoch ${run.bestEpoch}, ${run.trainSeconds.toFixed(1)} s\n`);
+          }
+        } finally {
+          head.dispose();
+        }
+      }
+    }
+  } finally {
+    embedder.dispose();
+    await rm(work, { recursive: true, force: true });
+  }
+  report(runs, base, moreFiles.length);
+}
+
+function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): void {
+  const say = (s: string) => process.stdout.write(`${s}\n`);
+  say(`dataset ${basename(args.data)}, embedder ${config.embedder}, seeds ${args.seeds}, overrides ${args.config}`);
+  say('train -> test | frames % (stitched) | Edit | clip acc % | frames % (per clip) | epochs | train s');
+  say('---|---|---|---|---|---|---');
+  const pairs = [...new Set(runs.map((r) => `${r.train} -> ${r.test}`))];
+  for (const pair of pairs) {
+    const rs = runs.filter((r) => `${r.train} -> ${r.test}` === pair);
+    const col = (f: (r: Run) => number) => spread(rs.map(f));
+    say(`${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`);
+  }
+  if (moreClips > 0) {
+    say(`\nshare of frames per class on ${moreClips} clips of other activities (mean over runs):`);
+    const classes = Object.keys(runs[0]?.moreShare ?? {});
+    say(classes.map((c) => `${c} ${mean(runs.map((r) => r.moreShare![c]!)).toFixed(1)}%`).join(', '));
+  }
+  say(`\nmean ± spread format: mean (min-max) over ${args.seeds.split(',').length} seeds; default seed is ${DEFAULTS.seed}`);
+}
+
+await main();

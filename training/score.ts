@@ -1,0 +1,60 @@
+// Scores a head on an embedded dataset the way `framewise eval` reports it: every video streamed
+// from a zero state (views averaged when there are several), and for folder-per-class data also
+// clip accuracy by majority of frames and stitched sequences (transitions and carried state).
+import { argmaxLabels, evaluateSequences, type EvaluationReport } from '../models/metrics.ts';
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
+import type { RecurrentHead } from '../models/recurrent/head.ts';
+import { DEFAULTS } from '../core/defaults.ts';
+import { SeededRandom } from '../core/seeded-random.ts';
+import type { EmbeddedVideo } from './embed-dataset.ts';
+import { stitchClips } from './sequences.ts';
+
+export interface ScoredVideo {
+  name: string;
+  probs: Float32Array[];
+  truth: Int32Array;
+  pred: Int32Array;
+}
+
+export interface DatasetScore {
+  /** Per video, each from a zero state. */
+  videos: ScoredVideo[];
+  report: EvaluationReport;
+  /** Folder-per-class data: share of clips whose majority of frames is right. */
+  clipAccuracy?: number;
+  /** Folder-per-class data: clips stitched 4 to a sequence with a fixed seed. */
+  stitched?: EvaluationReport;
+}
+
+/** Per-frame probabilities of one video, averaged over its views. */
+function probsOf(head: RecurrentHead, perView: readonly EmbeddedVideo[], classes: number): Float32Array[] {
+  const passes = evaluatePass(head, perView.map((v) => ({ frames: v.embeddings }))).probs;
+  const n = Math.min(...passes.map((p) => p.length));
+  return Array.from({ length: n }, (_, t) => {
+    const avg = new Float32Array(classes);
+    for (const p of passes) p[t]!.forEach((x, c) => (avg[c]! += x / passes.length));
+    return avg;
+  });
+}
+
+export function scoreDataset(head: RecurrentHead, classes: readonly string[], embedded: readonly EmbeddedVideo[][], folders: boolean): DatasetScore {
+  const videos = embedded.map((perView) => {
+    const probs = probsOf(head, perView, classes.length);
+    return { name: perView[0]!.name, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: argmaxLabels(probs) };
+  });
+  const report = evaluateSequences(videos, classes);
+  if (!folders) return { videos, report };
+  const clipAccuracy = videos.filter((s) => majority(s.pred, classes.length) === s.truth[0]).length / videos.length;
+  const rng = new SeededRandom(DEFAULTS.seed);
+  const seqs = stitchClips(embedded.map((v) => v[0]!), { sequences: Math.max(4, embedded.length), clipsPerSequence: 4, rand: () => rng.next() });
+  const pass = evaluatePass(head, seqs.map((s) => ({ frames: s.embeddings })));
+  const stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: seqs[i]!.labels, probs: p })), classes);
+  return { videos, report, clipAccuracy, stitched };
+}
+
+/** The class most frames of a clip got (ties: the lower class id). */
+export function majority(pred: ArrayLike<number>, classes: number): number {
+  const votes = new Array<number>(classes).fill(0);
+  for (let i = 0; i < pred.length; i++) votes[pred[i]!]!++;
+  return votes.indexOf(Math.max(...votes));
+}
