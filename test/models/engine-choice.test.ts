@@ -47,7 +47,8 @@ describe('auto', () => {
   let onnx: EngineEmbedder | undefined;
   afterAll(() => onnx?.close());
 
-  test('picks ONNX Runtime here (no tfjs-node-gpu), in worker threads, prints the choice once, and embeds', async () => {
+  // The first use exports and verifies the ONNX file: minutes on a loaded 2-core machine.
+  test('picks ONNX Runtime here (no tfjs-node-gpu), in worker threads, prints the choice once, and embeds', { timeout: 180_000 }, async () => {
     lines.length = 0;
     // The first use exports and verifies the ONNX file into the (temporary) cache.
     onnx = await loadEmbeddingEngine({ ...base(), engine: 'auto' });
