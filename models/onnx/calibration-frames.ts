@@ -3,6 +3,7 @@
 // sample is split in two disjoint halves, calibration and check, so the agreement figures are
 // measured on frames the ranges were not fitted to. The fingerprint names the sample (files, sizes,
 // frame counts), so a cached int8 file says which frames it was calibrated on.
+import { passthroughOption, requireBinary } from '../../core/ffmpeg-binaries.ts';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
@@ -52,7 +53,8 @@ function sampleVideo(path: string, size: number, count: number): Promise<RgbFram
   return new Promise((resolveFrames) => {
     // Every 4th frame of the first `count * 4`: different poses within a clip, without probing its length.
     const vf = `select='not(mod(n\\,4))',scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`;
-    const ff = spawn('ffmpeg', ['-v', 'error', '-i', path, '-vf', vf, '-fps_mode', 'passthrough', '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ffmpeg = requireBinary('ffmpeg');
+    const ff = spawn(ffmpeg, ['-v', 'error', '-i', path, '-vf', vf, ...passthroughOption(ffmpeg), '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const chunks: Buffer[] = [];
     ff.stdout.on('data', (c: Buffer) => chunks.push(c));
     ff.on('error', () => resolveFrames([]));

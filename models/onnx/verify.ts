@@ -6,6 +6,7 @@
 // kernel transposed the wrong way) moves embeddings by 1e-2 or more. The plain-JS cpu backend would
 // be the most literal reference but takes ~5 s per 224x224 frame for the 1.0 models, too slow for
 // verification on first use; `framewise models export-onnx` prints which backend was the reference.
+import { requireBinary } from '../../core/ffmpeg-binaries.ts';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { spawn } from 'node:child_process';
@@ -54,7 +55,7 @@ const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp']);
 export function decodeImage(path: string, size: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const args = ['-v', 'error', '-i', path, '-vf', `scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'];
-    const ff = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ff = spawn(requireBinary('ffmpeg'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let err = '';
     ff.stdout.on('data', (c: Buffer) => chunks.push(c));
