@@ -2,7 +2,9 @@
 // ({version, results: {<video id>: [{label, score, segment: [startSec, endSec]}]}, external_data}).
 // The whole file is rewritten atomically (temp name + rename): at open (empty, so a stale file
 // from an earlier run never passes for this one), at most once a second while segments arrive
-// (so a hard kill still leaves recent, closed JSON), and at close.
+// (so a hard kill still leaves recent, closed JSON), and at close. Beside the standard keys it
+// says whether the run labeled the whole input (`complete`) and how many frames it labeled
+// (`frames`): a run stopped by a signal or an input error is `complete: false`.
 import type { Segment } from '../../core/types.ts';
 import { round3, round6, writeFileAtomic } from './files.ts';
 import type { LabelSink } from './sink.ts';
@@ -52,6 +54,8 @@ export class ActivityNetSink implements LabelSink {
   private lastWrite = 0;
   private dirty = false;
   private closed = false;
+  private frames = 0;
+  private complete = false;
 
   constructor(
     readonly path: string,
@@ -61,7 +65,9 @@ export class ActivityNetSink implements LabelSink {
     this.write();
   }
 
-  frame(): void {}
+  frame(): void {
+    this.frames++;
+  }
 
   segments(segments: readonly Segment[]): void {
     if (segments.length === 0) return;
@@ -70,14 +76,16 @@ export class ActivityNetSink implements LabelSink {
     if (Date.now() - this.lastWrite >= REWRITE_INTERVAL_MS) this.write();
   }
 
-  close(): void {
+  close(end?: { complete: boolean }): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.dirty) this.write();
+    this.complete = end?.complete ?? true;
+    this.write();
   }
 
   private write(): void {
-    writeFileAtomic(this.path, `${JSON.stringify(activityNetResult(this.videoId, this.entries, this.externalData), null, 2)}\n`);
+    const result = { ...activityNetResult(this.videoId, this.entries, this.externalData), complete: this.complete, frames: this.frames };
+    writeFileAtomic(this.path, `${JSON.stringify(result, null, 2)}\n`);
     this.lastWrite = Date.now();
     this.dirty = false;
   }
