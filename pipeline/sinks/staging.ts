@@ -14,6 +14,7 @@ import { outputError } from './files.ts';
 /** Hidden folder of stages under an output folder (the queue stages its jobs there too). */
 export const STAGING_DIR = '.framewise-tmp';
 const PREFIX = 'label.';
+const CLAIMED = '.removing';
 
 export interface Stage {
   /** The folder the files are written in. */
@@ -30,10 +31,14 @@ export interface Stage {
 export function openStage(dir: string): Stage {
   const root = path.join(dir, STAGING_DIR);
   const stage = path.join(root, `${PREFIX}${hostname()}.${process.pid}.${Math.random().toString(36).slice(2, 10)}`);
-  try {
-    fs.mkdirSync(stage, { recursive: true });
-  } catch (err) {
-    throw outputError(stage, err);
+  // Another run's clean-up may remove the empty root between the two mkdirs of a recursive mkdir.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.mkdirSync(stage, { recursive: true });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 4) throw outputError(stage, err);
+    }
   }
   const discard = () => {
     fs.rmSync(stage, { recursive: true, force: true });
@@ -83,13 +88,22 @@ export function removeStaleStages(dir: string): string[] {
   const removed: string[] = [];
   for (const entry of entries) {
     if (!entry.startsWith(PREFIX)) continue;
+    if (entry.endsWith(CLAIMED)) {
+      // Claimed by a run that was stopped while removing it (already reported): finish the job.
+      try {
+        fs.rmSync(path.join(root, entry), { recursive: true, force: true });
+      } catch {
+        // Retried by the next run.
+      }
+      continue;
+    }
     const parts = entry.slice(PREFIX.length).split('.');
     const pid = Number(parts.at(-2));
     const host = parts.slice(0, -2).join('.');
     if (host !== hostname() || !Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
     const stage = path.join(root, entry);
     // Claimed by a rename first, so two runs starting together never both report it.
-    const claimed = `${stage}.removing`;
+    const claimed = `${stage}${CLAIMED}`;
     try {
       fs.renameSync(stage, claimed);
       removed.push(...fs.readdirSync(claimed).map((f) => path.join(stage, f)));
