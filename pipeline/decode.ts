@@ -26,6 +26,8 @@
 // - Teardown: unsubscribing, `return()`/`break`, or `close()` SIGKILLs ffmpeg at once (no orphan)
 //   and drops buffered frames. Completion and errors come only after every frame ffmpeg wrote has
 //   been delivered: a truncated file yields its decodable frames, then the error.
+// - With `fps`, a clip too short for ffmpeg's fps filter (one frame: it emits nothing) is decoded
+//   again at its own rate, so every decodable frame is delivered (fps-fallback-source.ts).
 // - Errors are FramewiseErrors: INPUT_NOT_FOUND, NO_VIDEO_STREAM, DECODE_FAILED (not a video,
 //   corrupt, truncated, ffmpeg failed), FFMPEG_MISSING; USAGE for bad options (thrown at call
 //   time). Messages carry the meaningful lines of ffmpeg's stderr (warnings/errors, no banner).
@@ -36,7 +38,8 @@
 import { Observable, Subject, defer, startWith, tap, type OperatorFunction } from 'rxjs';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import type { Frame } from '../core/types.ts';
-import { FfmpegFrameSource, resolveOptions, type DecodeOptions, type Input } from './frame-source.ts';
+import { resolveOptions, type DecodeOptions, type Input } from './frame-source.ts';
+import { openDecodeSource } from './fps-fallback-source.ts';
 
 export { decodeFilters, DECODE_REVISION, type DecodeFilterOptions } from './decode-filters.ts';
 export { openFrameSource, type DecodeOptions, type DecodeStats, type FrameSource } from './frame-source.ts';
@@ -50,7 +53,7 @@ export function decode(input: Input, options: DecodeOptions = {}): Observable<Fr
 /** Frames as a cold AsyncIterable: pulling is the demand; `break` kills ffmpeg. */
 export function decodeFrames(input: Input, options: DecodeOptions = {}): AsyncIterable<Frame> {
   const resolved = resolveOptions(input, options);
-  return { [Symbol.asyncIterator]: () => new FfmpegFrameSource(input, resolved) };
+  return { [Symbol.asyncIterator]: () => openDecodeSource(input, resolved) };
 }
 
 /**
@@ -61,7 +64,7 @@ export function decodeFrames(input: Input, options: DecodeOptions = {}): AsyncIt
 export function decodeWithDemand(input: Input, options: DecodeOptions, demand$: Observable<number>): Observable<Frame> {
   const resolved = resolveOptions(input, options);
   return new Observable<Frame>((subscriber) => {
-    const source = new FfmpegFrameSource(input, resolved);
+    const source = openDecodeSource(input, resolved);
     let credit = 0;
     let pumping = false;
     const pump = async (): Promise<void> => {

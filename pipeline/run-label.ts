@@ -58,6 +58,8 @@ export interface LabelVideoOptions {
   onProgress?: (done: number, total: number | undefined) => void;
   /** Aborting stops decoding; the outputs are finished with the frames labeled so far. */
   signal?: AbortSignal;
+  /** Told what the user should know but is no error (stale staging files removed). */
+  onNotice?: (message: string) => void;
 }
 
 export interface LabelVideoResult {
@@ -91,6 +93,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
     smoothing: o.smoothing,
     stdout: o.stdout as never,
     annotation: { ...o.annotation, media: local && info ? annotationMedia(o.input as string, info) : undefined },
+    onNotice: o.onNotice,
   });
   // With --every-frame the per-frame files get source frames; segments are the same either way.
   const write = async (l: FrameLabel) => {

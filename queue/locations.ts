@@ -93,13 +93,21 @@ export async function stageOutputs(output: Location, name: string, jobId: string
   const root = join(output, STAGING_DIR);
   const dir = join(root, `${jobId}.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
-    await mkdir(root, { recursive: true });
-    // A stage of the same job is from an attempt that died (SIGKILL, a lost machine): BullMQ gave
-    // the job to this worker only after that attempt's lock expired.
-    for (const entry of await readdir(root)) {
-      if (entry.startsWith(`${jobId}.`)) await rm(join(root, entry), { recursive: true, force: true });
+    // Another worker's discard may remove the empty root between our mkdir and readdir: retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await mkdir(root, { recursive: true });
+        // A stage of the same job is from an attempt that died (SIGKILL, a lost machine): BullMQ gave
+        // the job to this worker only after that attempt's lock expired.
+        for (const entry of await readdir(root)) {
+          if (entry.startsWith(`${jobId}.`)) await rm(join(root, entry), { recursive: true, force: true });
+        }
+        await mkdir(dir);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 4) throw err;
+      }
     }
-    await mkdir(dir);
   } catch (err) {
     throw new FramewiseError(ErrorCodes.OUTPUT_FAILED, `cannot create a staging folder under ${root}: ${(err as Error).message}`, { cause: err });
   }

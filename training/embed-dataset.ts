@@ -33,6 +33,9 @@ export interface EmbedDatasetOptions {
   views?: View[];
   seed?: number;
   onProgress?: (msg: string) => void;
+  /** A video with no decodable frame in some view is left out (nothing to train on or score);
+   * called with its name and why. Default: a warning through onProgress. */
+  onSkip?: (name: string, reason: string) => void;
 }
 
 const hashes = new Map<string, Promise<{ sha256: string; bytes: number }>>();
@@ -50,7 +53,8 @@ export async function embedVideoView(
   const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop, precision).replace(/\.emb$/, `.${viewName}.emb`);
   try {
     const { header, embeddings } = await readEmbeddingFile(file);
-    if (headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision })) {
+    // An empty entry may come from a decoder that dropped the frame of a one-frame clip: decode again.
+    if (embeddings.length > 0 && headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision })) {
       return { timestampsMs: header.timestampsMs, embeddings, cached: true };
     }
   } catch {
@@ -84,8 +88,13 @@ export async function embedDataset(videos: readonly DatasetVideo[], o: EmbedData
     const rand = seededRandom((o.seed ?? 0) ^ hashString(video.name));
     const views: (View | undefined)[] = o.views ?? [undefined, ...Array.from({ length: o.copies ?? 0 }, () => randomView(rand))];
     const perView: EmbeddedVideo[] = [];
+    let empty: string | undefined;
     for (const view of views) {
       const r = await embedVideoView(video.path, view, o);
+      if (r.embeddings.length === 0) {
+        empty = view ? describeView(view) : 'center';
+        break;
+      }
       const names = labelsAtTimes(video.labels, r.timestampsMs, info.fps);
       const labels = Int32Array.from(names, (n) => {
         const id = classIndex.get(n);
@@ -94,8 +103,14 @@ export async function embedDataset(videos: readonly DatasetVideo[], o: EmbedData
       });
       perView.push({ name: video.name, video, view: view ? describeView(view) : 'center', timestampsMs: r.timestampsMs, embeddings: r.embeddings, labels });
     }
-    out.push(perView);
     done++;
+    if (empty !== undefined) {
+      const reason = `no decodable frame at ${o.fps ?? 'the source'} fps (view ${empty})`;
+      if (o.onSkip) o.onSkip(video.name, reason);
+      else o.onProgress?.(`warning: skipped ${video.name}: ${reason}`);
+      continue;
+    }
+    out.push(perView);
     o.onProgress?.(`embedded ${done}/${videos.length} ${video.name} (${perView[0]!.labels.length} frames x ${views.length} view(s))`);
   }
   return out;

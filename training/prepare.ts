@@ -35,6 +35,7 @@ export async function prepareData(config: Readonly<TrainConfig>, embedder: Embed
   const common = { embedder, classes: ds.classes, fps: config.fps, crop: config.crop, cacheDir: config.cacheDir, seed: config.seed, onProgress: log };
   const trainEmb = await embedDataset(train, { ...common, copies: config.augCopies });
   const valEmb = await embedDataset(val, { ...common, copies: 0 });
+  if (trainEmb.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, 'no training video has a decodable frame');
   const count = (vs: EmbeddedVideo[][]) => {
     const perClass: Record<string, number> = {};
     for (const v of vs) for (const l of v[0]!.labels) perClass[ds.classes[l]!] = (perClass[ds.classes[l]!] ?? 0) + 1;

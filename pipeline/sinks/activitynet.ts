@@ -2,10 +2,12 @@
 // ({version, results: {<video id>: [{label, score, segment: [startSec, endSec]}]}, external_data}).
 // The whole file is rewritten atomically (temp name + rename): at open (empty, so a stale file
 // from an earlier run never passes for this one), at most once a second while segments arrive
-// (so a hard kill still leaves recent, closed JSON), and at close.
+// (so a hard kill still leaves recent, closed JSON), and at close. Beside the standard keys it
+// says whether the run labeled the whole input (`complete`) and how many frames it labeled
+// (`frames`): a run stopped by a signal or an input error is `complete: false`.
 import type { Segment } from '../../core/types.ts';
-import { round3, round6, writeFileAtomic } from './files.ts';
-import type { LabelSink } from './sink.ts';
+import { DocumentSink } from './document-sink.ts';
+import { round3, round6 } from './files.ts';
 
 export const ACTIVITYNET_VERSION = 'VERSION 1.3';
 
@@ -44,41 +46,9 @@ export function activityNetResult(videoId: string, segments: readonly Segment[],
   };
 }
 
-/** Minimum wall time between two rewrites while segments arrive (ms). */
-const REWRITE_INTERVAL_MS = 1000;
-
-export class ActivityNetSink implements LabelSink {
-  private readonly entries: Segment[] = [];
-  private lastWrite = 0;
-  private dirty = false;
-  private closed = false;
-
-  constructor(
-    readonly path: string,
-    private readonly videoId: string,
-    private readonly externalData: ExternalData = DEFAULT_EXTERNAL_DATA,
-  ) {
-    this.write();
-  }
-
-  frame(): void {}
-
-  segments(segments: readonly Segment[]): void {
-    if (segments.length === 0) return;
-    this.entries.push(...segments);
-    this.dirty = true;
-    if (Date.now() - this.lastWrite >= REWRITE_INTERVAL_MS) this.write();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.dirty) this.write();
-  }
-
-  private write(): void {
-    writeFileAtomic(this.path, `${JSON.stringify(activityNetResult(this.videoId, this.entries, this.externalData), null, 2)}\n`);
-    this.lastWrite = Date.now();
-    this.dirty = false;
+/** `<name>.segments.json`, with the frame count and whether the run was complete. */
+export class ActivityNetSink extends DocumentSink {
+  constructor(path: string, videoId: string, externalData: ExternalData = DEFAULT_EXTERNAL_DATA) {
+    super(path, (segments, state) => `${JSON.stringify({ ...activityNetResult(videoId, segments, externalData), complete: state.complete, frames: state.frames }, null, 2)}\n`);
   }
 }

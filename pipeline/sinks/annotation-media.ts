@@ -5,8 +5,6 @@ import path from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import type { Segment } from '../../core/types.ts';
 import type { VideoInfo } from '../probe.ts';
-import { writeFileAtomic } from './files.ts';
-import type { LabelSink } from './sink.ts';
 
 /** The label of frames unlike the training data: a gap for the annotator to fill by default. */
 export const UNKNOWN_LABEL = 'unknown';
@@ -92,44 +90,3 @@ export function requireMedia(format: string, options: AnnotationOptions): Annota
 
 export const mediaName = (m: AnnotationMedia) => path.basename(m.path.replace(/[?#].*$/, ''));
 
-/** Minimum wall time between two rewrites while segments arrive (ms). */
-const REWRITE_INTERVAL_MS = 1000;
-
-/**
- * A whole-document output rewritten atomically (temp name + rename): at open (empty), at most
- * once a second while segments arrive (a hard kill still leaves a recent, valid file), at close.
- */
-export class DocumentSink implements LabelSink {
-  private readonly all: Segment[] = [];
-  private lastWrite = 0;
-  private dirty = false;
-  private closed = false;
-
-  constructor(
-    readonly path: string,
-    private readonly render: (segments: readonly Segment[]) => string,
-  ) {
-    this.write();
-  }
-
-  frame(): void {}
-
-  segments(segments: readonly Segment[]): void {
-    if (segments.length === 0) return;
-    this.all.push(...segments);
-    this.dirty = true;
-    if (Date.now() - this.lastWrite >= REWRITE_INTERVAL_MS) this.write();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.dirty) this.write();
-  }
-
-  private write(): void {
-    writeFileAtomic(this.path, this.render(this.all));
-    this.lastWrite = Date.now();
-    this.dirty = false;
-  }
-}

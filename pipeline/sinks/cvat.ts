@@ -9,7 +9,8 @@
 // no track. Scores are not written: CVAT refuses attributes the task does not declare.
 import type { Segment } from '../../core/types.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { type AnnotationOptions, DocumentSink, mediaName, requireMedia, segmentsToIntervals } from './annotation-media.ts';
+import { DocumentSink } from './document-sink.ts';
+import { type AnnotationOptions, mediaName, requireMedia, segmentsToIntervals } from './annotation-media.ts';
 import { attr, buildXml, child, children, parseXml, text, type XmlNode } from './xml.ts';
 
 export const CVAT_VERSION = '1.1';

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Segment } from '../../core/types.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { type AnnotationOptions, DocumentSink, mediaName, requireMedia, segmentsToIntervals } from './annotation-media.ts';
+import { DocumentSink } from './document-sink.ts';
+import { type AnnotationOptions, mediaName, requireMedia, segmentsToIntervals } from './annotation-media.ts';
 import { attr, buildXml, child, children, parseXml, text, type XmlNode } from './xml.ts';
 
 export const ELAN_TIER = 'framewise';

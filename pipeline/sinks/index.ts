@@ -1,6 +1,8 @@
 // The outputs of one labeled input: a Segmenter plus one sink per chosen format, fed frame by
 // frame. The lead's `label` command opens one OutputSet per input, calls write() per frame, and
 // close(durationMs) at the end, or abort() on Ctrl-C / a failed input (files stay valid).
+// Files are written under staging names and renamed into place by close() or abort(), the
+// segments file last (staging.ts); its `complete` says which of the two ended the run.
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { Segmenter, type SmoothingOptions } from '../segment.ts';
@@ -12,6 +14,7 @@ import { elanSink } from './elan.ts';
 import { labelStudioSink } from './label-studio.ts';
 import { CsvSink } from './csv.ts';
 import { ensureDir } from './files.ts';
+import { openStage, removeStaleStages, type Stage } from './staging.ts';
 import { JsonlFileSink, JsonlStreamSink } from './jsonl.ts';
 import { FORMAT_SUFFIX, OUTPUT_FORMATS, type LabelSink, type OutputFormat } from './sink.ts';
 import { VttSink } from './vtt.ts';
@@ -36,6 +39,8 @@ export interface OutputOptions {
   externalData?: ExternalData;
   /** For the annotation-tool formats (cvat, labelstudio, elan): the source video and options. */
   annotation?: AnnotationOptions;
+  /** Told about stale staging files removed from the output folder (left by a killed run). */
+  onNotice?: (message: string) => void;
 }
 
 export interface OutputSet {
@@ -48,8 +53,9 @@ export interface OutputSet {
   /** Ends the input: `endMs` is where the last frame stops (e.g. the video's duration; ignored
    * unless after the last frame). Flushes the last segments, closes every file. */
   close(endMs?: number): Promise<Segment[]>;
-  /** Like close, after a failure or Ctrl-C: finishes every file with the frames written so far,
-   * never rejects (the run has already failed; a second error would hide the first). */
+  /** Like close, after a failure or Ctrl-C: finishes every file with the frames written so far
+   * (the segments file says `complete: false`), never rejects (the run has already failed; a
+   * second error would hide the first). */
   abort(): Promise<Segment[]>;
 }
 
@@ -59,21 +65,29 @@ export function openOutputs(options: OutputOptions): OutputSet {
   const sinks: LabelSink[] = [];
   const files: Partial<Record<OutputFormat, string>> = {};
   const all: Segment[] = [];
+  let stage: Stage | undefined;
 
   if (outDir === '-') {
     sinks.push(new JsonlStreamSink(options.stdout ?? process.stdout, name, classes));
   } else {
     const base = path.join(outDir, name);
-    ensureDir(path.dirname(base));
+    const dir = path.dirname(base);
+    ensureDir(dir);
+    const stale = removeStaleStages(dir);
+    if (stale.length > 0) {
+      options.onNotice?.(`removed ${stale.length} staging file(s) of an earlier run that was killed before it finished: ${stale.map((f) => path.basename(f)).join(', ')}`);
+    }
+    stage = openStage(dir);
     try {
       for (const format of options.formats ?? OUTPUT_FORMATS) {
         const file = base + FORMAT_SUFFIX[format];
         files[format] = file;
-        sinks.push(openSink(format, file, options));
+        sinks.push(openSink(format, stage.staged(file), options));
       }
     } catch (err) {
       // Reporting the open failure matters more than a close failure of a sibling.
       for (const s of sinks) void Promise.resolve().then(() => s.close()).catch(() => undefined);
+      stage.discard();
       throw err;
     }
   }
@@ -86,6 +100,7 @@ export function openOutputs(options: OutputOptions): OutputSet {
   };
 
   const finish = async (endMs: number | undefined, tolerant: boolean): Promise<Segment[]> => {
+    // tolerant = aborted: the files hold part of the input and say so.
     if (closed) return all;
     closed = true;
     let first: unknown = null;
@@ -97,9 +112,23 @@ export function openOutputs(options: OutputOptions): OutputSet {
     }
     for (const s of sinks) {
       try {
-        await s.close();
+        await s.close({ complete: !tolerant && first === null });
       } catch (err) {
         first ??= err;
+      }
+    }
+    if (stage) {
+      // The segments file last: once it is in place, so is everything else of this run.
+      const order = Object.entries(files)
+        .sort(([a], [b]) => Number(a === 'activitynet') - Number(b === 'activitynet'))
+        .map(([, f]) => f);
+      try {
+        // Also after a write error: what was written is kept, and says it is partial.
+        stage.commit(order);
+      } catch (err) {
+        first ??= err;
+      } finally {
+        stage.discard();
       }
     }
     if (first !== null && !tolerant) throw first;

@@ -9,7 +9,8 @@
 // frame-weighted mean over its regions. Gaps (`unknown`, `background`) have no region.
 import type { Segment } from '../../core/types.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { type AnnotationOptions, DocumentSink, requireMedia, segmentsToIntervals } from './annotation-media.ts';
+import { DocumentSink } from './document-sink.ts';
+import { type AnnotationOptions, requireMedia, segmentsToIntervals } from './annotation-media.ts';
 import { round6 } from './files.ts';
 import type { AnnotatedInterval } from './cvat.ts';
 import { attr, parseXml, type XmlNode } from './xml.ts';

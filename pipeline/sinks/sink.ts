@@ -10,8 +10,9 @@ export interface LabelSink {
   frame(label: FrameLabel): void | Promise<void>;
   /** Segments that became final, in time order. */
   segments(segments: readonly Segment[]): void | Promise<void>;
-  /** Finishes the output (also after an abort: what was written stays valid). Idempotent. */
-  close(): void | Promise<void>;
+  /** Finishes the output (also after an abort: what was written stays valid). Idempotent.
+   * `complete` is false when the run stopped before the end of the input (a signal, an error). */
+  close(end?: { complete: boolean }): void | Promise<void>;
 }
 
 export const OUTPUT_FORMATS = ['jsonl', 'csv', 'vtt', 'activitynet'] as const;

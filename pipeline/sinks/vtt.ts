@@ -30,19 +30,27 @@ export function vttCue(id: number, seg: Segment): string {
 export class VttSink implements LabelSink {
   private readonly file: ChunkFile;
   private cues = 0;
+  private frames = 0;
+  private closed = false;
 
   constructor(readonly path: string) {
     this.file = ChunkFile.open(path);
     this.file.write('WEBVTT\n');
   }
 
-  frame(): void {}
+  frame(): void {
+    this.frames++;
+  }
 
   segments(segments: readonly Segment[]): void {
     for (const seg of segments) this.file.write(vttCue(++this.cues, seg));
   }
 
-  close(): void {
+  close(end?: { complete: boolean }): void {
+    if (this.closed) return;
+    this.closed = true;
+    // A NOTE block (ignored by players) tells a reader of the subtitles alone that they stop early.
+    if (end && !end.complete) this.file.write(`\nNOTE partial: labeling stopped after ${this.frames} frames\n`);
     this.file.close();
   }
 }

@@ -49,9 +49,16 @@ export const command: CommandSpec = {
         throw new FramewiseError(ErrorCodes.DATASET_INVALID, `the dataset has classes the bundle does not know: ${unknown.join(', ')} (bundle: ${meta.classes.join(', ')})`);
       }
       const views = bool(values, 'tta') ? ttaViews(embedder.inputSize) : undefined;
+      // A clip with nothing to score is named, never counted as right or wrong.
+      const skipped: string[] = [];
       const embedded = await embedDataset(ds.videos, {
         embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: request.cacheDir, views, onProgress: log,
+        onSkip: (name, reason) => {
+          skipped.push(name);
+          log(`warning: skipped ${name}: ${reason}`);
+        },
       });
+      if (embedded.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `no video of ${root} has a decodable frame to score`);
       // Per video: per-frame probabilities, averaged over views when there are several.
       const probsOf = (perView: typeof embedded[number]) => {
         const passes = evaluatePass(head, perView.map((v) => ({ frames: v.embeddings }))).probs;
@@ -103,6 +110,7 @@ export const command: CommandSpec = {
             ? `${heldOut.length} held-out ${unit} (not in the bundle's training data)${pickedEpoch}; the other ${ownClips.length} are the bundle's own training ${unit} (listed in its framewise.json), scored apart`
             : `${heldOut.length} ${unit}, none of them in the bundle's training data${pickedEpoch}`;
       stdout.write(`scored on: ${scope}${views ? '; test-time augmentation averages 10 views per frame' : ''}\n`);
+      if (skipped.length > 0) stdout.write(`skipped (no decodable frame, not scored): ${skipped.join(', ')}\n`);
       stdout.write(line(mainName, primary.report) + '\n');
       if (primary.report.clipAccuracy !== undefined) stdout.write(`clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips\n`);
       if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');

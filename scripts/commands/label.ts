@@ -1,6 +1,6 @@
 // `framewise label <inputs...> --model <bundle>`: per-frame labels, segments, subtitles and an
-// optional overlay video for each input. One bad input never stops the others; Ctrl-C finishes
-// the files of the frames already labeled and exits 130.
+// optional overlay video for each input. One bad input never stops the others; Ctrl-C (SIGTERM)
+// finishes the files of the frames already labeled, marked partial, and exits 130 (143).
 import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { openModel } from '../../models/open-model.ts';
@@ -95,11 +95,14 @@ export const command: CommandSpec = {
     stderr.write(`framewise label: ${items.length} input(s), bundle ${meta.classes.length} classes at ${meta.fps ?? 'source'} fps, embedder ${meta.embedderId}\n`);
 
     const abort = new AbortController();
-    const onSigint = () => {
-      stderr.write('\nframewise label: interrupted, finishing the outputs of frames already labeled...\n');
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      stoppedBy ??= sig;
+      stderr.write(`\nframewise label: interrupted (${sig}), finishing the outputs of frames already labeled...\n`);
       abort.abort();
     };
-    process.once('SIGINT', onSigint);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const progress = new Progress(stderr, items.length);
     const results: LabelVideoResult[] = [];
     let next = 0;
@@ -118,6 +121,7 @@ export const command: CommandSpec = {
             everyFrame: bool(values, 'every-frame'),
             annotation,
             signal: abort.signal,
+            onNotice: (m) => stderr.write(`${item.name}: ${m}\n`),
             onProgress: (done, total) => progress.update(item.name, done, total),
           });
           progress.done(item.name);
@@ -138,7 +142,8 @@ export const command: CommandSpec = {
     try {
       await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
     } finally {
-      process.off('SIGINT', onSigint);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       progress.clear();
       model.dispose();
     }
@@ -149,7 +154,7 @@ export const command: CommandSpec = {
       if (outDir !== '-') stderr.write(`  -> ${formats.map((f) => join(outDir, r.name + FORMAT_SUFFIX[f])).join(', ')}\n`);
     }
     if (failures.length > 0) stderr.write(`framewise label: ${failures.length} of ${inputs.length} input(s) failed\n`);
-    if (abort.signal.aborted) return 130;
+    if (abort.signal.aborted) return stoppedBy === 'SIGTERM' ? 143 : 130;
     return failures.length > 0 ? 1 : 0;
   },
 };

@@ -92,6 +92,18 @@ describe('frame count and timestamps', () => {
     });
   });
 
+  test('a one-frame clip, which the fps filter drops, still gives its frame at 10 fps (file and decodeFrames); ordinary counts unchanged', async () => {
+    const one = await makeClip({ durationSec: 1, fps: 25, width: 320, height: 240, extra: ['-frames:v', '1'], dir: dir.path });
+    expect(await countFrames(one)).toBe(1);
+    const frames = await collect(decode(one, { fps: 10 }));
+    expect(frames.map((f) => [f.index, f.timestampMs, f.rgb.length])).toEqual([[0, 0, FRAME_BYTES]]);
+    const pulled: Frame[] = [];
+    for await (const f of decodeFrames(one, { fps: 10 })) pulled.push(f);
+    expect(pulled).toHaveLength(1);
+    // The same pixels as a decode at the source's own rate.
+    expect(Buffer.from(frames[0]!.rgb).equals(Buffer.from((await collect(decode(one)))[0]!.rgb))).toBe(true);
+  });
+
   test('timestamps follow the stream timing, gaps included (variable frame rate)', async () => {
     // Frames 0-9 every 40 ms, then a 600 ms hole, then 40 ms again.
     const vfr = await makeClip({

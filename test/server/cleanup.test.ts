@@ -45,10 +45,9 @@ async function upload(server: RunningServer, body: Buffer, until: (m: JobMessage
 }
 
 test('the default jobs folder is removed at close, with a job still running', async () => {
-  process.env.FRAMEWISE_CACHE = join(dir.path, 'cache');
   let server: RunningServer | undefined;
   try {
-    server = await createServer({ model, port: 0, clientDir: dir.path });
+    server = await createServer({ model, port: 0, clientDir: dir.path, cacheDir: join(dir.path, 'cache') });
     const done = await upload(server, clip, (m) => m.job.status === 'done');
     const running = await upload(server, longClip, (m) => m.job.status === 'running' && m.job.framesDone > 0);
     expect(server.jobsDir.startsWith(join(dir.path, 'cache'))).toBe(true);

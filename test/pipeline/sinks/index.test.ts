@@ -27,8 +27,9 @@ function readOutputs(dir: string, name: string) {
   const csvRows = fs.readFileSync(path.join(dir, `${name}.csv`), 'utf8').trimEnd().split('\n');
   const vtt = parseVtt(fs.readFileSync(path.join(dir, `${name}.vtt`), 'utf8'));
   expect(vtt.errors).toEqual([]);
-  const anet = expectActivityNet(JSON.parse(fs.readFileSync(path.join(dir, `${name}.segments.json`), 'utf8')), path.basename(name));
-  return { frames, csvRows, cues: vtt.cues, anet };
+  const json = JSON.parse(fs.readFileSync(path.join(dir, `${name}.segments.json`), 'utf8'));
+  const anet = expectActivityNet(json, path.basename(name));
+  return { frames, csvRows, cues: vtt.cues, anet, complete: json.complete, frameCount: json.frames, vttText: fs.readFileSync(path.join(dir, `${name}.vtt`), 'utf8') };
 }
 
 describe('openOutputs', () => {
@@ -42,7 +43,9 @@ describe('openOutputs', () => {
     expect(segs).toEqual(segmentLabels(labels, CLASSES, { endMs: 25_040 }));
     expect(segs.length).toBeGreaterThan(2);
 
-    const { frames, csvRows, cues, anet } = readOutputs(dir, 'clip');
+    const { frames, csvRows, cues, anet, complete, frameCount } = readOutputs(dir, 'clip');
+    expect([complete, frameCount]).toEqual([true, 250]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['clip.csv', 'clip.frames.jsonl', 'clip.segments.json', 'clip.vtt']); // no stage left
     expect(frames.map((f) => f.index)).toEqual(labels.map((l) => l.index));
     expect(csvRows).toHaveLength(labels.length + 1);
     expect(cues.map((c) => [c.startTime, c.endTime])).toEqual(segs.map((s) => [s.startMs / 1000, s.endMs / 1000]));
@@ -50,15 +53,19 @@ describe('openOutputs', () => {
     expect(anet.at(-1)!.segment[1]).toBe(25.04);
   });
 
-  test('abort mid-way leaves every file valid with the frames written so far', async () => {
+  test('files are staged until close; abort mid-way puts every file in place, valid, saying it is partial', async () => {
     const dir = tmp();
     const labels = randomLabels(CLASSES, 200, 22);
     const out = openOutputs({ name: 'sub/clip', outDir: dir, classes: CLASSES });
     for (const l of labels.slice(0, 90)) await out.write(l);
+    expect(fs.readdirSync(path.join(dir, 'sub'))).toEqual(['.framewise-tmp']); // nothing under a final name yet
     const segs = await out.abort();
     expect(await out.abort()).toBe(segs); // idempotent
 
-    const { frames, csvRows, cues, anet } = readOutputs(path.join(dir, 'sub'), 'clip');
+    const { frames, csvRows, cues, anet, complete, frameCount, vttText } = readOutputs(path.join(dir, 'sub'), 'clip');
+    expect([complete, frameCount]).toEqual([false, 90]);
+    expect(vttText).toMatch(/\nNOTE partial: labeling stopped after 90 frames\n$/);
+    expect(fs.readdirSync(path.join(dir, 'sub')).sort()).toEqual(['clip.csv', 'clip.frames.jsonl', 'clip.segments.json', 'clip.vtt']);
     expect(frames).toHaveLength(90);
     expect(csvRows).toHaveLength(91);
     expect(segs).toEqual(segmentLabels(labels.slice(0, 90), CLASSES));
@@ -67,7 +74,7 @@ describe('openOutputs', () => {
     expect(anet.at(-1)!.segment[1]).toBeCloseTo(9.0, 6); // last frame at 8.9 s plus one interval
   });
 
-  test('a killed process leaves whole JSONL lines and closed JSON', async () => {
+  test('a killed process leaves only staging files (whole JSONL lines, closed JSON); the next run removes them and says so', async () => {
     const dir = tmp();
     const script = path.join(dir, 'writer.mts');
     const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -87,10 +94,39 @@ describe('openOutputs', () => {
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    const { frames, anet } = readOutputs(dir, 'clip');
+    // Nothing under a final name: a killed run never passes for a finished one.
+    expect(fs.readdirSync(dir).sort()).toEqual(['.framewise-tmp', 'writer.mts']);
+    const stages = fs.readdirSync(path.join(dir, '.framewise-tmp'));
+    expect(stages).toHaveLength(1);
+    expect(stages[0]).toContain(`.${child.pid}.`);
+    const stage = path.join(dir, '.framewise-tmp', stages[0]!);
+    const { frames, anet, complete } = readOutputs(stage, 'clip');
     expect(frames.length).toBeGreaterThanOrEqual(50);
     expect(frames.map((f) => f.index)).toEqual(frames.map((_, i) => i));
     expect(Array.isArray(anet)).toBe(true);
+    expect(complete).toBe(false);
+
+    const notices: string[] = [];
+    const next = openOutputs({ name: 'clip', outDir: dir, classes: CLASSES, onNotice: (m) => notices.push(m) });
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/removed 4 staging file\(s\) of an earlier run that was killed.*clip\.frames\.jsonl/);
+    expect(fs.existsSync(stage)).toBe(false);
+    await next.close();
+    expect(fs.readdirSync(dir).sort()).toEqual(['clip.csv', 'clip.frames.jsonl', 'clip.segments.json', 'clip.vtt', 'writer.mts']);
+  });
+
+  test("a live run's stage is left alone by another run in the same folder", async () => {
+    const dir = tmp();
+    const a = openOutputs({ name: 'a', outDir: dir, classes: CLASSES });
+    const notices: string[] = [];
+    const b = openOutputs({ name: 'b', outDir: dir, classes: CLASSES, onNotice: (m) => notices.push(m) });
+    expect(fs.readdirSync(path.join(dir, '.framewise-tmp'))).toHaveLength(2);
+    for (const l of randomLabels(CLASSES, 10, 3)) await a.write(l);
+    await b.close();
+    await a.close();
+    expect(notices).toEqual([]);
+    expect(readOutputs(dir, 'a').frames).toHaveLength(10);
+    expect(fs.readdirSync(dir).sort()).toEqual(['a.csv', 'a.frames.jsonl', 'a.segments.json', 'a.vtt', 'b.csv', 'b.frames.jsonl', 'b.segments.json', 'b.vtt']);
   });
 
   test('an unwritable output folder gives E_OUTPUT_FAILED naming the path', () => {
@@ -120,6 +156,7 @@ describe('openOutputs', () => {
     for (const l of labels) await out.write(l);
     await out.close();
     expect(fs.readdirSync(dir).sort()).toEqual(['clip.frames.jsonl', 'clip.vtt']);
+    expect(fs.readFileSync(path.join(dir, 'clip.vtt'), 'utf8')).not.toMatch(/NOTE/); // a complete run has no partial note
 
     const pipe = new PassThrough();
     const text: string[] = [];

@@ -2,7 +2,7 @@
 // CLI in a child process, every output format parsed back, and the failure modes with their exit
 // codes. The bundle comes from test/helpers/trained-bundle.ts (built once per machine).
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -132,35 +132,77 @@ describe('framewise label', () => {
     expect(r3.stderr).toMatch(/--model <bundle> is required \[E_USAGE\]/);
   });
 
-  test('Ctrl-C finishes the outputs of the frames already labeled: whole lines, closed JSON, exit 130', async () => {
-    const long = join(dir.path, 'long.mp4');
-    await writeSegmentsVideo(long, randomSegments(30, 10, seededRandom(5)), { fps: 10, seed: 5 });
-    const out = join(dir.path, 'interrupted');
-    const jsonl = join(out, 'long.frames.jsonl');
-    let sent = false;
-    const r = await cli(['label', long, '--model', fx.bundle, '--out', out], {
-      kill: (p) => {
-        const poll = setInterval(() => {
-          if (!sent && existsSync(jsonl) && readFileSync(jsonl, 'utf8').split('\n').length > 20) {
-            sent = true;
-            p.kill('SIGINT');
-            clearInterval(poll);
-          }
-        }, 50);
-        p.on('close', () => clearInterval(poll));
-      },
-    });
-    expect(sent).toBe(true);
-    expect(r.code).toBe(130);
-    const text = readFileSync(jsonl, 'utf8');
+  /** The JSONL being written by a run into `out` (under its staging name), if any. */
+  const stagedJsonl = (out: string, name: string): string | undefined => {
+    const root = join(out, '.framewise-tmp');
+    if (!existsSync(root)) return undefined;
+    return readdirSync(root).map((d) => join(root, d, `${name}.frames.jsonl`)).find((f) => existsSync(f));
+  };
+  /** Sends `signal` once the run has written more than 20 lines. */
+  const killAfter20 = (out: string, name: string, signal: NodeJS.Signals, sent: { done: boolean }) => (p: ReturnType<typeof spawn>) => {
+    const poll = setInterval(() => {
+      const f = stagedJsonl(out, name);
+      if (!sent.done && f && readFileSync(f, 'utf8').split('\n').length > 20) {
+        sent.done = true;
+        p.kill(signal);
+        clearInterval(poll);
+      }
+    }, 50);
+    p.on('close', () => clearInterval(poll));
+  };
+  let long: string;
+  const longVideo = async () => {
+    long ??= join(dir.path, 'long.mp4');
+    if (!existsSync(long)) await writeSegmentsVideo(long, randomSegments(30, 10, seededRandom(5)), { fps: 10, seed: 5 });
+    return long;
+  };
+
+  test.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s finishes the outputs of the frames already labeled, in place and marked partial: whole lines, closed JSON, exit %i', async (signal, code) => {
+    const out = join(dir.path, `interrupted-${signal}`);
+    const sent = { done: false };
+    const r = await cli(['label', await longVideo(), '--model', fx.bundle, '--out', out], { kill: killAfter20(out, 'long', signal, sent) });
+    expect(sent.done).toBe(true);
+    expect(r.code, r.stderr).toBe(code);
+    const text = readFileSync(join(out, 'long.frames.jsonl'), 'utf8');
     expect(text.endsWith('\n')).toBe(true);
     const lines = text.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThan(20);
     expect(lines.length).toBeLessThan(900);
     lines.forEach((l, i) => expect(l.index).toBe(i));
-    expectActivityNet(JSON.parse(readFileSync(join(out, 'long.segments.json'), 'utf8')), 'long');
-    expect(r.stderr).toMatch(/interrupted/);
-  });
+    const json = JSON.parse(readFileSync(join(out, 'long.segments.json'), 'utf8'));
+    expectActivityNet(json, 'long');
+    expect([json.complete, json.frames]).toEqual([false, lines.length]);
+    expect(readdirSync(out).sort()).toEqual(['long.csv', 'long.frames.jsonl', 'long.segments.json', 'long.vtt']);
+    expect(r.stderr).toMatch(new RegExp(`interrupted \\(${signal}\\)`));
+  }, 180_000);
+
+  test('after SIGKILL only staging files remain; the next run removes them, says so, and labels a one-frame clip', async () => {
+    const out = join(dir.path, 'killed');
+    const sent = { done: false };
+    const r = await cli(['label', await longVideo(), '--model', fx.bundle, '--out', out], { kill: killAfter20(out, 'long', 'SIGKILL', sent) });
+    expect(sent.done).toBe(true);
+    expect(r.code).toBe(null); // killed
+    expect(readdirSync(out)).toEqual(['.framewise-tmp']);
+
+    // A one-frame clip: ffmpeg's fps filter alone emits nothing for it.
+    const one = join(dir.path, 'one.mp4');
+    await new Promise<void>((ok, fail) =>
+      spawn('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2', '-frames:v', '1', '-pix_fmt', 'yuv420p', one]).on('close', (c) => (c === 0 ? ok() : fail(new Error(`ffmpeg ${c}`)))),
+    );
+    const r2 = await cli(['label', one, '--model', fx.bundle, '--out', out]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stderr).toMatch(/one: removed 4 staging file\(s\) of an earlier run that was killed before it finished: .*long\.frames\.jsonl/);
+    expect(readdirSync(out).sort()).toEqual(['one.csv', 'one.frames.jsonl', 'one.segments.json', 'one.vtt']);
+    const lines = readFileSync(join(out, 'one.frames.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.index, l.timestampMs])).toEqual([[0, 0]]);
+    expect(fx.classes).toContain(lines[0].label);
+    const json = JSON.parse(readFileSync(join(out, 'one.segments.json'), 'utf8'));
+    expect([json.complete, json.frames, expectActivityNet(json, 'one').length]).toEqual([true, 1, 1]);
+    expect(r2.stderr).toMatch(/one: 1 frames, 1 segment/);
+  }, 180_000);
 });
 
 describe('labelVideo', () => {
