@@ -137,6 +137,8 @@ export interface LiveSchedulerOptions {
   maxBatch: number;
   /** Grace past a held frame's tick before it is decided without a next frame; default one tick. */
   holdGraceMs?: number;
+  /** Top probability below which a frame is labeled `unknown` (the bundle's `unknownBelow`); default 0: never. */
+  unknownBelow?: number;
 }
 
 export class LiveScheduler {
@@ -155,6 +157,7 @@ export class LiveScheduler {
   readonly holdGraceMs: number;
   private readonly classes: readonly string[];
   private readonly maxBatch: number;
+  private readonly unknownBelow: number;
 
   constructor(o: LiveSchedulerOptions) {
     this.embedder = o.embedder;
@@ -163,6 +166,7 @@ export class LiveScheduler {
     this.holdGraceMs = o.holdGraceMs ?? (o.fps ? 1000 / o.fps : 0);
     this.classes = o.classes;
     this.maxBatch = o.maxBatch;
+    this.unknownBelow = o.unknownBelow ?? 0;
   }
 
   open(id: string, cb: StreamCallbacks): LiveStream {
@@ -273,6 +277,7 @@ export class LiveScheduler {
           frame: { streamId: p.stream.id, index: p.frame.index, timestampMs: p.frame.timestampMs, embedding: p.emb },
           ...(p.gap > 0 && p.stream.lastEmbedding ? { gap: { embedding: p.stream.lastEmbedding, steps: p.gap } } : {}),
         })),
+        this.unknownBelow,
       );
     } catch (err) {
       const e = asFramewiseError(err, ErrorCodes.MODEL_INVALID, 'recurrent head failed');

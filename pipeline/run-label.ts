@@ -29,6 +29,8 @@ export interface LabelingModel {
     /** Frames per second the head runs at; null = the source's own rate. */
     readonly fps: number | null;
     readonly crop: CropPolicy;
+    /** Top probability below which a frame is `unknown` (the bundle's calibration; absent: never). */
+    readonly unknownBelow?: number;
   };
 }
 
@@ -50,6 +52,8 @@ export interface LabelVideoOptions {
   everyFrame?: boolean;
   /** Frames of one stream stepped through the head per call (results do not depend on it). */
   chunk?: number;
+  /** Overrides the bundle's `unknownBelow` (0: never unknown). */
+  unknownBelow?: number;
   /** Most frames between the decoder and the outputs. */
   inFlight?: number;
   /** Called with each frame's label once it is written (at the head's rate). */
@@ -103,7 +107,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   const chunk = o.chunk ?? 16;
   const stage = pipe(
     embed(embedder),
-    label(head, meta.classes, { chunk }),
+    label(head, meta.classes, { chunk, unknownBelow: o.unknownBelow ?? meta.unknownBelow }),
     writeEach(write),
   );
   const frames$ = decodeThrough(

@@ -32,7 +32,7 @@ export const CLIENT_DIST = resolve(fileURLToPath(new URL(import.meta.url.endsWit
 export interface LoadedModel {
   embedder: Embedder;
   head: RecurrentHead;
-  meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'>;
+  meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'> & { unknownBelow?: number };
 }
 
 export interface ServerConfig {
@@ -77,6 +77,8 @@ export interface ServerConfig {
   engine?: EngineRequest;
   workers?: number;
   log?: (line: string) => void;
+  /** Overrides the bundle's `unknownBelow` for live streams and file jobs (0: never unknown). */
+  unknownBelow?: number;
 }
 
 export interface RunningServer {
@@ -121,7 +123,8 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   } else {
     loaded = config.model;
   }
-  const { embedder, head, meta } = loaded;
+  const { embedder, head } = loaded;
+  const meta = { ...loaded.meta, unknownBelow: config.unknownBelow ?? loaded.meta.unknownBelow };
   if (head.spec.inputDim !== embedder.dim) {
     throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${embedder.id} gives ${embedder.dim}`);
   }
@@ -131,7 +134,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
-  const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions });
+  const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions, unknownBelow: meta.unknownBelow });
   // A folder the caller named is theirs to keep; the default one is ours to remove at close.
   const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
   const jobs = new JobManager({

@@ -13,6 +13,7 @@ import { clipAccuracyOf, perVideoRows } from './per-video.ts';
 import { writeReport } from './report.ts';
 import { describeScope } from './report-scope.ts';
 import { checkInitialLoss } from './tuning.ts';
+import { calibrateUnknown } from './unknown-threshold.ts';
 
 export interface TrainedBundle {
   dir: string;
@@ -47,8 +48,9 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
     const earlyStop = last && last.epoch < config.epochs && config.patience > 0 ? { epoch: last.epoch, patience: config.patience } : undefined;
     const scope = describeScope({ config, data, onVal, bestEpoch: bestEpoch + 1, scoredFrames: ev.report.frames, videoFrames: rows.reduce((n, r) => n + r.frames, 0), sequences: valSeqs.length });
     const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, ...ev.report };
+    const unknown = calibrateUnknown(head, scoredVideos, onVal ? 'validation' : 'training');
     await mkdir(config.out, { recursive: true });
-    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics });
+    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, fps: config.fps, crop: config.crop, training: { ...config }, dataset: data.summary, metrics, unknownBelow: unknown.unknownBelow, unknownCalibration: unknown.record });
     const report = await writeReport(join(config.out, 'report'), {
       title: `framewise training report: ${config.data}`,
       scope,
@@ -70,6 +72,7 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
         (ev.clipAccuracy !== undefined ? `, clip accuracy ${pct(ev.clipAccuracy)}%` : ''),
     );
     const seconds = (performance.now() - t0) / 1000;
+    o.log(`unknown below ${unknown.unknownBelow} (${unknown.record.quantile * 100}% of the ${unknown.record.correctFrames} correctly labeled ${unknown.record.on} frames are below it; change it with label --unknown-below P)`);
     o.log(`trained in ${seconds.toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
     return { dir: config.out, report, evaluation: ev, history, bestEpoch, seconds };
   } finally {

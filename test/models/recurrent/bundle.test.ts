@@ -69,7 +69,7 @@ describe('model bundle', () => {
 
     const before = tf.memory().numTensors;
     const { head: loaded, meta } = await loadBundle(dir);
-    expect(meta).toMatchObject({ ...info, formatVersion: 1, embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
+    expect(meta).toMatchObject({ ...info, formatVersion: 2, embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
     expect(loaded.spec).toEqual(head.spec);
     expect(maxDiff(loaded.predict(seq, 7), expected)).toBe(0);
     loaded.dispose();
