@@ -3,7 +3,7 @@
 // behind, the client skips captures instead of queueing them). Shows the current label and
 // score, a scrolling probability timeline, latency (capture to label, on this clock) and rates.
 import { encodeFrame, type FrameFormat, type ServerMessage } from '../../server/protocol.ts';
-import { classColor, ProbabilityTimeline, renderLegend } from './charts.ts';
+import { labelColor, ProbabilityTimeline, renderLegend } from './charts.ts';
 import type { Connection } from './connection.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -194,8 +194,7 @@ export class LiveView {
     const el = $('live-label');
     el.textContent = label;
     el.dataset.label = label === '–' ? '' : label;
-    const cls = this.conn.welcome?.model.classes.indexOf(label) ?? -1;
-    el.style.color = cls >= 0 ? classColor(cls) : '';
+    el.style.color = labelColor(label, this.conn.welcome?.model.classes ?? []);
     $('live-score').textContent = score;
   }
 
