@@ -12,6 +12,8 @@
 /** The predicted "class index" of a frame labeled `unknown` (below the confidence threshold). */
 export const UNKNOWN_PRED = -1;
 
+import { isUnknown, type UnknownRule } from './unknown-rule.ts';
+
 export interface LabelRun {
   label: number;
   /** First frame. */
@@ -296,11 +298,12 @@ export function evaluateSequences(
  * The label stage's decision per probability row: the argmax class, or UNKNOWN_PRED when the top
  * probability is below `unknownBelow` (0: never), exactly as `label` labels frames.
  */
-export function predictLabels(probs: readonly ArrayLike<number>[], unknownBelow = 0): Int32Array {
-  return Int32Array.from(probs, (p) => {
+export function predictLabels(probs: readonly ArrayLike<number>[], rule: UnknownRule | number = 0, embeddings?: readonly ArrayLike<number>[]): Int32Array {
+  const r = typeof rule === 'number' ? { below: rule } : rule;
+  return Int32Array.from(probs, (p, t) => {
     let best = 0;
     for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
-    return p[best]! < unknownBelow ? UNKNOWN_PRED : best;
+    return isUnknown(r, p[best]!, embeddings?.[t]) ? UNKNOWN_PRED : best;
   });
 }
 

@@ -7,6 +7,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
 import { UNKNOWN_LABEL, type EmbeddedFrame, type FrameLabel } from '../core/types.ts';
+import { isUnknown, type UnknownRule } from '../models/unknown-rule.ts';
 
 export interface LabelOptions {
   /**
@@ -21,17 +22,26 @@ export interface LabelOptions {
    * calibrated `unknownBelow`.
    */
   unknownBelow?: number;
+  /** The whole rule (probability and distance to the training data), e.g. `unknownRuleOf(bundle meta)`; wins over `unknownBelow`. */
+  unknown?: UnknownRule;
 }
 
 /**
  * Builds the FrameLabel for a frame from its probability vector: the argmax label and its score,
- * or `unknown` when that score is below `unknownBelow` (0 or absent: never).
+ * or `unknown` when the rule says so (a number: the probability threshold alone; 0: never). The
+ * embedding, when given, feeds the rule's distance check.
  */
-export function toFrameLabel(frame: Omit<EmbeddedFrame, 'embedding'>, probs: Float32Array, classes: readonly string[], unknownBelow = 0): FrameLabel {
+export function toFrameLabel(
+  frame: Omit<EmbeddedFrame, 'embedding'> & { embedding?: Float32Array },
+  probs: Float32Array,
+  classes: readonly string[],
+  rule: UnknownRule | number = 0,
+): FrameLabel {
   let best = 0;
   for (let c = 1; c < probs.length; c++) if (probs[c]! > probs[best]!) best = c;
   const score = probs[best]!;
-  const label = score < unknownBelow ? UNKNOWN_LABEL : classes[best]!;
+  const r = typeof rule === 'number' ? { below: rule } : rule;
+  const label = isUnknown(r, score, frame.embedding) ? UNKNOWN_LABEL : classes[best]!;
   return { streamId: frame.streamId, index: frame.index, timestampMs: frame.timestampMs, label, score, probs };
 }
 
@@ -45,20 +55,20 @@ export function labelStreams(
   head: RecurrentHead,
   classes: readonly string[],
   items: readonly { state: RecurrentState; frame: EmbeddedFrame; gap?: { embedding: Float32Array; steps: number } }[],
-  unknownBelow = 0,
+  rule: UnknownRule | number = 0,
 ): { labels: FrameLabel[]; states: RecurrentState[] } {
   const sequences = items.map((it) => [...new Array<Float32Array>(it.gap?.steps ?? 0).fill(it.gap?.embedding ?? it.frame.embedding), it.frame.embedding]);
   const result = head.stepBatch(
     items.map((it) => it.state),
     sequences,
   );
-  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![sequences[b]!.length - 1]!, classes, unknownBelow)), states: result.states };
+  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![sequences[b]!.length - 1]!, classes, rule)), states: result.states };
 }
 
 /** The offline label operator: frames of each stream stepped in chunks of `options.chunk`. */
 export function label(head: RecurrentHead, classes: readonly string[], options: LabelOptions = {}): OperatorFunction<EmbeddedFrame, FrameLabel> {
   const chunk = Math.max(1, Math.floor(options.chunk ?? 1));
-  const unknownBelow = options.unknownBelow ?? 0;
+  const rule = options.unknown ?? options.unknownBelow ?? 0;
   return (source) =>
     new Observable<FrameLabel>((subscriber) => {
       const states = new Map<string, RecurrentState>();
@@ -69,7 +79,7 @@ export function label(head: RecurrentHead, classes: readonly string[], options: 
         pending.set(streamId, []);
         const { probs, state } = head.step(states.get(streamId) ?? head.zeroState(), frames.map((f) => f.embedding));
         states.set(streamId, state);
-        frames.forEach((f, i) => subscriber.next(toFrameLabel(f, probs[i]!, classes, unknownBelow)));
+        frames.forEach((f, i) => subscriber.next(toFrameLabel(f, probs[i]!, classes, rule)));
       };
       const sub = source.subscribe({
         next: (frame) => {

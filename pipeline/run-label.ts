@@ -10,6 +10,7 @@ import { decodeThrough } from './decode.ts';
 import { embed, embedCredit } from './embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { label } from './label-stage.ts';
+import { unknownRuleOf, type UnknownFarMeta } from '../models/unknown-rule.ts';
 import { isUrl, probe, sourceFrameTimes, type VideoInfo } from './probe.ts';
 import { annotationMedia, openOutputs, SourceFrameMapper, type AnnotationOptions, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
@@ -31,6 +32,8 @@ export interface LabelingModel {
     readonly crop: CropPolicy;
     /** Top probability below which a frame is `unknown` (the bundle's calibration; absent: never). */
     readonly unknownBelow?: number;
+    /** The bundle's distance check against its training data (absent: none). */
+    readonly unknownFar?: UnknownFarMeta;
   };
 }
 
@@ -52,7 +55,7 @@ export interface LabelVideoOptions {
   everyFrame?: boolean;
   /** Frames of one stream stepped through the head per call (results do not depend on it). */
   chunk?: number;
-  /** Overrides the bundle's `unknownBelow` (0: never unknown). */
+  /** Overrides the bundle's `unknownBelow` (0: never unknown, the distance check off too). */
   unknownBelow?: number;
   /** Most frames between the decoder and the outputs. */
   inFlight?: number;
@@ -107,7 +110,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   const chunk = o.chunk ?? 16;
   const stage = pipe(
     embed(embedder),
-    label(head, meta.classes, { chunk, unknownBelow: o.unknownBelow ?? meta.unknownBelow }),
+    label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }),
     writeEach(write),
   );
   const frames$ = decodeThrough(

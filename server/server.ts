@@ -21,6 +21,7 @@ import { accessPolicy, isLoopback, type AccessPolicy } from './access.ts';
 import { httpHandler } from './http.ts';
 import { JobManager } from './jobs.ts';
 import { LiveScheduler } from '../pipeline/live-scheduler.ts';
+import { unknownRuleOf } from '../models/unknown-rule.ts';
 import { mediaRoot } from './paths.ts';
 import { FRAME_FORMATS, maxFrameBytes, WS_PATH, type Limits, type ModelInfo } from './protocol.ts';
 import { Sessions } from './sessions.ts';
@@ -32,7 +33,7 @@ export const CLIENT_DIST = resolve(fileURLToPath(new URL(import.meta.url.endsWit
 export interface LoadedModel {
   embedder: Embedder;
   head: RecurrentHead;
-  meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'> & { unknownBelow?: number };
+  meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop' | 'unknownBelow' | 'unknownFar'>;
 }
 
 export interface ServerConfig {
@@ -124,7 +125,8 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     loaded = config.model;
   }
   const { embedder, head } = loaded;
-  const meta = { ...loaded.meta, unknownBelow: config.unknownBelow ?? loaded.meta.unknownBelow };
+  // An override of 0 turns both checks off (models/unknown-rule.ts), for jobs as for live streams.
+  const meta = config.unknownBelow === 0 ? { ...loaded.meta, unknownBelow: 0, unknownFar: undefined } : { ...loaded.meta, unknownBelow: config.unknownBelow ?? loaded.meta.unknownBelow };
   if (head.spec.inputDim !== embedder.dim) {
     throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${embedder.id} gives ${embedder.dim}`);
   }
@@ -134,7 +136,7 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).
   const maxPayload = 2 * maxFrameBytes(embedder.inputSize);
   const limits: Limits = { maxPayload, maxInFlight: DEFAULTS.serve.maxInFlight, liveFps: DEFAULTS.serve.liveFps, formats: [...FRAME_FORMATS] };
-  const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions, unknownBelow: meta.unknownBelow });
+  const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: config.maxBatch ?? maxSessions, unknown: unknownRuleOf(meta) });
   // A folder the caller named is theirs to keep; the default one is ours to remove at close.
   const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
   const jobs = new JobManager({

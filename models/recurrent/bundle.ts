@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import type { CropPolicy } from '../../core/types.ts';
 import { EMBEDDER_IDS } from '../registry.ts';
+import type { UnknownFarMeta } from '../unknown-rule.ts';
 import { loadFolderArtifacts } from '../weights.ts';
 import { createHead, type HeadSpec, type NamedWeight, type RecurrentHead } from './head.ts';
 
@@ -45,6 +46,8 @@ export interface BundleInfo {
    * at train time on held-out frames (training/unknown-threshold.ts); absent or 0: never unknown.
    */
   unknownBelow?: number;
+  /** Frames whose embedding is farther than `beyond` from every class centroid are `unknown` too (models/unknown-rule.ts). */
+  unknownFar?: UnknownFarMeta;
   /** How `unknownBelow` was chosen (data, quantile, frames), for the record. */
   unknownCalibration?: Record<string, unknown>;
 }
@@ -253,6 +256,11 @@ function parseMeta(raw: unknown, invalid: (what: string) => FramewiseError): Bun
   need(Number.isInteger(m.projection) && m.projection! >= 0, 'projection must be an integer >= 0');
   need(m.fps === null || (typeof m.fps === 'number' && m.fps > 0), 'fps must be a positive number or null');
   need(m.inputNorm === undefined || (typeof m.inputNorm === 'number' && m.inputNorm >= 0 && m.inputNorm <= 1), 'inputNorm must be in [0, 1]');
+  need(
+    m.unknownFar === undefined ||
+      (Array.isArray(m.unknownFar.beyond) && m.unknownFar.beyond.length === m.classes!.length && Array.isArray(m.unknownFar.centroids) && m.unknownFar.centroids.length === m.classes!.length && m.unknownFar.centroids.every((c) => Array.isArray(c) && c.length === m.embeddingDim)),
+    'unknownFar must have one distance (beyond) and one centroid of embeddingDim numbers per class',
+  );
   need(m.unknownBelow === undefined || (typeof m.unknownBelow === 'number' && m.unknownBelow >= 0 && m.unknownBelow <= 1), 'unknownBelow must be in [0, 1]');
   return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, ...m } as BundleMeta;
 }

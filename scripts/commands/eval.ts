@@ -4,6 +4,7 @@
 import { basename, join } from 'node:path';
 import { evaluateSequences, predictLabels } from '../../models/metrics.ts';
 import { openModel } from '../../models/open-model.ts';
+import { unknownRuleOf } from '../../models/unknown-rule.ts';
 import { ttaViews } from '../../training/augment.ts';
 import { embedDataset } from '../../training/embed-dataset.ts';
 import { clipAccuracyOf, perVideoRows } from '../../training/per-video.ts';
@@ -51,7 +52,8 @@ export const command: CommandSpec = {
         throw new FramewiseError(ErrorCodes.DATASET_INVALID, `the dataset has classes the bundle does not know: ${unknown.join(', ')} (bundle: ${meta.classes.join(', ')})`);
       }
       // Frames are decided as `label` decides them: below the threshold they are `unknown`.
-      const unknownBelow = unknownOption ?? meta.unknownBelow ?? 0;
+      const rule = unknownRuleOf(meta, unknownOption);
+      const unknownBelow = rule.below;
       const views = bool(values, 'tta') ? ttaViews(embedder.inputSize) : undefined;
       const embedded = await embedDataset(ds.videos, {
         embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: request.cacheDir, views, onProgress: log,
@@ -68,7 +70,7 @@ export const command: CommandSpec = {
       };
       const all = embedded.map((perView) => {
         const probs = probsOf(perView);
-        return { name: perView[0]!.name, perView, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: predictLabels(probs, unknownBelow) };
+        return { name: perView[0]!.name, perView, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: predictLabels(probs, rule, perView[0]!.embeddings) };
       });
       // The bundle lists the clips it was trained on: scoring those says how well it fits, not
       // how well it generalises, so they are scored apart from the held-out ones.
@@ -93,7 +95,7 @@ export const command: CommandSpec = {
         const clips = main.map((s) => s.perView[0]!);
         const seqs = stitchClips(clips, { sequences: Math.max(4, clips.length), clipsPerSequence: 4, rand: () => rng.next() });
         const pass = evaluatePass(head, seqs.map((s) => ({ frames: s.embeddings })));
-        stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: predictLabels(p, unknownBelow), truth: seqs[i]!.labels, probs: p })), meta.classes);
+        stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: predictLabels(p, rule, seqs[i]!.embeddings), truth: seqs[i]!.labels, probs: p })), meta.classes);
       }
       const pct = (x: number) => (x * 100).toFixed(1);
       const line = (name: string, r: ReturnType<typeof evaluateSequences>) =>
@@ -116,7 +118,7 @@ export const command: CommandSpec = {
         const u = primary.report.unknown.perClass[k]!;
         stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  unknown ${pct(u.share || 0).padStart(5)}  (${c.support} frames)\n`);
       });
-      stdout.write(`unknown (top probability below ${unknownBelow}${unknownOption === undefined ? ", the bundle's threshold" : ''}; counted as errors): ${pct(primary.report.unknown.share || 0)}% of ${primary.report.frames} frames\n`);
+      stdout.write(`unknown (top probability below ${unknownBelow}${rule.far ? ` or farther from every class than its limit` : ''}${unknownOption === undefined ? ", the bundle's calibration" : ''}; counted as errors): ${pct(primary.report.unknown.share || 0)}% of ${primary.report.frames} frames\n`);
       const alsoScored: NonNullable<ReportData['alsoScored']> = [];
       if (stitched) alsoScored.push({ name: `${mainName}, stitched`, note: `${stitched.sequences} sequences of 4 clips (fixed seed): transitions and carried state scored`, report: stitched });
       if (own) alsoScored.push({ name: `bundle's training ${unit}`, note: 'trained on: optimistic', report: own.report });

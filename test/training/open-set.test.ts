@@ -1,6 +1,7 @@
-// The open-set check: a head trained on some generated classes labels a clip of a pattern it never
-// saw mostly `unknown` (the threshold calibrated at train time, written in framewise.json), and
-// clips of its own classes almost never `unknown`; `unknownBelow: 0` turns it off.
+// The open-set check: a head trained on some generated classes labels a clip of a scene it never
+// saw mostly `unknown` (the rule calibrated at train time, written in framewise.json), and clips of
+// its own classes almost never `unknown`; `unknownBelow: 0` turns it off. The unseen clip gets a
+// confident class from the softmax (0.8-0.86 here): the distance to the training data catches it.
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,14 +69,13 @@ describe('open set', () => {
     expect(meta.unknownBelow).toBeLessThan(1);
     expect(meta.unknownCalibration).toMatchObject({ on: 'validation', quantile: 0.02 });
     expect(model.meta.unknownBelow).toBe(meta.unknownBelow);
+    expect(meta.unknownFar.centroids).toHaveLength(KNOWN.length);
+    expect(meta.unknownFar.beyond).toHaveLength(KNOWN.length);
   });
 
   test('a clip of an unseen pattern is mostly unknown; clips of its own classes almost never', async () => {
     const unseen = await labelsOf(UNSEEN, 101);
-    const b = await labelsOf('blink', 102);
-    console.log('blink', unknownShare(b), b.map((l) => l.label[0] + l.score.toFixed(2)).join(' '));
     const own = await Promise.all(KNOWN.map((c, i) => labelsOf(c, 201 + i)));
-    console.log('unknownBelow', model.meta.unknownBelow, 'unseen', unknownShare(unseen), unseen.map((l) => l.label[0] + l.score.toFixed(2)).join(' '), 'own', own.map(unknownShare), own.map((ls) => Math.min(...ls.map((l) => l.score)).toFixed(3)));
     expect(unknownShare(unseen)).toBeGreaterThan(0.5);
     for (const ls of own) expect(unknownShare(ls)).toBeLessThan(0.05);
     // The probabilities are unchanged and the score is the top one, unknown or not.
