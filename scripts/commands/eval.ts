@@ -27,7 +27,7 @@ export const command: CommandSpec = {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
     ...datasetOptions,
     tta: { type: 'boolean', description: 'test-time augmentation: average 10 crops/flips (4 corners + center, mirrored)' },
-    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P count as 'unknown', an error (default: the bundle's calibrated value; 0 = never)" },
+    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P count as 'unknown', an error (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
     out: { type: 'string', short: 'o', valueName: 'DIR', defaultHelp: 'the bundle folder', description: 'write eval-report.html/.json here' },
     'cache-dir': cacheDirOption,
     ...modelOptions,

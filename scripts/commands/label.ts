@@ -29,7 +29,7 @@ export const command: CommandSpec = {
     'min-segment-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.smoothing.minSegmentMs), description: 'shorter segments merge into a neighbour' },
     hysteresis: { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.hysteresisFrames), description: 'frames a new label must lead before a segment switches' },
     'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'moving average of probabilities for segments (odd; 1 = off)' },
-    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibrated value; 0 = never)" },
+    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
     'keep-unknown': { type: 'boolean', description: 'annotation formats: write unknown segments as a label (default: gaps for the annotator)' },
     'model-version': { type: 'string', valueName: 'NAME', description: 'Label Studio model_version / CVAT and ELAN author (default framewise)' },
     'ls-from-name': { type: 'string', valueName: 'NAME', description: 'Label Studio: the TimelineLabels control name (default videoLabels)' },
