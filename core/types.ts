@@ -21,6 +21,12 @@ export interface EmbeddedFrame {
   embedding: Float32Array;
 }
 
+/**
+ * The reserved label of a frame the head is not confident about (its top probability is below the
+ * bundle's calibrated `unknownBelow`): "none of these". Never a class name of a bundle.
+ */
+export const UNKNOWN_LABEL = 'unknown';
+
 /** The recurrent head's verdict for one frame: argmax label, its probability, and all of them. */
 export interface FrameLabel {
   streamId: string;

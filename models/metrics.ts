@@ -5,6 +5,14 @@
 // the same-label true segment of highest IoU, a hit when IoU >= τ and that true segment is unused;
 // tp/fp/fn are summed over all videos before precision, recall and F1.
 // All scores are fractions in [0, 1] (MS-TCN prints them x100).
+// A predicted label of UNKNOWN_PRED (-1) is the reserved `unknown` ("none of these"): on a frame
+// whose truth is a class it is an error like any wrong class (accuracy, recall, Edit and F1@k all
+// count it so), and the report also gives the share of `unknown` per true class.
+
+/** The predicted "class index" of a frame labeled `unknown` (below the confidence threshold). */
+export const UNKNOWN_PRED = -1;
+
+import { isUnknown, type UnknownRule } from './unknown-rule.ts';
 
 export interface LabelRun {
   label: number;
@@ -215,9 +223,11 @@ export interface EvaluationReport {
   /** Per-frame mAP over all frames of all sequences; NaN without probabilities. */
   mAP: number;
   perClass: (ClassScore & { label: string })[];
-  /** confusion[true][pred]. */
+  /** confusion[true][pred] over the classes (frames predicted `unknown` are in `unknown`). */
   confusion: number[][];
   classes: string[];
+  /** Frames predicted `unknown` (UNKNOWN_PRED): all of them, and per true class (share of its frames). */
+  unknown: { frames: number; share: number; perClass: { label: string; frames: number; share: number }[] };
 }
 
 /** All the `framewise eval` numbers for a set of sequences. `background` labels are left out of segments. */
@@ -228,15 +238,18 @@ export function evaluateSequences(
 ): EvaluationReport {
   const C = classes.length;
   const ignore = (options.background ?? ['background']).map((b) => classes.indexOf(b)).filter((i) => i >= 0);
-  const confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
+  // One extra column, C, for frames predicted `unknown`: they count in each class's support (an
+  // error), never as a prediction of a class.
+  const wide = Array.from({ length: C }, () => new Array<number>(C + 1).fill(0));
   const counts = { '10': { tp: 0, fp: 0, fn: 0 }, '25': { tp: 0, fp: 0, fn: 0 }, '50': { tp: 0, fp: 0, fn: 0 } };
   let editSum = 0;
   const allProbs: ArrayLike<number>[] = [];
   const allTruth: number[] = [];
   let withProbs = true;
   for (const s of sequences) {
-    const m = confusionMatrix(s.pred, s.truth, C);
-    m.forEach((row, i) => row.forEach((v, j) => (confusion[i]![j]! += v)));
+    const pred = Int32Array.from(s.pred as ArrayLike<number>, (p) => (p === UNKNOWN_PRED ? C : p));
+    const m = confusionMatrix(pred, s.truth, C + 1);
+    m.slice(0, C).forEach((row, i) => row.forEach((v, j) => (wide[i]![j]! += v)));
     editSum += editScore(s.pred, s.truth, ignore);
     for (const [key, tau] of [['10', 0.1], ['25', 0.25], ['50', 0.5]] as const) {
       const c = segmentCounts(s.pred, s.truth, tau, ignore);
@@ -253,21 +266,45 @@ export function evaluateSequences(
         }
       });
   }
-  const frames = confusion.flat().reduce((a, b) => a + b, 0);
+  const confusion = wide.map((row) => row.slice(0, C));
+  const unknownPer = wide.map((row) => row[C]!);
+  const unknownFrames = unknownPer.reduce((a, b) => a + b, 0);
+  const frames = wide.flat().reduce((a, b) => a + b, 0);
   let correct = 0;
   for (let c = 0; c < C; c++) correct += confusion[c]![c]!;
   return {
     frames,
     sequences: sequences.length,
     accuracy: frames ? correct / frames : NaN,
-    macroF1: macroF1(confusion),
+    macroF1: macroF1(wide),
     edit: sequences.length ? editSum / sequences.length : NaN,
     f1: { '10': f1FromCounts(counts['10']), '25': f1FromCounts(counts['25']), '50': f1FromCounts(counts['50']) },
     mAP: withProbs && allProbs.length ? frameMeanAP(allProbs, allTruth, C) : NaN,
-    perClass: perClassScores(confusion).map((s, c) => ({ label: classes[c]!, ...s })),
+    perClass: perClassScores(wide).map((s, c) => ({ label: classes[c]!, ...s })),
     confusion,
     classes: [...classes],
+    unknown: {
+      frames: unknownFrames,
+      share: frames ? unknownFrames / frames : NaN,
+      perClass: unknownPer.map((n, c) => {
+        const support = wide[c]!.reduce((a, b) => a + b, 0);
+        return { label: classes[c]!, frames: n, share: support ? n / support : NaN };
+      }),
+    },
   };
+}
+
+/**
+ * The label stage's decision per probability row: the argmax class, or UNKNOWN_PRED when the top
+ * probability is below `unknownBelow` (0: never), exactly as `label` labels frames.
+ */
+export function predictLabels(probs: readonly ArrayLike<number>[], rule: UnknownRule | number = 0, embeddings?: readonly ArrayLike<number>[]): Int32Array {
+  const r = typeof rule === 'number' ? { below: rule } : rule;
+  return Int32Array.from(probs, (p, t) => {
+    let best = 0;
+    for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+    return isUnknown(r, p[best]!, embeddings?.[t]) ? UNKNOWN_PRED : best;
+  });
 }
 
 /** Argmax per probability row: the predicted class of each frame. */

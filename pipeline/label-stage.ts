@@ -1,11 +1,13 @@
 // The label stage: EmbeddedFrame -> FrameLabel through the recurrent head, one recurrent state
 // per stream. Offline (file, stdin, queue) it is the `label` operator, with the states kept inside
 // the subscription so two subscriptions never share state; live, the latest-wins scheduler calls
-// `labelStreams` once per round for the streams it serves. Both build labels with `toFrameLabel`.
+// `labelStreams` once per round for the streams it serves. Both build labels with `toFrameLabel`,
+// the one place where a frame below the confidence threshold becomes `unknown`.
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
 import type { EmbeddedFrame, FrameLabel } from '../core/types.ts';
+import type { UnknownRule } from '../models/unknown-rule.ts';
 import { toFrameLabel } from './frame-label.ts';
 
 export { toFrameLabel } from './frame-label.ts';
@@ -17,6 +19,14 @@ export interface LabelOptions {
    * keeps latency at one frame.
    */
   chunk?: number;
+  /**
+   * A frame whose top probability is below this is labeled `unknown` (its score stays the top
+   * probability, its probs are unchanged). 0 or absent: never unknown. Usually the bundle's
+   * calibrated `unknownBelow`.
+   */
+  unknownBelow?: number;
+  /** The whole rule (probability and distance to the training data), e.g. `unknownRuleOf(bundle meta)`; wins over `unknownBelow`. */
+  unknown?: UnknownRule;
 }
 
 /**
@@ -29,18 +39,20 @@ export function labelStreams(
   head: RecurrentHead,
   classes: readonly string[],
   items: readonly { state: RecurrentState; frame: EmbeddedFrame; gap?: { embedding: Float32Array; steps: number } }[],
+  rule: UnknownRule | number = 0,
 ): { labels: FrameLabel[]; states: RecurrentState[] } {
   const sequences = items.map((it) => [...new Array<Float32Array>(it.gap?.steps ?? 0).fill(it.gap?.embedding ?? it.frame.embedding), it.frame.embedding]);
   const result = head.stepBatch(
     items.map((it) => it.state),
     sequences,
   );
-  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![sequences[b]!.length - 1]!, classes)), states: result.states };
+  return { labels: items.map((it, b) => toFrameLabel(it.frame, result.probs[b]![sequences[b]!.length - 1]!, classes, rule)), states: result.states };
 }
 
 /** The offline label operator: frames of each stream stepped in chunks of `options.chunk`. */
 export function label(head: RecurrentHead, classes: readonly string[], options: LabelOptions = {}): OperatorFunction<EmbeddedFrame, FrameLabel> {
   const chunk = Math.max(1, Math.floor(options.chunk ?? 1));
+  const rule = options.unknown ?? options.unknownBelow ?? 0;
   return (source) =>
     new Observable<FrameLabel>((subscriber) => {
       const states = new Map<string, RecurrentState>();
@@ -51,7 +63,7 @@ export function label(head: RecurrentHead, classes: readonly string[], options: 
         pending.set(streamId, []);
         const { probs, state } = head.step(states.get(streamId) ?? head.zeroState(), frames.map((f) => f.embedding));
         states.set(streamId, state);
-        frames.forEach((f, i) => subscriber.next(toFrameLabel(f, probs[i]!, classes)));
+        frames.forEach((f, i) => subscriber.next(toFrameLabel(f, probs[i]!, classes, rule)));
       };
       const sub = source.subscribe({
         next: (frame) => {

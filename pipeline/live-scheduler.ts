@@ -15,6 +15,7 @@ import type { FrameLabel } from '../core/types.ts';
 import { framePixels } from './frame-pixels.ts';
 import { FpsResampler } from './fps-resampler.ts';
 import { labelStreams } from './label-stage.ts';
+import { NEVER_UNKNOWN, type UnknownRule } from '../models/unknown-rule.ts';
 import type { DropReason, FrameFormat } from '../core/live-frame.ts';
 
 export interface PendingFrame {
@@ -137,6 +138,8 @@ export interface LiveSchedulerOptions {
   maxBatch: number;
   /** Grace past a held frame's tick before it is decided without a next frame; default one tick. */
   holdGraceMs?: number;
+  /** When a frame is labeled `unknown` (the bundle's rule, models/unknown-rule.ts); default: never. */
+  unknown?: UnknownRule;
 }
 
 export class LiveScheduler {
@@ -155,6 +158,7 @@ export class LiveScheduler {
   readonly holdGraceMs: number;
   private readonly classes: readonly string[];
   private readonly maxBatch: number;
+  private readonly unknown: UnknownRule;
 
   constructor(o: LiveSchedulerOptions) {
     this.embedder = o.embedder;
@@ -163,6 +167,7 @@ export class LiveScheduler {
     this.holdGraceMs = o.holdGraceMs ?? (o.fps ? 1000 / o.fps : 0);
     this.classes = o.classes;
     this.maxBatch = o.maxBatch;
+    this.unknown = o.unknown ?? NEVER_UNKNOWN;
   }
 
   open(id: string, cb: StreamCallbacks): LiveStream {
@@ -273,6 +278,7 @@ export class LiveScheduler {
           frame: { streamId: p.stream.id, index: p.frame.index, timestampMs: p.frame.timestampMs, embedding: p.emb },
           ...(p.gap > 0 && p.stream.lastEmbedding ? { gap: { embedding: p.stream.lastEmbedding, steps: p.gap } } : {}),
         })),
+        this.unknown,
       );
     } catch (err) {
       const e = asFramewiseError(err, ErrorCodes.MODEL_INVALID, 'recurrent head failed');

@@ -21,7 +21,7 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { passthroughOption, probe, requireBinary, sourceFrameTimes } from './probe.ts';
 import { ensureDir, outputError } from './sinks/files.ts';
 import { readFramesJsonl } from './sinks/jsonl.ts';
-import type { FrameLabel } from '../core/types.ts';
+import { UNKNOWN_LABEL, type FrameLabel } from '../core/types.ts';
 
 export interface OverlayOptions {
   /** The source video (a file path). */
@@ -96,6 +96,8 @@ const COLOR = {
   bar: '&H00C8C8C8',
   top: '&H0040E040',
   text: '&H00FFFFFF',
+  // `unknown` (none of the classes): a neutral grey header, and no bar is the top one.
+  unknown: '&H00A0A0A0',
 };
 
 /** ASS time: H:MM:SS.cc from whole centiseconds. */
@@ -179,7 +181,8 @@ export function buildOverlayAss(
   };
   labels.forEach((l, i) => {
     const at = starts[i];
-    emit(3, header, `{\\an7\\pos(${L.header.x},${L.header.y})\\fs${L.header.size}\\b1}${assText(l.label)}  ${l.score.toFixed(2)}`, at);
+    const tint = l.label === UNKNOWN_LABEL ? `\\1c&H${COLOR.unknown.slice(4)}&` : '';
+    emit(3, header, `{\\an7\\pos(${L.header.x},${L.header.y})\\fs${L.header.size}\\b1${tint}}${assText(l.label)}  ${l.score.toFixed(2)}`, at);
     const top = classes.indexOf(l.label);
     classes.forEach((_, k) => {
       const bar = L.rows[k].bar;

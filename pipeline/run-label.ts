@@ -10,6 +10,7 @@ import { decodeThrough } from './decode.ts';
 import { embed, embedCredit } from './embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { label } from './label-stage.ts';
+import { unknownRuleOf, type UnknownFarMeta } from '../models/unknown-rule.ts';
 import { isUrl, probe, sourceFrameTimes, type VideoInfo } from './probe.ts';
 import { annotationMedia, openOutputs, SourceFrameMapper, type AnnotationOptions, type OutputFormat } from './sinks/index.ts';
 import type { SmoothingOptions } from './segment.ts';
@@ -29,6 +30,10 @@ export interface LabelingModel {
     /** Frames per second the head runs at; null = the source's own rate. */
     readonly fps: number | null;
     readonly crop: CropPolicy;
+    /** Top probability below which a frame is `unknown` (the bundle's calibration; absent: never). */
+    readonly unknownBelow?: number;
+    /** The bundle's distance check against its training data (absent: none). */
+    readonly unknownFar?: UnknownFarMeta;
   };
 }
 
@@ -50,6 +55,8 @@ export interface LabelVideoOptions {
   everyFrame?: boolean;
   /** Frames of one stream stepped through the head per call (results do not depend on it). */
   chunk?: number;
+  /** Overrides the bundle's `unknownBelow` (0: never unknown, the distance check off too). */
+  unknownBelow?: number;
   /** Most frames between the decoder and the outputs. */
   inFlight?: number;
   /** Called with each frame's label once it is written (at the head's rate). */
@@ -106,7 +113,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   const chunk = o.chunk ?? 16;
   const stage = pipe(
     embed(embedder),
-    label(head, meta.classes, { chunk }),
+    label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }),
     writeEach(write),
   );
   const frames$ = decodeThrough(

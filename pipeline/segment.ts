@@ -9,11 +9,16 @@
 //  3. runs shorter than `minSegmentMs` are absorbed by a neighbour: the one whose label has the
 //     higher mean raw probability over the short run's frames (the previous one at the end of the
 //     stream, the next one at its start).
+// Frames labeled `unknown` (below the confidence threshold, see label-stage.ts) count as one more
+// class, so a stretch of them becomes an `unknown` segment through the same three steps: for the
+// decision such a frame is all `unknown` (its class probabilities are set aside), for the score it
+// carries its top probability, so an `unknown` segment's score is the mean top probability of its
+// frames. Without unknown frames the extra class never wins and nothing changes.
 // `Segmenter` does this incrementally (bounded memory: a window of frames plus one sum vector per
 // open run); `segmentLabels` is the same machine run over an array, so both always agree.
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import type { FrameLabel, Segment } from '../core/types.ts';
+import { UNKNOWN_LABEL, type FrameLabel, type Segment } from '../core/types.ts';
 
 export interface SmoothingOptions {
   /** Frames in the centred moving average of probabilities; 1 = off. Odd, >= 1. Default 1: the
@@ -75,6 +80,14 @@ interface Run {
   count: number;
 }
 
+/** A frame over the classes plus `unknown` (last): `decide` is what is smoothed, `raw` feeds the score. */
+interface WideFrame {
+  index: number;
+  timestampMs: number;
+  raw: Float32Array;
+  decide: Float32Array;
+}
+
 /** A frame after the moving average: `smooth` decides the label, `raw` feeds the score. */
 interface SmoothedFrame {
   index: number;
@@ -92,9 +105,11 @@ function argmax(p: ArrayLike<number>): number {
 export class Segmenter {
   readonly classes: readonly string[];
   readonly options: ResolvedSmoothing;
+  /** The classes and `unknown` last: what runs are labeled with. */
+  private readonly names: readonly string[];
 
   // Step 1: the last `windowFrames` frames; frame i is emitted once frame i + half has arrived.
-  private window: FrameLabel[] = [];
+  private window: WideFrame[] = [];
   private nextToSmooth = 0;
   // Step 2: the running run, and the challenger streak not yet confirmed.
   private current: Run | null = null;
@@ -113,6 +128,7 @@ export class Segmenter {
   constructor(classes: readonly string[], options: SmoothingOptions = {}) {
     if (classes.length === 0) throw new FramewiseError(ErrorCodes.USAGE, 'Segmenter: no classes');
     this.classes = [...classes];
+    this.names = [...classes, UNKNOWN_LABEL];
     this.options = resolveSmoothing(options);
   }
 
@@ -148,7 +164,7 @@ export class Segmenter {
 
     const out: Segment[] = [];
     const half = (this.options.windowFrames - 1) / 2;
-    this.window.push(label);
+    this.window.push(this.widen(label));
     if (this.window.length > this.options.windowFrames) this.window.shift();
     // Frame `nextToSmooth` has all its right-hand neighbours once `half` newer frames are in.
     while (this.frames - 1 - this.nextToSmooth >= half) this.smoothAndStep(out);
@@ -182,28 +198,42 @@ export class Segmenter {
     return out;
   }
 
+  private widen(label: FrameLabel): WideFrame {
+    const C = this.classes.length;
+    const raw = new Float32Array(C + 1);
+    const decide = new Float32Array(C + 1);
+    raw.set(label.probs);
+    if (label.label === UNKNOWN_LABEL) {
+      raw[C] = label.score;
+      decide[C] = 1;
+    } else {
+      decide.set(label.probs);
+    }
+    return { index: label.index, timestampMs: label.timestampMs, raw, decide };
+  }
+
   private smoothAndStep(out: Segment[]): void {
     // The window holds frames [frames - len, frames); the target's position inside it:
     const len = this.window.length;
     const pos = this.nextToSmooth - (this.frames - len);
     const half = (this.options.windowFrames - 1) / 2;
     const target = this.window[pos];
-    let smooth = target.probs;
+    let smooth = target.decide;
     if (half > 0) {
-      smooth = new Float32Array(this.classes.length);
+      smooth = new Float32Array(this.names.length);
       let n = 0;
       for (let j = Math.max(0, pos - half); j <= Math.min(len - 1, pos + half); j++, n++) {
-        const p = this.window[j].probs;
+        const p = this.window[j].decide;
         for (let c = 0; c < smooth.length; c++) smooth[c] += p[c];
       }
       for (let c = 0; c < smooth.length; c++) smooth[c] /= n;
     }
     this.nextToSmooth++;
-    this.hysteresis({ index: target.index, timestampMs: target.timestampMs, raw: target.probs, smooth }, out);
+    this.hysteresis({ index: target.index, timestampMs: target.timestampMs, raw: target.raw, smooth }, out);
   }
 
   private newRun(cls: number, f: SmoothedFrame): Run {
-    return { cls, startFrame: f.index, startMs: f.timestampMs, endFrame: -1, endMs: Number.NaN, sums: new Float64Array(this.classes.length), count: 0 };
+    return { cls, startFrame: f.index, startMs: f.timestampMs, endFrame: -1, endMs: Number.NaN, sums: new Float64Array(this.names.length), count: 0 };
   }
 
   private addFrame(run: Run, f: SmoothedFrame): void {
@@ -293,7 +323,7 @@ export class Segmenter {
 
   private toSegment(run: Run): Segment {
     return {
-      label: this.classes[run.cls],
+      label: this.names[run.cls],
       startMs: run.startMs,
       endMs: run.endMs,
       startFrame: run.startFrame,

@@ -32,7 +32,7 @@ const KEEP_JOBS = 50;
 export interface JobManagerConfig {
   embedder: Embedder;
   head: RecurrentHead;
-  meta: Pick<BundleMeta, 'classes' | 'fps' | 'crop'>;
+  meta: Pick<BundleMeta, 'classes' | 'fps' | 'crop' | 'unknownBelow' | 'unknownFar'>;
   media: MediaRoot | undefined;
   /** Where job outputs and uploads go (created). */
   jobsDir: string;

@@ -3,6 +3,7 @@
 // a bundle taught in the Teach view replaces the head for sessions and jobs started after the swap.
 // A session keeps the scheduler it started with (its state belongs to that head), so old heads
 // stay alive while such sessions may use them; the taught ones are small.
+import { unknownRuleOf } from '../models/unknown-rule.ts';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Embedder } from '../models/embedder.ts';
@@ -12,7 +13,7 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { LiveScheduler } from '../pipeline/live-scheduler.ts';
 import type { ModelInfo } from './protocol.ts';
 
-export type ModelMeta = Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'>;
+export type ModelMeta = Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop' | 'unknownBelow' | 'unknownFar'>;
 
 interface Current {
   head: RecurrentHead;
@@ -99,7 +100,7 @@ export class LiveModel {
     if (head.spec.inputDim !== this.embedder.dim) {
       throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${this.embedder.id} gives ${this.embedder.dim}`);
     }
-    return { head, meta, bundleDir, scheduler: new LiveScheduler({ embedder: this.embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: this.maxBatch }) };
+    return { head, meta, bundleDir, scheduler: new LiveScheduler({ embedder: this.embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: this.maxBatch, unknown: unknownRuleOf(meta) }) };
   }
 
   private need(): Current {

@@ -38,7 +38,7 @@ export const CLIENT_DIST = resolve(fileURLToPath(new URL(import.meta.url.endsWit
 export interface LoadedModel {
   embedder: Embedder;
   head: RecurrentHead;
-  meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop'>;
+  meta: Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop' | 'unknownBelow' | 'unknownFar'>;
   /** Its bundle folder, if it has one (the on-device client loads the files; else they are written once). */
   bundleDir?: string;
 }
@@ -95,6 +95,8 @@ export interface ServerConfig {
   precision?: PrecisionRequest;
   workers?: number;
   log?: (line: string) => void;
+  /** Overrides the bundle's `unknownBelow` for live streams and file jobs (0: never unknown). */
+  unknownBelow?: number;
 }
 
 export interface RunningServer {
@@ -149,6 +151,10 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     const e = await loadEmbeddingEngine({ id: config.embedder ?? DEFAULTS.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, log });
     embedder = e;
     dispose = () => e.dispose();
+  }
+  // An override of the bundle's unknown threshold (0 turns both checks off), for jobs as for live streams.
+  if (loaded && config.unknownBelow !== undefined) {
+    loaded = { ...loaded, meta: config.unknownBelow === 0 ? { ...loaded.meta, unknownBelow: 0, unknownFar: undefined } : { ...loaded.meta, unknownBelow: config.unknownBelow } };
   }
   // A folder the caller named is theirs to keep; the default one is ours to remove at close.
   const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);

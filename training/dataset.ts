@@ -43,6 +43,8 @@ export type DatasetLayout = (typeof DATASET_LAYOUTS)[number];
 export interface DatasetOptions extends AnnotationReadOptions {
   /** The layout, when the files should not decide (default: detected). */
   layout?: DatasetLayout;
+  /** Training: a folder of clips of other activities, added as class `background` (training/negatives.ts). */
+  negatives?: string;
 }
 
 const invalid = (msg: string, cause?: unknown) => new FramewiseError(ErrorCodes.DATASET_INVALID, msg, { cause });

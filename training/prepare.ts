@@ -6,6 +6,7 @@ import type { Embedder } from '../models/embedder.ts';
 import type { TrainConfig } from './config.ts';
 import { loadDataset, splitDataset, type Dataset } from './dataset.ts';
 import { embedDataset, type EmbeddedVideo } from './embed-dataset.ts';
+import { withNegatives } from './negatives.ts';
 import { stitchClips, temporalJitter, type LabeledSequence } from './sequences.ts';
 
 export interface PreparedData {
@@ -23,7 +24,8 @@ export interface PreparedData {
 
 /** Loads, splits and embeds the dataset (cached embeddings are reused). */
 export async function prepareData(config: Readonly<TrainConfig>, embedder: Embedder, log: (m: string) => void): Promise<PreparedData> {
-  const ds = await loadDataset(config.data, config.dataOptions);
+  const own = await loadDataset(config.data, config.dataOptions);
+  const ds = config.dataOptions?.negatives ? await withNegatives(own, config.dataOptions.negatives) : own;
   const { train, val } = splitDataset(ds.videos, {
     valSplit: config.valSplit,
     seed: config.seed,

@@ -14,6 +14,7 @@ import { writeReport } from './report.ts';
 import { describeScope } from './report-scope.ts';
 import { crossValidateEpochs } from './cross-validate.ts';
 import { checkInitialLoss } from './tuning.ts';
+import { calibrateUnknown } from './unknown-threshold.ts';
 
 export interface TrainedBundle {
   dir: string;
@@ -52,8 +53,9 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
     const scope = describeScope({ config, data, onVal, bestEpoch: bestEpoch + 1, scoredFrames: ev.report.frames, videoFrames: rows.reduce((n, r) => n + r.frames, 0), sequences: valSeqs.length });
     const crossValidation = cv && { by: cv.by, folds: cv.folds, epochs: cv.epochs, valLoss: cv.valLoss, valAccuracy: cv.valAccuracy };
     const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, crossValidation, ...ev.report };
+    const unknown = calibrateUnknown(head, scoredVideos, onVal ? 'validation' : 'training', data.train.map((v) => v[0]!));
     await mkdir(config.out, { recursive: true });
-    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...fitConfig }, dataset: data.summary, metrics });
+    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...fitConfig }, dataset: data.summary, metrics, unknownBelow: unknown.unknownBelow, unknownFar: unknown.unknownFar, unknownCalibration: unknown.record });
     const report = await writeReport(join(config.out, 'report'), {
       title: `framewise training report: ${config.data}`,
       scope,
@@ -76,6 +78,7 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
         (ev.clipAccuracy !== undefined ? `, clip accuracy ${pct(ev.clipAccuracy)}%` : ''),
     );
     const seconds = (performance.now() - t0) / 1000;
+    o.log(`unknown below ${unknown.unknownBelow} (${unknown.record.quantile * 100}% of the ${unknown.record.correctFrames} correctly labeled ${unknown.record.on} frames are below it; change it with label --unknown-below P)` + (unknown.unknownFar ? ` or farther from every class's mean training embedding than its own frames (cosine distance limits ${unknown.unknownFar.beyond.join(', ')})` : ''));
     o.log(`trained in ${seconds.toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
     return { dir: config.out, report, evaluation: ev, history, bestEpoch, seconds };
   } finally {

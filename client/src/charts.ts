@@ -1,21 +1,35 @@
 // Canvas drawings: a scrolling probability timeline (live) and a segment strip with a playhead
 // (file view). Plain 2D canvas: they redraw at frame rate, with axes drawn here.
 
-const PALETTE = ['#4ea1ff', '#ff9f43', '#7bd88f', '#ff6b6b', '#c792ea', '#ffd166', '#2ec4b6', '#f78fb3', '#a0a0a0', '#e36414'];
+import { UNKNOWN_LABEL } from '../../core/types.ts';
+
+// No grey among the classes: grey is `unknown` (none of the classes).
+const PALETTE = ['#4ea1ff', '#ff9f43', '#7bd88f', '#ff6b6b', '#c792ea', '#ffd166', '#2ec4b6', '#f78fb3', '#d4a373', '#e36414'];
+/** The neutral colour of `unknown` frames and segments. */
+export const UNKNOWN_COLOR = '#8a8f98';
 
 export function classColor(i: number): string {
   return PALETTE[i % PALETTE.length]!;
 }
 
+/** The colour of a label: its class's, grey for `unknown`, '' for anything else (no label yet). */
+export function labelColor(label: string, classes: readonly string[]): string {
+  const i = classes.indexOf(label);
+  if (i >= 0) return classColor(i);
+  return label === UNKNOWN_LABEL ? UNKNOWN_COLOR : '';
+}
+
+/** The classes, then `unknown` in grey (frames below the bundle's confidence threshold). */
 export function renderLegend(el: HTMLElement, classes: readonly string[]): void {
-  el.replaceChildren(
-    ...classes.map((c, i) => {
-      const s = document.createElement('span');
-      s.textContent = c;
-      s.style.setProperty('--c', classColor(i));
-      return s;
-    }),
-  );
+  const entry = (name: string, color: string) => {
+    const s = document.createElement('span');
+    s.textContent = name;
+    s.style.setProperty('--c', color);
+    return s;
+  };
+  const unknown = entry(UNKNOWN_LABEL, UNKNOWN_COLOR);
+  unknown.title = 'below the confidence threshold: none of the classes';
+  el.replaceChildren(...classes.map((c, i) => entry(c, classColor(i))), unknown);
 }
 
 /** Seconds between ticks so that a span of `spanSec` gets about `want` ticks. */
@@ -132,7 +146,7 @@ export interface StripSegment {
  */
 export class SegmentStrip {
   private segments: StripSegment[] = [];
-  private frames: { timestampMs: number; cls: number }[] = [];
+  private frames: { timestampMs: number; cls: number; label: string }[] = [];
   private durationMs = 0;
   private playheadMs = -1;
 
@@ -161,7 +175,7 @@ export class SegmentStrip {
   }
 
   addFrame(timestampMs: number, label: string): void {
-    this.frames.push({ timestampMs, cls: this.classes().indexOf(label) });
+    this.frames.push({ timestampMs, cls: this.classes().indexOf(label), label });
   }
 
   setSegments(segments: StripSegment[]): void {
@@ -201,16 +215,15 @@ export class SegmentStrip {
     const top = 10;
     this.frames.forEach((f, i) => {
       const next = this.frames[i + 1]?.timestampMs ?? f.timestampMs + 100;
-      ctx.fillStyle = f.cls >= 0 ? classColor(f.cls) : '#555';
+      ctx.fillStyle = labelColor(f.label, classes) || '#555';
       ctx.fillRect(x(f.timestampMs), 0, Math.max(1, x(next) - x(f.timestampMs)), top);
     });
     ctx.font = '13px system-ui, sans-serif';
     ctx.textBaseline = 'middle';
     for (const s of this.segments) {
-      const cls = classes.indexOf(s.label);
       const x0 = x(s.startMs);
       const x1 = x(s.endMs);
-      ctx.fillStyle = cls >= 0 ? classColor(cls) : '#555';
+      ctx.fillStyle = labelColor(s.label, classes) || '#555';
       ctx.fillRect(x0, top + 4, Math.max(1, x1 - x0), h - axis - top - 8);
       if (x1 - x0 > 40) {
         ctx.fillStyle = '#111418';

@@ -3,7 +3,7 @@
 // in sync with the displayed frame (requestVideoFrameCallback gives the frame's media time), a
 // seekable segment strip colored by class, and download links.
 import type { JobInfo, ServerMessage } from '../../server/protocol.ts';
-import { classColor, renderLegend, SegmentStrip } from './charts.ts';
+import { labelColor, renderLegend, SegmentStrip } from './charts.ts';
 import type { Connection } from './connection.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -225,8 +225,7 @@ export class FileView {
     const el = $('file-label');
     el.textContent = label;
     el.dataset.label = label === '–' ? '' : label;
-    const cls = this.conn.welcome?.model.classes.indexOf(label) ?? -1;
-    el.style.color = cls >= 0 ? classColor(cls) : '';
+    el.style.color = labelColor(label, this.conn.welcome?.model.classes ?? []);
     $('file-score').textContent = score;
   }
 

@@ -6,7 +6,7 @@
 // loaded on demand) at the bundle's frames per second; then no frame goes on the socket.
 import { encodeFrame, type FrameFormat, type ServerMessage } from '../../server/protocol.ts';
 import { captureFrame, openCamera } from './capture.ts';
-import { classColor, ProbabilityTimeline, renderLegend } from './charts.ts';
+import { labelColor, ProbabilityTimeline, renderLegend } from './charts.ts';
 import type { Connection } from './connection.ts';
 import type { DeviceRunner } from './device-runner.ts';
 
@@ -255,8 +255,7 @@ export class LiveView {
     const el = $('live-label');
     el.textContent = label;
     el.dataset.label = label === '–' ? '' : label;
-    const cls = this.conn.welcome?.model.classes.indexOf(label) ?? -1;
-    el.style.color = cls >= 0 ? classColor(cls) : '';
+    el.style.color = labelColor(label, this.conn.welcome?.model.classes ?? []);
     $('live-score').textContent = score;
   }
 

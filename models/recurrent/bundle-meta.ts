@@ -5,9 +5,13 @@ import type * as tf from '@tensorflow/tfjs';
 import { FramewiseError } from '../../core/errors.ts';
 import type { CropPolicy } from '../../core/types.ts';
 import { EMBEDDER_IDS } from '../registry.ts';
+import type { UnknownFarMeta } from '../unknown-rule.ts';
 import { headFromSpec, type HeadSpec, type NamedWeight, type RecurrentHead } from './head-math.ts';
 
-export const BUNDLE_FORMAT_VERSION = 1;
+// Version 2 added `unknownBelow` and `unknownFar`; version 1 bundles (without them) still load and never say unknown.
+export const BUNDLE_FORMAT_VERSION = 2;
+/** The oldest format version this framewise still reads. */
+const OLDEST_READABLE_VERSION = 1;
 export const BUNDLE_FILES = { model: 'model.json', weights: 'weights.bin', meta: 'framewise.json' } as const;
 
 /** What the caller describes when saving; the head's own shape is filled in by saveBundle. */
@@ -27,6 +31,15 @@ export interface BundleInfo {
   dataset?: Record<string, unknown>;
   /** Evaluation metrics (free-form, e.g. models/metrics.ts output). */
   metrics?: Record<string, unknown>;
+  /**
+   * Frames whose top probability is below this are labeled `unknown` ("none of these"). Calibrated
+   * at train time on held-out frames (training/unknown-threshold.ts); absent or 0: never unknown.
+   */
+  unknownBelow?: number;
+  /** Frames whose embedding is farther than `beyond` from every class centroid are `unknown` too (models/unknown-rule.ts). */
+  unknownFar?: UnknownFarMeta;
+  /** How `unknownBelow` was chosen (data, quantile, frames), for the record. */
+  unknownCalibration?: Record<string, unknown>;
 }
 
 /** framewise.json: what the caller described, plus the head's architecture (HeadSpec documents
@@ -86,8 +99,8 @@ export function headFromLayersModel(model: tf.LayersModel, meta: BundleMeta, inv
 export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseError): BundleMeta {
   if (typeof raw !== 'object' || raw === null) throw invalid(`${BUNDLE_FILES.meta} is not a JSON object`);
   const m = raw as Partial<BundleMeta>;
-  if (m.formatVersion !== BUNDLE_FORMAT_VERSION) {
-    throw invalid(`${BUNDLE_FILES.meta} has format version ${m.formatVersion}, this framewise reads ${BUNDLE_FORMAT_VERSION}`);
+  if (typeof m.formatVersion !== 'number' || m.formatVersion < OLDEST_READABLE_VERSION || m.formatVersion > BUNDLE_FORMAT_VERSION) {
+    throw invalid(`${BUNDLE_FILES.meta} has format version ${m.formatVersion}, this framewise reads ${OLDEST_READABLE_VERSION} to ${BUNDLE_FORMAT_VERSION}`);
   }
   const need = (ok: boolean, what: string) => {
     if (!ok) throw invalid(`${BUNDLE_FILES.meta}: ${what}`);
@@ -105,6 +118,12 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
   need(Number.isInteger(m.projection) && m.projection! >= 0, 'projection must be an integer >= 0');
   need(m.fps === null || (typeof m.fps === 'number' && m.fps > 0), 'fps must be a positive number or null');
   need(m.inputNorm === undefined || (typeof m.inputNorm === 'number' && m.inputNorm >= 0 && m.inputNorm <= 1), 'inputNorm must be in [0, 1]');
+  need(
+    m.unknownFar === undefined ||
+      (Array.isArray(m.unknownFar.beyond) && m.unknownFar.beyond.length === m.classes!.length && Array.isArray(m.unknownFar.centroids) && m.unknownFar.centroids.length === m.classes!.length && m.unknownFar.centroids.every((c) => Array.isArray(c) && c.length === m.embeddingDim)),
+    'unknownFar must have one distance (beyond) and one centroid of embeddingDim numbers per class',
+  );
+  need(m.unknownBelow === undefined || (typeof m.unknownBelow === 'number' && m.unknownBelow >= 0 && m.unknownBelow <= 1), 'unknownBelow must be in [0, 1]');
   return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, ...m } as BundleMeta;
 }
 

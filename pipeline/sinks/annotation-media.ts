@@ -7,7 +7,8 @@ import type { Segment } from '../../core/types.ts';
 import type { VideoInfo } from '../probe.ts';
 
 /** The label of frames unlike the training data: a gap for the annotator to fill by default. */
-export const UNKNOWN_LABEL = 'unknown';
+export { UNKNOWN_LABEL } from '../../core/types.ts';
+import { UNKNOWN_LABEL } from '../../core/types.ts';
 /** What gaps read back as (as for ActivityNet datasets); written as a gap too, so it round-trips. */
 export const GAP_LABEL = 'background';
 

@@ -2,8 +2,9 @@
 // as live use would, and scores it (frame accuracy, macro F1, Edit, F1@k, mAP, per class,
 // confusion). --tta averages the probabilities of ten fixed crops/flips per frame.
 import { basename, join } from 'node:path';
-import { evaluateSequences, argmaxLabels } from '../../models/metrics.ts';
+import { evaluateSequences, predictLabels } from '../../models/metrics.ts';
 import { openModel } from '../../models/open-model.ts';
+import { unknownRuleOf } from '../../models/unknown-rule.ts';
 import { ttaViews } from '../../training/augment.ts';
 import { embedDataset } from '../../training/embed-dataset.ts';
 import { clipAccuracyOf, perVideoRows } from '../../training/per-video.ts';
@@ -15,7 +16,7 @@ import { ensureDir } from '../../pipeline/sinks/files.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
-import { bool, modelOptions, str, type CommandSpec, modelRequest, cacheDirOption, precisionOptions } from '../command.ts';
+import { bool, modelOptions, num, str, type CommandSpec, modelRequest, cacheDirOption, precisionOptions } from '../command.ts';
 import { datasetOptions, datasetOptionsFrom } from '../dataset-options.ts';
 
 export const command: CommandSpec = {
@@ -26,6 +27,7 @@ export const command: CommandSpec = {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
     ...datasetOptions,
     tta: { type: 'boolean', description: 'test-time augmentation: average 10 crops/flips (4 corners + center, mirrored)' },
+    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P count as 'unknown', an error (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
     out: { type: 'string', short: 'o', valueName: 'DIR', defaultHelp: 'the bundle folder', description: 'write eval-report.html/.json here' },
     'cache-dir': cacheDirOption,
     ...modelOptions,
@@ -38,6 +40,7 @@ export const command: CommandSpec = {
     if (!bundle || !root) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> and --data <dataset> are required');
     // The report folder is made (or found unwritable) before the evaluation, not after it.
     const outDir = str(values, 'out') ?? bundle;
+    const unknownOption = num(values, 'unknown-below', 0, 1);
     ensureDir(outDir);
     const request = modelRequest(ctx);
     const model = await openModel({ bundle, ...request, ...precisionOptions(ctx, root ? [root] : []), onProgress: log });
@@ -48,6 +51,9 @@ export const command: CommandSpec = {
       if (unknown.length > 0) {
         throw new FramewiseError(ErrorCodes.DATASET_INVALID, `the dataset has classes the bundle does not know: ${unknown.join(', ')} (bundle: ${meta.classes.join(', ')})`);
       }
+      // Frames are decided as `label` decides them: below the threshold they are `unknown`.
+      const rule = unknownRuleOf(meta, unknownOption);
+      const unknownBelow = rule.below;
       const views = bool(values, 'tta') ? ttaViews(embedder.inputSize) : undefined;
       // A clip with nothing to score is named, never counted as right or wrong.
       const skipped: string[] = [];
@@ -71,7 +77,7 @@ export const command: CommandSpec = {
       };
       const all = embedded.map((perView) => {
         const probs = probsOf(perView);
-        return { name: perView[0]!.name, perView, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: argmaxLabels(probs) };
+        return { name: perView[0]!.name, perView, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: predictLabels(probs, rule, perView[0]!.embeddings) };
       });
       // The bundle lists the clips it was trained on: scoring those says how well it fits, not
       // how well it generalises, so they are scored apart from the held-out ones.
@@ -96,7 +102,7 @@ export const command: CommandSpec = {
         const clips = main.map((s) => s.perView[0]!);
         const seqs = stitchClips(clips, { sequences: Math.max(4, clips.length), clipsPerSequence: 4, rand: () => rng.next() });
         const pass = evaluatePass(head, seqs.map((s) => ({ frames: s.embeddings })));
-        stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: seqs[i]!.labels, probs: p })), meta.classes);
+        stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: predictLabels(p, rule, seqs[i]!.embeddings), truth: seqs[i]!.labels, probs: p })), meta.classes);
       }
       const pct = (x: number) => (x * 100).toFixed(1);
       const line = (name: string, r: ReturnType<typeof evaluateSequences>) =>
@@ -116,7 +122,11 @@ export const command: CommandSpec = {
       if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');
       if (own) stdout.write(line(`the bundle's own training ${unit} (optimistic)`, own.report) + `${own.report.clipAccuracy !== undefined ? `, clip accuracy ${pct(own.report.clipAccuracy)}%` : ''}\n`);
       stdout.write(`per class (${mainName}; precision and recall in %):\n`);
-      for (const c of primary.report.perClass) stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  (${c.support} frames)\n`);
+      primary.report.perClass.forEach((c, k) => {
+        const u = primary.report.unknown.perClass[k]!;
+        stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  unknown ${pct(u.share || 0).padStart(5)}  (${c.support} frames)\n`);
+      });
+      stdout.write(`unknown (top probability below ${unknownBelow}${rule.far ? ` or farther from every class than its limit` : ''}${unknownOption === undefined ? ", the bundle's calibration" : ''}; counted as errors): ${pct(primary.report.unknown.share || 0)}% of ${primary.report.frames} frames\n`);
       const alsoScored: NonNullable<ReportData['alsoScored']> = [];
       if (stitched) alsoScored.push({ name: `${mainName}, stitched`, note: `${stitched.sequences} sequences of 4 clips (fixed seed): transitions and carried state scored`, report: stitched });
       if (own) alsoScored.push({ name: `bundle's training ${unit}`, note: 'trained on: optimistic', report: own.report });

@@ -29,6 +29,7 @@ export const command: CommandSpec = {
     'min-segment-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.smoothing.minSegmentMs), description: 'shorter segments merge into a neighbour' },
     hysteresis: { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.hysteresisFrames), description: 'frames a new label must lead before a segment switches' },
     'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'moving average of probabilities for segments (odd; 1 = off)' },
+    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
     'keep-unknown': { type: 'boolean', description: 'annotation formats: write unknown segments as a label (default: gaps for the annotator)' },
     'model-version': { type: 'string', valueName: 'NAME', description: 'Label Studio model_version / CVAT and ELAN author (default framewise)' },
     'ls-from-name': { type: 'string', valueName: 'NAME', description: 'Label Studio: the TimelineLabels control name (default videoLabels)' },
@@ -44,6 +45,7 @@ export const command: CommandSpec = {
     const outDir = str(values, 'out')!;
     const formats = parseFormats(str(values, 'formats'));
     const jobs = num(values, 'jobs', 1, 64)!;
+    const unknownBelow = num(values, 'unknown-below', 0, 1);
     const annotation = {
       keepUnknown: bool(values, 'keep-unknown'),
       modelVersion: str(values, 'model-version'),
@@ -92,7 +94,7 @@ export const command: CommandSpec = {
       onProgress: (m) => stderr.write(`${m}\n`),
     });
     const { meta } = model;
-    stderr.write(`framewise label: ${items.length} input(s), bundle ${meta.classes.length} classes at ${meta.fps ?? 'source'} fps, embedder ${meta.embedderId}\n`);
+    stderr.write(`framewise label: ${items.length} input(s), bundle ${meta.classes.length} classes at ${meta.fps ?? 'source'} fps, embedder ${meta.embedderId}, unknown below ${unknownBelow ?? meta.unknownBelow ?? 0}\n`);
 
     const abort = new AbortController();
     let stoppedBy: NodeJS.Signals | undefined;
@@ -119,6 +121,7 @@ export const command: CommandSpec = {
             smoothing,
             stdout,
             everyFrame: bool(values, 'every-frame'),
+            unknownBelow,
             annotation,
             signal: abort.signal,
             onNotice: (m) => stderr.write(`${item.name}: ${m}\n`),

@@ -27,6 +27,7 @@ export const command: CommandSpec = {
     'allow-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'another web origin (scheme://host:port) allowed to open sockets and send requests; repeatable' },
     'allow-host': { type: 'string', multiple: true, valueName: 'NAME', description: 'another Host name to answer (e.g. this machine\'s DNS name); repeatable' },
     'max-sessions': { type: 'string', valueName: 'N', default: String(DEFAULTS.serve.maxSessions), description: 'concurrent WebSocket sessions; more are refused with E_BUSY' },
+    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
     ...modelOptions,
   },
   async run(ctx) {
@@ -54,6 +55,7 @@ export const command: CommandSpec = {
       port,
       mediaDir: str(values, 'media'),
       maxSessions,
+      unknownBelow: num(values, 'unknown-below', 0, 1),
       ...modelRequest(ctx),
       log,
     });

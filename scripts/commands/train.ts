@@ -21,6 +21,7 @@ export const command: CommandSpec = {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
     ...datasetOptions,
     out: { type: 'string', short: 'o', valueName: 'DIR', description: 'bundle folder to write' },
+    negatives: { type: 'string', valueName: 'DIR', description: "clips of other activities (any folder of videos, recursively): added as class 'background'" },
     embedder: { type: 'string', valueName: 'ID', default: D.embedder, description: 'frozen ImageNet CNN' },
     fps: { type: 'string', valueName: 'N', default: String(D.fps), description: "frames per second the head sees ('source' keeps the video's rate)" },
     crop: { type: 'string', valueName: 'POLICY', default: D.crop, description: 'center or pad' },
@@ -110,7 +111,7 @@ export function configFromOptions(values: OptionValues, request: Pick<ModelReque
   if (!out) throw new FramewiseError(ErrorCodes.USAGE, '--out <bundle folder> is required');
   return resolveTrainConfig({
     data,
-    dataOptions: datasetOptionsFrom(values),
+    dataOptions: withNegativesOption(datasetOptionsFrom(values), str(values, 'negatives')),
     out,
     embedder: str(values, 'embedder'),
     fps: fpsValue(values),
@@ -141,4 +142,9 @@ export function configFromOptions(values: OptionValues, request: Pick<ModelReque
     modelsDir: request.modelsDir,
     cacheDir: request.cacheDir,
   });
+}
+
+/** `--negatives DIR` travels with the dataset options (training/negatives.ts reads it). */
+function withNegativesOption(options: ReturnType<typeof datasetOptionsFrom>, negatives: string | undefined): ReturnType<typeof datasetOptionsFrom> {
+  return negatives === undefined ? options : { ...options, negatives };
 }

@@ -155,3 +155,20 @@ describe('Segmenter (streaming)', () => {
     expect(new Segmenter(ABC).flush()).toEqual([]);
   });
 });
+
+describe('unknown frames in segments', () => {
+  test('a stretch of unknown frames becomes an unknown segment scored by its mean top probability', () => {
+    const classes = ['a', 'b'];
+    const frames = Array.from({ length: 30 }, (_, i) => {
+      const unknown = i >= 10 && i < 20;
+      const probs = Float32Array.from(unknown ? [0.55, 0.45] : [0.9, 0.1]);
+      return { streamId: 's', index: i, timestampMs: i * 100, label: unknown ? 'unknown' : 'a', score: probs[0]!, probs };
+    });
+    const segs = segmentLabels(frames, classes, { hysteresisFrames: 1, minSegmentMs: 0 });
+    expect(segs.map((s) => [s.label, s.startFrame, s.endFrame])).toEqual([['a', 0, 10], ['unknown', 10, 20], ['a', 20, 30]]);
+    expect(segs[1]!.score).toBeCloseTo(0.55, 5);
+    // The same probabilities labeled without the threshold: one segment.
+    const plain = segmentLabels(frames.map((f) => ({ ...f, label: 'a' })), classes, { hysteresisFrames: 1, minSegmentMs: 0 });
+    expect(plain.map((s) => s.label)).toEqual(['a']);
+  });
+});

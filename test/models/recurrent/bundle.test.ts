@@ -8,6 +8,9 @@ import { loadBundle, saveBundle, type BundleInfo } from '../../../models/recurre
 import { createHead, type HeadOptions } from '../../../models/recurrent/head.ts';
 import { SeededRandom } from '../../../core/seeded-random.ts';
 import { ErrorCodes } from '../../../core/errors.ts';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { label } from '../../../pipeline/label-stage.ts';
+import { unknownRuleOf } from '../../../models/unknown-rule.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -69,7 +72,7 @@ describe('model bundle', () => {
 
     const before = tf.memory().numTensors;
     const { head: loaded, meta } = await loadBundle(dir);
-    expect(meta).toMatchObject({ ...info, formatVersion: 1, embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
+    expect(meta).toMatchObject({ ...info, formatVersion: 2, embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
     expect(loaded.spec).toEqual(head.spec);
     expect(maxDiff(loaded.predict(seq, 7), expected)).toBe(0);
     loaded.dispose();
@@ -138,6 +141,32 @@ describe('model bundle', () => {
       await expectInvalid(await broken('classes', editMeta((m) => (m.classes = ['a', 'b', 'c', 'd']))), /does not match/);
       await expectInvalid(await broken('version', editMeta((m) => (m.formatVersion = 99))), /format version 99/);
     });
+  });
+
+  test('a format-1 bundle (before unknownBelow) still loads, and the label stage never says unknown with it', async () => {
+    const head = createHead({ inputDim: D, classes: C, hidden: 6 });
+    const dir = join(root, 'format-1');
+    await saveBundle(dir, head, { ...info, unknownBelow: 0.99 });
+    head.dispose();
+    const m = JSON.parse(await readFile(join(dir, 'framewise.json'), 'utf8'));
+    expect(m.unknownBelow).toBe(0.99);
+    m.formatVersion = 1;
+    delete m.unknownBelow;
+    await writeFile(join(dir, 'framewise.json'), JSON.stringify(m));
+    const loaded = await loadBundle(dir);
+    try {
+      expect(loaded.meta.formatVersion).toBe(1);
+      expect(loaded.meta.unknownBelow).toBeUndefined();
+      const frames = sequence(12).map((embedding, index) => ({ streamId: 's', index, timestampMs: index * 100, embedding }));
+      const rule = unknownRuleOf(loaded.meta);
+      const labels = await lastValueFrom(from(frames).pipe(label(loaded.head, loaded.meta.classes, { unknown: rule }), toArray()));
+      // An untrained head is unsure (top probability near 1/3): with the 0.99 of the bundle
+      // before the edit every frame would be unknown; without the field none is.
+      expect(labels.every((l) => l.score < 0.99)).toBe(true);
+      expect(labels.map((l) => l.label).filter((l) => !info.classes.includes(l))).toEqual([]);
+    } finally {
+      loaded.head.dispose();
+    }
   });
 
   test('saving with the wrong number of labels is a usage error', async () => {

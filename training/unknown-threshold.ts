@@ -1,0 +1,130 @@
+// The confidence below which a frame is labeled `unknown` ("none of these"), chosen at train time
+// and written in the bundle as `unknownBelow`. Conservative on purpose: an `unknown` on a frame
+// whose truth is a class counts as an error, so the threshold is a low quantile of the top
+// probability of the frames the head labels RIGHT (held-out frames when there are any): only about
+// that share of good frames is lost, while frames of other activities, on which a head trained
+// without them tends to hesitate, fall below it.
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
+import type { RecurrentHead } from '../models/recurrent/head.ts';
+import { cosineDistance, type UnknownFarMeta } from '../models/unknown-rule.ts';
+
+/** Share of correctly labeled held-out frames allowed below the threshold. */
+export const UNKNOWN_QUANTILE_HELD_OUT = 0.02;
+/** On training frames (no held-out data) the head is over-confident: a lower quantile keeps it conservative. */
+export const UNKNOWN_QUANTILE_TRAINING = 0.005;
+/** Fewer correctly labeled frames than this give no threshold (too few to estimate a low quantile). */
+export const UNKNOWN_MIN_FRAMES = 50;
+
+/** Per class, the share of its held-out frames within the distance limit, before the margin. */
+export const FAR_QUANTILE_HELD_OUT = 0.99;
+/** On training frames (closer to their centroid than new video will be): a higher quantile and a wider margin. */
+export const FAR_QUANTILE_TRAINING = 0.999;
+/** The limit is this many times the quantile: room for new people and scenes, so own classes stay known. */
+export const FAR_MARGIN_HELD_OUT = 1.5;
+export const FAR_MARGIN_TRAINING = 2;
+/**
+ * No limit below this cosine distance: held-out clips that are near copies of the training ones
+ * (generated data, one camera) would give a limit that new frames of the same class exceed. Distinct
+ * scenes are 0.2-0.8 apart in MobileNet embeddings (measured on generated clips), noise 0.002-0.04.
+ */
+export const FAR_FLOOR = 0.1;
+
+export interface UnknownCalibration {
+  /** The threshold (0 = never unknown). */
+  unknownBelow: number;
+  /** The distance check (absent when there are no training embeddings to take centroids from). */
+  unknownFar?: UnknownFarMeta;
+  /** For framewise.json: what it was computed on. */
+  record: { on: 'validation' | 'training'; quantile: number; correctFrames: number; frames: number; note?: string; farQuantile?: number; farMargin?: number; farFloor?: number };
+}
+
+/** The value at quantile q (0..1) of the values, linear between order statistics. */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  const sorted = Float64Array.from(values).sort();
+  if (sorted.length === 0) return NaN;
+  const pos = Math.min(Math.max(q, 0), 1) * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/**
+ * The threshold from the top probabilities of frames run as labeling runs them (whole videos from a
+ * zero state): the `quantile` of the top probability over the frames whose argmax is their truth.
+ * Frames with a negative truth are not scored.
+ */
+export function thresholdFromProbs(
+  probs: readonly (readonly ArrayLike<number>[])[],
+  truths: readonly ArrayLike<number>[],
+  on: 'validation' | 'training',
+  q = on === 'validation' ? UNKNOWN_QUANTILE_HELD_OUT : UNKNOWN_QUANTILE_TRAINING,
+): UnknownCalibration {
+  const top: number[] = [];
+  let frames = 0;
+  probs.forEach((video, v) => {
+    video.forEach((p, t) => {
+      const truth = truths[v]![t]!;
+      if (truth < 0) return;
+      frames++;
+      let best = 0;
+      for (let c = 1; c < p.length; c++) if (p[c]! > p[best]!) best = c;
+      if (best === truth) top.push(p[best]!);
+    });
+  });
+  if (top.length < UNKNOWN_MIN_FRAMES) {
+    return { unknownBelow: 0, record: { on, quantile: q, correctFrames: top.length, frames, note: `fewer than ${UNKNOWN_MIN_FRAMES} correctly labeled frames: never unknown` } };
+  }
+  // Rounded down to 3 decimals, so the written value never moves a calibration frame below it.
+  const unknownBelow = Math.floor(quantile(top, q) * 1000) / 1000;
+  return { unknownBelow, record: { on, quantile: q, correctFrames: top.length, frames } };
+}
+
+/** Per class, the mean of its unit-length embeddings in `videos` (rounded: it is stored as JSON). */
+export function classCentroids(videos: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[], classes: number): number[][] {
+  const dim = videos.find((v) => v.embeddings.length > 0)?.embeddings[0]!.length ?? 0;
+  const sums = Array.from({ length: classes }, () => new Float64Array(dim));
+  const counts = new Array<number>(classes).fill(0);
+  for (const v of videos) {
+    v.embeddings.forEach((e, t) => {
+      const c = v.labels[t]!;
+      if (c < 0) return;
+      let n = 0;
+      for (let i = 0; i < dim; i++) n += e[i]! * e[i]!;
+      n = Math.sqrt(n) || 1;
+      for (let i = 0; i < dim; i++) sums[c]![i]! += e[i]! / n;
+      counts[c]!++;
+    });
+  }
+  return sums.map((s, c) => Array.from(s, (x) => Math.round((x / Math.max(1, counts[c]!)) * 1e5) / 1e5));
+}
+
+/**
+ * Runs the head over whole videos (held-out ones when `on` is 'validation') and calibrates both
+ * checks: the probability threshold, and the distance to the class centroids of `train` (the
+ * training videos) beyond which a frame is unlike the training data.
+ */
+export function calibrateUnknown(
+  head: RecurrentHead,
+  videos: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[],
+  on: 'validation' | 'training',
+  train: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[] = [],
+): UnknownCalibration {
+  const pass = evaluatePass(head, videos.map((v) => ({ frames: v.embeddings })));
+  const result = thresholdFromProbs(pass.probs, videos.map((v) => v.labels), on);
+  if (train.length === 0) return result;
+  const C = head.spec.classes;
+  const centroids = classCentroids(train, C);
+  // Per class: the distances of its frames (held-out ones when there are) from its own centroid.
+  const own = Array.from({ length: C }, () => [] as number[]);
+  const from = videos.some((v) => v.embeddings.length > 0) ? videos : train;
+  for (const v of from) v.embeddings.forEach((e, t) => v.labels[t]! >= 0 && own[v.labels[t]!]!.push(cosineDistance(e, centroids[v.labels[t]!]!)));
+  const farQuantile = on === 'validation' ? FAR_QUANTILE_HELD_OUT : FAR_QUANTILE_TRAINING;
+  const farMargin = on === 'validation' ? FAR_MARGIN_HELD_OUT : FAR_MARGIN_TRAINING;
+  // A class without held-out frames gets the largest limit of the others (never a tight one).
+  const q = own.map((d) => (d.length > 0 ? quantile(d, farQuantile) : NaN));
+  const widest = Math.max(0, ...q.filter((x) => !Number.isNaN(x)));
+  if (widest === 0) return result;
+  // Rounded up, so the written value never moves a calibration frame beyond it.
+  const beyond = q.map((x) => Math.max(FAR_FLOOR, Math.ceil((Number.isNaN(x) ? widest : x) * farMargin * 1e4) / 1e4));
+  return { ...result, unknownFar: { beyond, centroids }, record: { ...result.record, farQuantile, farMargin, farFloor: FAR_FLOOR } };
+}
