@@ -90,7 +90,8 @@ const passthroughCache = new Map<string, string[]>();
 export function passthroughOption(ffmpegPath: string): string[] {
   let args = passthroughCache.get(ffmpegPath);
   if (!args) {
-    let major = 0, minor = 0;
+    let major = 0,
+      minor = 0;
     try {
       const out = execFileSync(ffmpegPath, ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000 });
       const m = out.match(/libavutil\s+(\d+)\.\s*(\d+)/);

@@ -51,20 +51,14 @@ const TF_ID: Record<BackendName, string> = { 'node-gpu': 'tensorflow', node: 'te
 export function parseBackendRequest(value: string | undefined): BackendRequest {
   if (value === undefined || value === '' || value === 'auto') return 'auto';
   if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
-  throw new FramewiseError(
-    ErrorCodes.USAGE,
-    `unknown backend "${value}": use one of auto, ${BACKENDS.join(', ')}`,
-  );
+  throw new FramewiseError(ErrorCodes.USAGE, `unknown backend "${value}": use one of auto, ${BACKENDS.join(', ')}`);
 }
 
 /**
  * Activates the best available backend, or exactly the requested one (an unavailable forced
  * backend is an error, never a silent fallback).
  */
-export async function chooseBackend(
-  request: BackendRequest = 'auto',
-  loader: BackendLoader = defaultLoader,
-): Promise<BackendChoice> {
+export async function chooseBackend(request: BackendRequest = 'auto', loader: BackendLoader = defaultLoader): Promise<BackendChoice> {
   const candidates: readonly BackendName[] = request === 'auto' ? BACKENDS : [request];
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
@@ -77,11 +71,7 @@ export async function chooseBackend(
     } catch (err) {
       const reason = firstLine(err);
       if (request !== 'auto') {
-        throw new FramewiseError(
-          ErrorCodes.BACKEND_UNAVAILABLE,
-          `backend "${name}" is not available: ${reason}${installHint(name)}`,
-          { cause: err },
-        );
+        throw new FramewiseError(ErrorCodes.BACKEND_UNAVAILABLE, `backend "${name}" is not available: ${reason}${installHint(name)}`, { cause: err });
       }
       skipped.push({ name, reason });
     }
@@ -95,10 +85,7 @@ let active: Promise<BackendChoice> | undefined;
  * The process-wide backend: chosen on first call ('auto' unless given) and printed once to
  * stderr. Later calls return the same choice.
  */
-export function ensureBackend(
-  request: BackendRequest = 'auto',
-  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
-): Promise<BackendChoice> {
+export function ensureBackend(request: BackendRequest = 'auto', log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BackendChoice> {
   active ??= chooseBackend(request).then((choice) => {
     log(`framewise: tfjs backend ${choice.name} (${choice.tfBackend})`);
     return choice;

@@ -99,11 +99,7 @@ export async function loadEmbedder(config: EmbedderConfig = {}): Promise<Embedde
     });
   } catch (err) {
     if (err instanceof FramewiseError) throw err;
-    throw new FramewiseError(
-      ErrorCodes.MODEL_INVALID,
-      `cannot load ${info.id} from ${weights.dir}: ${(err as Error).message}`,
-      { cause: err },
-    );
+    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `cannot load ${info.id} from ${weights.dir}: ${(err as Error).message}`, { cause: err });
   }
   const embedder = new MobileNetEmbedder(info, net, c.batchSize, weights);
   try {
@@ -112,11 +108,7 @@ export async function loadEmbedder(config: EmbedderConfig = {}): Promise<Embedde
   } catch (err) {
     embedder.dispose();
     if (err instanceof FramewiseError) throw err;
-    throw new FramewiseError(
-      ErrorCodes.MODEL_INVALID,
-      `${weights.dir} does not work as ${info.id}: ${(err as Error).message}`,
-      { cause: err },
-    );
+    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `${weights.dir} does not work as ${info.id}: ${(err as Error).message}`, { cause: err });
   }
   c.onProgress(`embedder ${info.id} (${info.dim}-d) loaded from ${weights.dir} [${weights.source}]`);
   return embedder;

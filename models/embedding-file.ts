@@ -46,19 +46,12 @@ export interface EmbeddingFileHeader {
 const MAGIC = Buffer.from('FWEMB1\n\0', 'latin1');
 const PREFIX = MAGIC.length + 4;
 
-export async function writeEmbeddingFile(
-  path: string,
-  header: Omit<EmbeddingFileHeader, 'format' | 'version'>,
-  embeddings: Float32Array[],
-): Promise<void> {
+export async function writeEmbeddingFile(path: string, header: Omit<EmbeddingFileHeader, 'format' | 'version'>, embeddings: Float32Array[]): Promise<void> {
   const full: EmbeddingFileHeader = { format: 'framewise-embeddings', version: 1, ...header };
   const problem = headerProblem(full) ?? (embeddings.length !== full.frames ? `${embeddings.length} embeddings for ${full.frames} frames` : undefined);
   const bad = embeddings.findIndex((e) => !(e instanceof Float32Array) || e.length !== full.dim);
   if (problem || bad >= 0) {
-    throw new FramewiseError(
-      ErrorCodes.USAGE,
-      `cannot write ${path}: ${problem ?? `embedding ${bad} is not a Float32Array of length ${full.dim}`}`,
-    );
+    throw new FramewiseError(ErrorCodes.USAGE, `cannot write ${path}: ${problem ?? `embedding ${bad} is not a Float32Array of length ${full.dim}`}`);
   }
   let json = Buffer.from(JSON.stringify(full), 'utf8');
   const pad = (4 - ((PREFIX + json.length) % 4)) % 4;
@@ -128,7 +121,14 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
 }
 
 /** <cacheDir>/embeddings/<first 16 hex of sha256>.<embedder>[.int8].<fps or "src">.<crop>.emb (fp32 names unchanged). */
-export function defaultEmbeddingPath(cacheDir: string, sha256: string, embedder: string, fps: number | null, crop: CropPolicy, precision: 'fp32' | 'int8' = 'fp32'): string {
+export function defaultEmbeddingPath(
+  cacheDir: string,
+  sha256: string,
+  embedder: string,
+  fps: number | null,
+  crop: CropPolicy,
+  precision: 'fp32' | 'int8' = 'fp32',
+): string {
   const p = precision === 'int8' ? '.int8' : '';
   return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}${p}.${fps ?? 'src'}.${crop}.emb`);
 }

@@ -132,7 +132,8 @@ export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<En
 
   const precision = config.precision ?? 'auto';
   parsePrecisionRequest(precision);
-  if (precision === 'int8' && request === 'tfjs') throw new FramewiseError(ErrorCodes.USAGE, '--precision int8 runs on the ONNX engine: use --engine onnx or auto');
+  if (precision === 'int8' && request === 'tfjs')
+    throw new FramewiseError(ErrorCodes.USAGE, '--precision int8 runs on the ONNX engine: use --engine onnx or auto');
 
   let fallback: string | undefined;
   const wantOnnx = request === 'onnx' || precision === 'int8' || (request === 'auto' && backend.name !== 'node-gpu');
@@ -143,14 +144,19 @@ export async function loadEmbeddingEngine(config: EngineConfig = {}): Promise<En
       return e;
     } catch (err) {
       if (request === 'onnx') throw forcedOnnxError(err);
-      if (precision === 'int8') throw new FramewiseError(err instanceof FramewiseError ? err.code : ErrorCodes.BACKEND_UNAVAILABLE, `--precision int8: ${oneLine(err)}`, { cause: err });
+      if (precision === 'int8')
+        throw new FramewiseError(err instanceof FramewiseError ? err.code : ErrorCodes.BACKEND_UNAVAILABLE, `--precision int8: ${oneLine(err)}`, {
+          cause: err,
+        });
       fallback = `ONNX Runtime not used: ${oneLine(err)}`;
       say(`framewise: ${fallback}; falling back to tfjs`);
     }
   }
   if (precision === 'auto') say(`framewise: precision fp32 for ${id} (auto: the tfjs engine computes in fp32)`);
   const e = await loadTfjs(config, id, backend, workers, fallback);
-  say(`framewise: embedding engine tfjs for ${id} (${e.description})${request === 'auto' && backend.name === 'node-gpu' ? ', the fastest available here' : ''}`);
+  say(
+    `framewise: embedding engine tfjs for ${id} (${e.description})${request === 'auto' && backend.name === 'node-gpu' ? ', the fastest available here' : ''}`,
+  );
   return e;
 }
 
@@ -181,7 +187,14 @@ async function int8File(config: EngineConfig, id: string, precision: PrecisionRe
   return choice.precision === 'int8' ? found!.path : undefined;
 }
 
-async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice, workers: number, precisionRequest: PrecisionRequest = 'fp32', say: (l: string) => void = () => {}): Promise<EngineEmbedder> {
+async function loadOnnx(
+  config: EngineConfig,
+  id: string,
+  backend: BackendChoice,
+  workers: number,
+  precisionRequest: PrecisionRequest = 'fp32',
+  say: (l: string) => void = () => {},
+): Promise<EngineEmbedder> {
   const isolate = config.isolate ?? true;
   const threads = config.threads ?? (isolate ? Math.max(1, Math.floor(availableParallelism() / workers)) : availableParallelism());
   const quantized = config.onnxFile ? undefined : await int8File(config, id, precisionRequest, say);
@@ -213,10 +226,26 @@ async function loadOnnx(config: EngineConfig, id: string, backend: BackendChoice
       log: config.onProgress,
       factory: { module: FACTORIES_MODULE, exportName: 'loadOnnxInWorker', config: { ...onnxConfig, backend: backend.name } },
     });
-    return fromPool(pool, 'onnx', `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`, backend, undefined, precision);
+    return fromPool(
+      pool,
+      'onnx',
+      `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`,
+      backend,
+      undefined,
+      precision,
+    );
   }
   const e = await mod.loadOnnxEmbedder({ ...onnxConfig, onProgress: config.onProgress });
-  return wrap(e, { engine: 'onnx', precision, description: `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${threads} thread(s)`, workers: 0, backend: backend.name, macsPerFrame: e.macsPerFrame, fallback: undefined, pool: undefined });
+  return wrap(e, {
+    engine: 'onnx',
+    precision,
+    description: `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${threads} thread(s)`,
+    workers: 0,
+    backend: backend.name,
+    macsPerFrame: e.macsPerFrame,
+    fallback: undefined,
+    pool: undefined,
+  });
 }
 
 async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice, workers: number, fallback: string | undefined): Promise<EngineEmbedder> {
@@ -230,7 +259,14 @@ async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice
       factory: {
         module: FACTORIES_MODULE,
         exportName: 'loadTfjsInWorker',
-        config: { id, modelsDir: config.modelsDir, cacheDir: config.cacheDir, allowDownload: config.allowDownload, batchSize: config.batchSize, backend: backend.name },
+        config: {
+          id,
+          modelsDir: config.modelsDir,
+          cacheDir: config.cacheDir,
+          allowDownload: config.allowDownload,
+          batchSize: config.batchSize,
+          backend: backend.name,
+        },
       },
     });
     return fromPool(pool, 'tfjs', `tfjs ${backend.name}, ${workers} worker threads`, backend, fallback, 'fp32');
@@ -283,7 +319,14 @@ function wrap(e: Embedder, meta: Meta): EngineEmbedder {
   };
 }
 
-function fromPool(pool: EmbeddingPool, engine: 'tfjs' | 'onnx', description: string, backend: BackendChoice, fallback: string | undefined, precision: Precision): EngineEmbedder {
+function fromPool(
+  pool: EmbeddingPool,
+  engine: 'tfjs' | 'onnx',
+  description: string,
+  backend: BackendChoice,
+  fallback: string | undefined,
+  precision: Precision,
+): EngineEmbedder {
   return {
     ...wrap(pool, { engine, precision, description, workers: pool.size, backend: backend.name, macsPerFrame: pool.macsPerFrame, fallback, pool }),
     close: () => pool.close(),

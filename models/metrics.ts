@@ -25,7 +25,7 @@ export interface LabelRun {
 /** Maximal runs of equal labels, skipping classes in `ignore` (e.g. background). */
 export function labelRuns(labels: ArrayLike<number>, ignore: readonly number[] = []): LabelRun[] {
   const runs: LabelRun[] = [];
-  for (let t = 0; t < labels.length; ) {
+  for (let t = 0; t < labels.length;) {
     let e = t + 1;
     while (e < labels.length && labels[e] === labels[t]) e++;
     if (!ignore.includes(labels[t]!)) runs.push({ label: labels[t]!, start: t, end: e });
@@ -81,12 +81,7 @@ export interface SegmentCounts {
 }
 
 /** MS-TCN f_score: true/false positives and false negatives at IoU threshold `overlap` (e.g. 0.1). */
-export function segmentCounts(
-  pred: ArrayLike<number>,
-  truth: ArrayLike<number>,
-  overlap: number,
-  ignore: readonly number[] = [],
-): SegmentCounts {
+export function segmentCounts(pred: ArrayLike<number>, truth: ArrayLike<number>, overlap: number, ignore: readonly number[] = []): SegmentCounts {
   checkPair(pred, truth);
   const p = labelRuns(pred, ignore);
   const y = labelRuns(truth, ignore);
@@ -174,7 +169,7 @@ export function averagePrecision(scores: ArrayLike<number>, positive: ArrayLike<
   let tp = 0;
   let sum = 0;
   // Tied scores form one threshold: precision is taken after the whole tie group.
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     let groupTp = 0;
     while (j < idx.length && scores[idx[j]!] === scores[idx[i]!]) {
@@ -251,7 +246,11 @@ export function evaluateSequences(
     const m = confusionMatrix(pred, s.truth, C + 1);
     m.slice(0, C).forEach((row, i) => row.forEach((v, j) => (wide[i]![j]! += v)));
     editSum += editScore(s.pred, s.truth, ignore);
-    for (const [key, tau] of [['10', 0.1], ['25', 0.25], ['50', 0.5]] as const) {
+    for (const [key, tau] of [
+      ['10', 0.1],
+      ['25', 0.25],
+      ['50', 0.5],
+    ] as const) {
       const c = segmentCounts(s.pred, s.truth, tau, ignore);
       counts[key].tp += c.tp;
       counts[key].fp += c.fp;

@@ -33,8 +33,16 @@ export interface PrecisionChoice {
 export function chooseAutoPrecision(id: string, record: Int8Record | undefined, cpu: string = cpus()[0]?.model.trim() ?? 'unknown'): PrecisionChoice {
   if (!record) return { precision: 'fp32', reason: `no int8 export of ${id} here (make one: framewise models export-onnx ${id} --precision int8)` };
   if (!record.ok) return { precision: 'fp32', reason: `the int8 export of ${id} failed verification` };
-  if (record.cpu !== cpu) return { precision: 'fp32', reason: `the int8 export's speed was measured on "${record.cpu}", not this CPU ("${cpu}"); export again here to measure it` };
+  if (record.cpu !== cpu)
+    return { precision: 'fp32', reason: `the int8 export's speed was measured on "${record.cpu}", not this CPU ("${cpu}"); export again here to measure it` };
   const ratio = record.int8Fps / record.fp32Fps;
-  if (!(ratio > 1)) return { precision: 'fp32', reason: `int8 measured ${ratio.toFixed(2)}x fp32's speed on this CPU (${record.int8Fps.toFixed(0)} vs ${record.fp32Fps.toFixed(0)} frames per CPU-second)` };
-  return { precision: 'int8', reason: `verified, and ${ratio.toFixed(2)}x fp32's speed on this CPU (${record.int8Fps.toFixed(0)} vs ${record.fp32Fps.toFixed(0)} frames per CPU-second, one thread)` };
+  if (!(ratio > 1))
+    return {
+      precision: 'fp32',
+      reason: `int8 measured ${ratio.toFixed(2)}x fp32's speed on this CPU (${record.int8Fps.toFixed(0)} vs ${record.fp32Fps.toFixed(0)} frames per CPU-second)`,
+    };
+  return {
+    precision: 'int8',
+    reason: `verified, and ${ratio.toFixed(2)}x fp32's speed on this CPU (${record.int8Fps.toFixed(0)} vs ${record.fp32Fps.toFixed(0)} frames per CPU-second, one thread)`,
+  };
 }

@@ -44,10 +44,7 @@ export const EMBEDDER_IDS: readonly string[] = Object.freeze(Object.keys(EMBEDDE
 export function embedderInfo(id: string): EmbedderInfo {
   const info = Object.hasOwn(EMBEDDERS, id) ? EMBEDDERS[id] : undefined;
   if (!info) {
-    throw new FramewiseError(
-      ErrorCodes.USAGE,
-      `unknown embedder "${id}": use one of ${EMBEDDER_IDS.join(', ')}`,
-    );
+    throw new FramewiseError(ErrorCodes.USAGE, `unknown embedder "${id}": use one of ${EMBEDDER_IDS.join(', ')}`);
   }
   return info;
 }

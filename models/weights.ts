@@ -102,12 +102,7 @@ export async function resolveWeights(id: string, options: WeightsOptions): Promi
  * to a private temporary folder renamed into place at the end, so an interrupted download never
  * looks like a cached model (and two processes downloading at once do not mix files).
  */
-export async function downloadWeights(
-  info: EmbedderInfo,
-  cacheDir: string,
-  fetchFn: FetchLike,
-  onProgress: (msg: string) => void,
-): Promise<string> {
+export async function downloadWeights(info: EmbedderInfo, cacheDir: string, fetchFn: FetchLike, onProgress: (msg: string) => void): Promise<string> {
   const final = cachedModelDir(cacheDir, info.id);
   const tmp = `${final}.partial-${process.pid}-${Date.now()}`;
   const base = info.officialUrl.replace(/\/+$/, '') + '/';
@@ -210,11 +205,9 @@ export async function loadFolderArtifacts(dir: string, options: FolderReadOption
           b = await readFile(safeJoin(dir, p));
         } catch (err) {
           if (err instanceof FramewiseError) throw err;
-          throw new FramewiseError(
-            ErrorCodes.MODEL_INVALID,
-            `weight file "${p}" listed in ${jsonPath} cannot be read: ${(err as Error).message}`,
-            { cause: err },
-          );
+          throw new FramewiseError(ErrorCodes.MODEL_INVALID, `weight file "${p}" listed in ${jsonPath} cannot be read: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
         options.onBytes?.(b);
         // A Buffer may be a view into Node's shared pool: copy out exactly its bytes.

@@ -57,7 +57,10 @@ export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorF
               if (subscriber.closed) return;
               if (embeddings.length !== call.batch.length) {
                 subscriber.error(
-                  new FramewiseError(ErrorCodes.MODEL_INVALID, `embedder ${embedder.id} returned ${embeddings.length} embeddings for ${call.batch.length} frames`),
+                  new FramewiseError(
+                    ErrorCodes.MODEL_INVALID,
+                    `embedder ${embedder.id} returned ${embeddings.length} embeddings for ${call.batch.length} frames`,
+                  ),
                 );
                 return;
               }

@@ -338,7 +338,9 @@ export class FfmpegFrameSource implements FrameSource {
     const decoded = this.stats.framesOut + this.ready.length;
     const after = decoded > 0 ? ` (after ${decoded} decoded frames, which were delivered)` : '';
     if (err?.inputStreamError) {
-      this.terminal = { error: new FramewiseError(ErrorCodes.DECODE_FAILED, `reading the input stream failed: ${err.inputStreamError.message}`, { cause: err }) };
+      this.terminal = {
+        error: new FramewiseError(ErrorCodes.DECODE_FAILED, `reading the input stream failed: ${err.inputStreamError.message}`, { cause: err }),
+      };
     } else if (err && /Cannot find ffmpeg/.test(err.message)) {
       this.terminal = { error: new FramewiseError(ErrorCodes.FFMPEG_MISSING, `ffmpeg could not be run: ${err.message}`, { cause: err }) };
     } else if (err) {
@@ -347,10 +349,7 @@ export class FfmpegFrameSource implements FrameSource {
     } else if (this.damaged) {
       const lines = meaningfulStderr(this.diag).map((l) => l.split(`file:${this.label}`).join(this.label));
       this.terminal = {
-        error: new FramewiseError(
-          ErrorCodes.DECODE_FAILED,
-          `${this.label} is truncated or corrupt${after}:\n  ${lines.join('\n  ')}`,
-        ),
+        error: new FramewiseError(ErrorCodes.DECODE_FAILED, `${this.label} is truncated or corrupt${after}:\n  ${lines.join('\n  ')}`),
       };
     } else if (this.fill > 0) {
       this.terminal = { error: new FramewiseError(ErrorCodes.DECODE_FAILED, `ffmpeg output for ${this.label} ended in the middle of a frame${after}`) };
@@ -365,7 +364,8 @@ export class FfmpegFrameSource implements FrameSource {
     this.markExited();
     if (this.closed || this.terminal) return;
     this.terminal = {
-      error: err instanceof FramewiseError ? err : new FramewiseError(ErrorCodes.DECODE_FAILED, `decode of ${this.label} failed: ${String(err)}`, { cause: err }),
+      error:
+        err instanceof FramewiseError ? err : new FramewiseError(ErrorCodes.DECODE_FAILED, `decode of ${this.label} failed: ${String(err)}`, { cause: err }),
     };
     this.deliver();
   }

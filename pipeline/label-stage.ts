@@ -61,7 +61,10 @@ export function label(head: RecurrentHead, classes: readonly string[], options: 
         const frames = pending.get(streamId);
         if (!frames || frames.length === 0) return;
         pending.set(streamId, []);
-        const { probs, state } = head.step(states.get(streamId) ?? head.zeroState(), frames.map((f) => f.embedding));
+        const { probs, state } = head.step(
+          states.get(streamId) ?? head.zeroState(),
+          frames.map((f) => f.embedding),
+        );
         states.set(streamId, state);
         frames.forEach((f, i) => subscriber.next(toFrameLabel(f, probs[i]!, classes, rule)));
       };

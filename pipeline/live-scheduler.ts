@@ -116,7 +116,11 @@ class Stream implements LiveStream {
     clearTimeout(this.holdTimer);
     const dropped = [this.pending?.frame, this.resampler.reset()].filter((f): f is PendingFrame => f !== undefined);
     this.pending = null;
-    if (dropped.length > 0) this.cb.onDropped(dropped.map((f) => f.index), 'reset');
+    if (dropped.length > 0)
+      this.cb.onDropped(
+        dropped.map((f) => f.index),
+        'reset',
+      );
   }
 
   close(): void {
@@ -266,7 +270,7 @@ export class LiveScheduler {
       }
       (p as { emb?: Float32Array }).emb = embeddings[i];
       return true;
-    }) as (typeof ok[number] & { emb: Float32Array })[];
+    }) as ((typeof ok)[number] & { emb: Float32Array })[];
     if (live.length === 0) return;
     let result;
     try {

@@ -112,7 +112,11 @@ function assTime(cs: number): string {
 
 /** Label text may not open override blocks or break lines. */
 function assText(s: string): string {
-  return s.replace(/\\/g, '\u29F5').replace(/\{/g, '(').replace(/\}/g, ')').replace(/[\r\n]+/g, ' ');
+  return s
+    .replace(/\\/g, '\u29F5')
+    .replace(/\{/g, '(')
+    .replace(/\}/g, ')')
+    .replace(/[\r\n]+/g, ' ');
 }
 
 function box(r: Rect, color: string): string {
@@ -168,7 +172,13 @@ export function buildOverlayAss(
   });
 
   // Dynamic parts: one track per element, an event per run of identical drawing.
-  const starts = [0, ...switchTimesCs(labels.map((l) => l.timestampMs), video.sourceTimesMs)];
+  const starts = [
+    0,
+    ...switchTimesCs(
+      labels.map((l) => l.timestampMs),
+      video.sourceTimesMs,
+    ),
+  ];
   // `text` null = not started, '' = draws nothing (a zero-width bar).
   type Track = { text: string | null; from: number };
   const header: Track = { text: null, from: 0 };
@@ -213,7 +223,11 @@ export function buildOverlayAss(
   ].join('\n');
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; signal?: AbortSignal; onStdout?: (s: string) => void } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; signal?: AbortSignal; onStdout?: (s: string) => void } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -230,9 +244,7 @@ function run(cmd: string, args: string[], opts: { cwd?: string; signal?: AbortSi
     child.on('error', (err: NodeJS.ErrnoException) => {
       opts.signal?.removeEventListener('abort', onAbort);
       reject(
-        err.code === 'ENOENT'
-          ? new FramewiseError(ErrorCodes.FFMPEG_MISSING, `${cmd} not found: install ffmpeg (it provides ${cmd})`, { cause: err })
-          : err,
+        err.code === 'ENOENT' ? new FramewiseError(ErrorCodes.FFMPEG_MISSING, `${cmd} not found: install ffmpeg (it provides ${cmd})`, { cause: err }) : err,
       );
     });
     child.on('close', (code) => {
@@ -275,14 +287,27 @@ export async function renderOverlay(options: OverlayOptions): Promise<OverlayRes
     // yuv420p for players and browsers; it needs even sides, so odd sources keep their format.
     const even = info.width % 2 === 0 && info.height % 2 === 0;
     const args = [
-      '-hide_banner', '-nostdin', '-y', '-v', 'error', '-progress', 'pipe:1',
-      '-i', input,
-      '-map', '0:v:0', '-map', '0:a?',
+      '-hide_banner',
+      '-nostdin',
+      '-y',
+      '-v',
+      'error',
+      '-progress',
+      'pipe:1',
+      '-i',
+      input,
+      '-map',
+      '0:v:0',
+      '-map',
+      '0:a?',
       // Run from `work` so the filter argument is a bare file name (no filtergraph escaping).
-      '-vf', 'ass=overlay.ass',
+      '-vf',
+      'ass=overlay.ass',
       // One output frame per source frame, same timestamps: never duplicate or drop.
       ...passthroughOption(requireBinary('ffmpeg')),
-      ...(webm ? ['-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '32', '-deadline', 'realtime', '-cpu-used', '8'] : ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20']),
+      ...(webm
+        ? ['-c:v', 'libvpx-vp9', '-b:v', '0', '-crf', '32', '-deadline', 'realtime', '-cpu-used', '8']
+        : ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20']),
       ...(even ? ['-pix_fmt', 'yuv420p'] : []),
       ...(info.hasAudio ? (webm ? ['-c:a', 'libopus'] : ['-c:a', 'aac', '-b:a', '160k']) : []),
       ...(webm ? [] : ['-movflags', '+faststart']),
@@ -302,7 +327,10 @@ export async function renderOverlay(options: OverlayOptions): Promise<OverlayRes
       },
     });
     if (r.code !== 0) {
-      throw new FramewiseError(ErrorCodes.OUTPUT_FAILED, `ffmpeg could not render the overlay ${options.output}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      throw new FramewiseError(
+        ErrorCodes.OUTPUT_FAILED,
+        `ffmpeg could not render the overlay ${options.output}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      );
     }
     try {
       fs.renameSync(partial, output);

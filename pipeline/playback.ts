@@ -25,13 +25,30 @@ export function unplayableReason(info: Pick<VideoInfo, 'codec' | 'container' | '
 
 /** Readable codec names for the messages people see. */
 export function codecName(codec: string): string {
-  return ({ mpeg4: 'MPEG-4 Part 2', msmpeg4v2: 'MS MPEG-4 v2', msmpeg4v3: 'MS MPEG-4 v3 (DivX 3)', hevc: 'H.265/HEVC', mjpeg: 'Motion JPEG', mpeg2video: 'MPEG-2', mpeg1video: 'MPEG-1', wmv3: 'WMV 9', rawvideo: 'uncompressed' } as Record<string, string>)[codec] ?? codec;
+  return (
+    (
+      {
+        mpeg4: 'MPEG-4 Part 2',
+        msmpeg4v2: 'MS MPEG-4 v2',
+        msmpeg4v3: 'MS MPEG-4 v3 (DivX 3)',
+        hevc: 'H.265/HEVC',
+        mjpeg: 'Motion JPEG',
+        mpeg2video: 'MPEG-2',
+        mpeg1video: 'MPEG-1',
+        wmv3: 'WMV 9',
+        rawvideo: 'uncompressed',
+      } as Record<string, string>
+    )[codec] ?? codec
+  );
 }
 
 /** Where the playable copy of `input` lives in `cacheDir`: keyed by path, size and mtime. */
 export function playbackCopyPath(input: string, cacheDir: string): string {
   const st = statSync(input);
-  const key = createHash('sha256').update(`${resolve(input)}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 24);
+  const key = createHash('sha256')
+    .update(`${resolve(input)}\0${st.size}\0${st.mtimeMs}`)
+    .digest('hex')
+    .slice(0, 24);
   return join(cacheDir, 'playback', `${key}.mp4`);
 }
 
@@ -56,14 +73,35 @@ export async function transcodeForBrowser(input: string, out: string, o: Transco
   mkdirSync(join(out, '..'), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp.mp4`;
   const args = [
-    '-hide_banner', '-nostdin', '-y', '-v', 'error', '-i', `file:${input}`,
-    '-map', '0:v:0', '-map', '0:a:0?',
+    '-hide_banner',
+    '-nostdin',
+    '-y',
+    '-v',
+    'error',
+    '-i',
+    `file:${input}`,
+    '-map',
+    '0:v:0',
+    '-map',
+    '0:a:0?',
     // Even sides and 4:2:0: what browsers' H.264 decoders take. Frame times are kept as they are.
-    '-vf', 'scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20',
-    '-c:a', 'aac', '-b:a', '128k',
-    '-movflags', '+faststart',
-    '-progress', 'pipe:1', '-nostats',
+    '-vf',
+    'scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '20',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '128k',
+    '-movflags',
+    '+faststart',
+    '-progress',
+    'pipe:1',
+    '-nostats',
     `file:${tmp}`,
   ];
   const ffmpeg = requireBinary('ffmpeg');
@@ -91,7 +129,13 @@ export async function transcodeForBrowser(input: string, out: string, o: Transco
       o.signal?.removeEventListener('abort', onAbort);
       if (o.signal?.aborted) fail(new FramewiseError(ErrorCodes.CANCELLED, 'playback conversion cancelled'));
       else if (code === 0) done();
-      else fail(new FramewiseError(ErrorCodes.DECODE_FAILED, `ffmpeg could not convert ${input} to H.264 for playback: ${meaningfulStderr(stderr).join('; ') || `exit code ${code}`}`));
+      else
+        fail(
+          new FramewiseError(
+            ErrorCodes.DECODE_FAILED,
+            `ffmpeg could not convert ${input} to H.264 for playback: ${meaningfulStderr(stderr).join('; ') || `exit code ${code}`}`,
+          ),
+        );
     });
   }).catch((err: unknown) => {
     rmSync(tmp, { force: true });

@@ -42,7 +42,10 @@ export async function ffmpegAvailable(): Promise<{
   ffmpeg?: { path: string; version: string; source: FoundBinary['source'] };
   ffprobe?: { path: string; version: string; source: FoundBinary['source'] };
 }> {
-  const result: { ffmpeg?: { path: string; version: string; source: FoundBinary['source'] }; ffprobe?: { path: string; version: string; source: FoundBinary['source'] } } = {};
+  const result: {
+    ffmpeg?: { path: string; version: string; source: FoundBinary['source'] };
+    ffprobe?: { path: string; version: string; source: FoundBinary['source'] };
+  } = {};
   await Promise.all(
     (['ffmpeg', 'ffprobe'] as const).map(async (tool) => {
       const found = locateBinary(tool);
@@ -139,7 +142,10 @@ function toVideoInfo(input: string, json: FfprobeJson, counted: boolean): VideoI
   // No audio, video or subtitle stream at all (none, or only unknown "data"): a header cut before
   // its streams were described, or no media file; either way damaged, not audio only.
   if (!streams.some((s) => s.codec_type === 'video' || s.codec_type === 'audio' || s.codec_type === 'subtitle')) {
-    throw new FramewiseError(ErrorCodes.DECODE_FAILED, `${input} is damaged: no audio or video stream could be read from its header (a truncated or corrupt file)`);
+    throw new FramewiseError(
+      ErrorCodes.DECODE_FAILED,
+      `${input} is damaged: no audio or video stream could be read from its header (a truncated or corrupt file)`,
+    );
   }
   if (!video) {
     const kinds = streams.map((s) => s.codec_type ?? '?').join(', ') || 'none';

@@ -111,11 +111,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   let frames = 0;
   let aborted = false;
   const chunk = o.chunk ?? 16;
-  const stage = pipe(
-    embed(embedder),
-    label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }),
-    writeEach(write),
-  );
+  const stage = pipe(embed(embedder), label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }), writeEach(write));
   const frames$ = decodeThrough(
     o.input,
     { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined, streamId: name },

@@ -292,9 +292,7 @@ export class Segmenter {
     }
     const short = run.endMs - run.startMs < this.options.minSegmentMs;
     if (short) {
-      const toNext =
-        nextCls !== null &&
-        (this.kept === null || run.sums[nextCls] > run.sums[this.kept.cls]);
+      const toNext = nextCls !== null && (this.kept === null || run.sums[nextCls] > run.sums[this.kept.cls]);
       if (toNext) {
         this.pending = run;
         return;
@@ -334,11 +332,7 @@ export class Segmenter {
 }
 
 /** Batch form of `Segmenter`: the same machine over a whole array (so the two always agree). */
-export function segmentLabels(
-  labels: readonly FrameLabel[],
-  classes: readonly string[],
-  options: SmoothingOptions & { endMs?: number } = {},
-): Segment[] {
+export function segmentLabels(labels: readonly FrameLabel[], classes: readonly string[], options: SmoothingOptions & { endMs?: number } = {}): Segment[] {
   const { endMs, ...smoothing } = options;
   const seg = new Segmenter(classes, smoothing);
   const out: Segment[] = [];

@@ -79,7 +79,17 @@ class ModelCache {
   private readonly byLocation = new Map<string, { id: string; model: Promise<OpenModel> }>();
   private readonly retired: Promise<OpenModel>[] = [];
 
-  constructor(private readonly o: { modelsDir?: string; cacheDir?: string; backend?: BackendRequest; engine?: EngineRequest; precision?: PrecisionRequest; workers?: number; log: (l: string) => void }) {}
+  constructor(
+    private readonly o: {
+      modelsDir?: string;
+      cacheDir?: string;
+      backend?: BackendRequest;
+      engine?: EngineRequest;
+      precision?: PrecisionRequest;
+      workers?: number;
+      log: (l: string) => void;
+    },
+  ) {}
 
   async get(location: string, expectedId: string): Promise<OpenModel> {
     let entry = this.byLocation.get(location);
@@ -112,7 +122,11 @@ class ModelCache {
     const all = [...this.retired, ...[...this.byLocation.values()].map((e) => e.model)];
     this.byLocation.clear();
     this.retired.length = 0;
-    for (const model of all) await model.then((m) => m.dispose(), () => undefined);
+    for (const model of all)
+      await model.then(
+        (m) => m.dispose(),
+        () => undefined,
+      );
   }
 }
 
@@ -181,7 +195,15 @@ export async function startLabelWorker(o: LabelWorkerOptions): Promise<LabelWork
   const log = o.log ?? (() => undefined);
   const name = workerName();
   const redis: Redis = await connectRedis(o.redis, { connectTimeoutMs: o.connectTimeoutMs });
-  const models = new ModelCache({ modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: o.backend, engine: o.engine, precision: o.precision, workers: o.workers, log });
+  const models = new ModelCache({
+    modelsDir: o.modelsDir,
+    cacheDir: o.cacheDir,
+    backend: o.backend,
+    engine: o.engine,
+    precision: o.precision,
+    workers: o.workers,
+    log,
+  });
   try {
     for (const b of o.preload ?? []) {
       const location = bundleLocation(b);

@@ -27,10 +27,7 @@ export const STAGING_DIR = '.framewise-tmp';
 const OBJECT_STORE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 function notYet(what: string, value: string): FramewiseError {
-  return new FramewiseError(
-    ErrorCodes.USAGE,
-    `${what} "${value}" is not supported yet: use a path on a filesystem every worker mounts at the same place`,
-  );
+  return new FramewiseError(ErrorCodes.USAGE, `${what} "${value}" is not supported yet: use a path on a filesystem every worker mounts at the same place`);
 }
 
 /** Where a worker finds an input: a URL as is, a path made absolute (the shared mount). */

@@ -54,7 +54,10 @@ async function makeBundle(): Promise<string> {
 }
 
 async function startServer(bundle: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/framewise.js'), 'serve', '--model', bundle, '--port', '0', '--teach-dir', join(work, 'teach')], { stdio: ['ignore', 'ignore', 'pipe'], env: process.env });
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/framewise.js'), 'serve', '--model', bundle, '--port', '0', '--teach-dir', join(work, 'teach')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: process.env,
+  });
   let log = '';
   const url = await new Promise<string>((ok, fail) => {
     proc.stderr!.on('data', (b: Buffer) => {
@@ -78,7 +81,14 @@ async function deviceRound(url: string, camera: string): Promise<DeviceRound> {
   const browser = await chromium.launch({
     executablePath: values.chromium,
     headless: true,
-    args: ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`, '--disable-background-networking', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-video-capture=${camera}`,
+      '--disable-background-networking',
+      '--no-first-run',
+    ],
   });
   try {
     const page = await browser.newPage();
@@ -135,7 +145,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       device.push(await deviceRound(url, camera));
       server.push(await serverRound(url, frames));
-      process.stderr.write(`round ${r + 1}/${rounds}: device ${median(device[r]!.ms).toFixed(1)} ms/frame (${device[r]!.backend}), server ${median(server[r]!.latency).toFixed(1)} ms frame-to-label\n`);
+      process.stderr.write(
+        `round ${r + 1}/${rounds}: device ${median(device[r]!.ms).toFixed(1)} ms/frame (${device[r]!.backend}), server ${median(server[r]!.latency).toFixed(1)} ms frame-to-label\n`,
+      );
     }
   } finally {
     proc.kill('SIGTERM');

@@ -53,7 +53,18 @@ async function makeBundle(): Promise<string> {
 
 async function makeFrames(): Promise<Uint8Array[]> {
   const clip = join(work, 'webcam.mp4');
-  await promisify(execFile)(requireBinary('ffmpeg'), ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x480:rate=15:duration=2', '-pix_fmt', 'yuv420p', clip]);
+  await promisify(execFile)(requireBinary('ffmpeg'), [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=size=640x480:rate=15:duration=2',
+    '-pix_fmt',
+    'yuv420p',
+    clip,
+  ]);
   const out: Uint8Array[] = [];
   for await (const f of decodeFrames(clip, { size: 224 })) out.push(f.rgb);
   return out;
@@ -109,23 +120,26 @@ async function runClient(c: LiveClient, frames: Uint8Array[], rate: number, ms: 
   let index = 0;
   await new Promise<void>((done) => {
     // Each client starts at a random phase, as independent webcams would.
-    setTimeout(() => {
-      const timer = setInterval(() => {
-        if (now() - start >= ms) {
-          clearInterval(timer);
-          done();
-          return;
-        }
-        if (limitInFlight && inFlight.size >= limit) {
-          r.skipped++;
-          return;
-        }
-        inFlight.add(index);
-        c.sendFrame({ index, timestampMs: now() }, frames[index % frames.length]!);
-        index++;
-        r.sent++;
-      }, 1000 / rate);
-    }, Math.random() * (1000 / rate));
+    setTimeout(
+      () => {
+        const timer = setInterval(() => {
+          if (now() - start >= ms) {
+            clearInterval(timer);
+            done();
+            return;
+          }
+          if (limitInFlight && inFlight.size >= limit) {
+            r.skipped++;
+            return;
+          }
+          inFlight.add(index);
+          c.sendFrame({ index, timestampMs: now() }, frames[index % frames.length]!);
+          index++;
+          r.sent++;
+        }, 1000 / rate);
+      },
+      Math.random() * (1000 / rate),
+    );
   });
   // Let the last answers arrive.
   await new Promise((ok) => setTimeout(ok, 1000));

@@ -48,7 +48,7 @@ for (const id of ids) {
         const cpuMs = (cpu.user + cpu.system) / 1000 / (runs * batch);
         const ms = median(times);
         console.log(
-          `${id.padEnd(22)} ${String(threads).padStart(7)} ${String(batch).padStart(5)} ${ms.toFixed(2).padStart(9)} ${(1000 / ms).toFixed(0).padStart(9)} ${((e.macsPerFrame / ms) * 1e3 / 1e9).toFixed(1).padStart(8)} ${cpuMs.toFixed(2).padStart(12)}   ${stall.toFixed(0)}`,
+          `${id.padEnd(22)} ${String(threads).padStart(7)} ${String(batch).padStart(5)} ${ms.toFixed(2).padStart(9)} ${(1000 / ms).toFixed(0).padStart(9)} ${(((e.macsPerFrame / ms) * 1e3) / 1e9).toFixed(1).padStart(8)} ${cpuMs.toFixed(2).padStart(12)}   ${stall.toFixed(0)}`,
         );
       }
     } finally {

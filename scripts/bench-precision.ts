@@ -48,7 +48,13 @@ export interface PrecisionBenchOptions {
   bin: string;
   note: (l: string) => void;
   embedOnly: (e: Embedder, sample: readonly Frame[], seconds: number) => Promise<{ fps: number; cores: number }>;
-  endToEnd: (o: { clip: string; embedder: Embedder; head: RecurrentHead; meta: BundleMeta; out: string }) => Promise<{ fps: number; processMsPerFrame: number }>;
+  endToEnd: (o: {
+    clip: string;
+    embedder: Embedder;
+    head: RecurrentHead;
+    meta: BundleMeta;
+    out: string;
+  }) => Promise<{ fps: number; processMsPerFrame: number }>;
 }
 
 const median = (xs: readonly number[]) => {
@@ -106,15 +112,24 @@ export async function benchPrecision(o: PrecisionBenchOptions): Promise<Precisio
     const per: Record<string, number[]> = {};
     const push = (k: string, v: number) => (per[k] ??= []).push(v);
     for (let r = 0; r < o.rounds; r++) {
-      for (const [name, e] of [['fp32', fp32], ['int8', int8]] as const) push(`only.${name}`, (await o.embedOnly(e, o.sample, o.embedSeconds)).fps);
-      for (const [name, e] of [['fp32', fp32], ['int8', int8]] as const) {
+      for (const [name, e] of [
+        ['fp32', fp32],
+        ['int8', int8],
+      ] as const)
+        push(`only.${name}`, (await o.embedOnly(e, o.sample, o.embedSeconds)).fps);
+      for (const [name, e] of [
+        ['fp32', fp32],
+        ['int8', int8],
+      ] as const) {
         const e2e = await o.endToEnd({ clip: o.clip, embedder: e, ...o.bundle, out: join(o.work, `e2e-${o.id}-${name}`) });
         push(`e2e.${name}`, e2e.fps);
         push(`proc.${name}`, e2e.processMsPerFrame);
       }
       push('ratio.only', per['only.int8']!.at(-1)! / per['only.fp32']!.at(-1)!);
       push('ratio.e2e', per['e2e.int8']!.at(-1)! / per['e2e.fp32']!.at(-1)!);
-      o.note(`precision round ${r + 1}/${o.rounds} (${o.id}): embed-only fp32 ${per['only.fp32']!.at(-1)!.toFixed(0)}, int8 ${per['only.int8']!.at(-1)!.toFixed(0)}; e2e fp32 ${per['e2e.fp32']!.at(-1)!.toFixed(0)}, int8 ${per['e2e.int8']!.at(-1)!.toFixed(0)} frames/s`);
+      o.note(
+        `precision round ${r + 1}/${o.rounds} (${o.id}): embed-only fp32 ${per['only.fp32']!.at(-1)!.toFixed(0)}, int8 ${per['only.int8']!.at(-1)!.toFixed(0)}; e2e fp32 ${per['e2e.fp32']!.at(-1)!.toFixed(0)}, int8 ${per['e2e.int8']!.at(-1)!.toFixed(0)} frames/s`,
+      );
     }
     let labelShare: { share: number; frames: number } | undefined;
     if (o.agreementData && existsSync(o.agreementData)) {
@@ -125,7 +140,11 @@ export async function benchPrecision(o: PrecisionBenchOptions): Promise<Precisio
       }
       if (!existsSync(join(bundle, 'framewise.json'))) {
         o.note(`training a bundle on fp32 embeddings of ${o.agreementData} for the label agreement (${bundle})`);
-        await run(process.execPath, [o.bin, 'train', '--data', o.agreementData, '--out', bundle, '--embedder', o.id, '--precision', 'fp32', '--engine', 'onnx'], { maxBuffer: 64 << 20 });
+        await run(
+          process.execPath,
+          [o.bin, 'train', '--data', o.agreementData, '--out', bundle, '--embedder', o.id, '--precision', 'fp32', '--engine', 'onnx'],
+          { maxBuffer: 64 << 20 },
+        );
       }
       labelShare = await labelAgreement(bundle, await videosUnder(o.agreementData), fp32, int8);
     }

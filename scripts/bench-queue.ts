@@ -17,7 +17,16 @@ import { saveBundle } from '../models/recurrent/bundle.ts';
 import { createHead } from '../models/recurrent/head.ts';
 import { embedderInfo } from '../models/registry.ts';
 import { labelVideo } from '../pipeline/run-label.ts';
-import { JOB_DATA_VERSION, addLabelJobs, bundleId, closeRedis, connectRedis, openLabelQueue, type LabelJobData, type LabelQueue } from '../queue/label-queue.ts';
+import {
+  JOB_DATA_VERSION,
+  addLabelJobs,
+  bundleId,
+  closeRedis,
+  connectRedis,
+  openLabelQueue,
+  type LabelJobData,
+  type LabelQueue,
+} from '../queue/label-queue.ts';
 import { identifyInput } from '../queue/locations.ts';
 import { startRedis } from '../test/helpers/redis-server.ts';
 import { makeClip, tmpDir } from '../test/helpers/video.ts';
@@ -48,8 +57,12 @@ try {
   // Distinct bytes per clip (the job id is the content): same length, a different source rate.
   const clipDir = join(dir.path, 'clips');
   mkdirSync(clipDir);
-  const corpus = await Promise.all(Array.from({ length: VIDEOS }, (_, i) => makeClip({ durationSec: SECONDS, fps: 24 + i, width: 320, height: 240, dir: clipDir })));
-  const tinyJobs = await Promise.all(Array.from({ length: TINY + 1 }, (_, i) => makeClip({ durationSec: 0.1, fps: 10 + i, width: 64, height: 48, dir: clipDir })));
+  const corpus = await Promise.all(
+    Array.from({ length: VIDEOS }, (_, i) => makeClip({ durationSec: SECONDS, fps: 24 + i, width: 320, height: 240, dir: clipDir })),
+  );
+  const tinyJobs = await Promise.all(
+    Array.from({ length: TINY + 1 }, (_, i) => makeClip({ durationSec: 0.1, fps: 10 + i, width: 64, height: 48, dir: clipDir })),
+  );
   const warmup = tinyJobs.pop()!;
 
   console.log(
@@ -82,7 +95,16 @@ try {
   const conn = await connectRedis(redis.url);
   const jobsFor = async (videos: string[], out: string): Promise<LabelJobData[]> =>
     Promise.all(
-      videos.map(async (v) => ({ v: JOB_DATA_VERSION, input: v, name: v.split('/').pop()!, output: out, bundle, bundleId: bid, ...(await identifyInput(v)), options: {} })),
+      videos.map(async (v) => ({
+        v: JOB_DATA_VERSION,
+        input: v,
+        name: v.split('/').pop()!,
+        output: out,
+        bundle,
+        bundleId: bid,
+        ...(await identifyInput(v)),
+        options: {},
+      })),
     );
   const drain = async (queue: LabelQueue, total: number) => {
     while ((await queue.getCompletedCount()) + (await queue.getFailedCount()) < total) await new Promise((r) => setTimeout(r, 50));

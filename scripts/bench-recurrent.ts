@@ -16,7 +16,11 @@ const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : fallback;
 };
-const B = 8, K = 32, H = 256, D = 1280, C = 10;
+const B = 8,
+  K = 32,
+  H = 256,
+  D = 1280,
+  C = 10;
 const ITERS = Number(arg('iters', '4'));
 const cell = arg('cell', 'lstm') as 'lstm' | 'gru';
 const N = B * K;
@@ -64,7 +68,10 @@ report('ours: hand-written TBPTT + AdamW + clip', ours);
         const { logits } = head.forward(xt, K, B, state);
         return tf.losses.softmaxCrossEntropy(oh, logits) as tf.Scalar;
       }, head.variables as tf.Variable[]);
-      opt.apply(head.variables.map((v) => grads[v.name]!), 1e-3);
+      opt.apply(
+        head.variables.map((v) => grads[v.name]!),
+        1e-3,
+      );
       value.dataSync();
     });
   });
@@ -115,7 +122,7 @@ head.dispose();
   const w = tf.randomUniform([D, G * H]) as tf.Tensor2D;
   const one = time(() => tf.tidy(() => void tf.matMul(a, w).dataSync()), ITERS * 2);
   report(`plain matMul, same FLOPs (${(flops / 1e9).toFixed(2)} GFLOP)`, one * reps);
-  console.log(`  (one ${N}x${D}x${G * H} matMul: ${(one * 1000).toFixed(1)} ms = ${((unit / one) / 1e9).toFixed(1)} GFLOP/s)`);
+  console.log(`  (one ${N}x${D}x${G * H} matMul: ${(one * 1000).toFixed(1)} ms = ${(unit / one / 1e9).toFixed(1)} GFLOP/s)`);
   a.dispose();
   w.dispose();
 }

@@ -8,7 +8,10 @@ import { readRuntimeConfig, type RuntimeConfig } from './runtime-config.ts';
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: CommandSpec }> }> = {
   // one line per command, kept in the order a user meets them
   demo: { summary: 'generate a small labeled dataset, train, label a held-out video, print metrics', load: () => import('./commands/demo.ts') },
-  train: { summary: 'train the recurrent head on labeled clips; --check, --overfit, --lr-find, --search for tuning', load: () => import('./commands/train.ts') },
+  train: {
+    summary: 'train the recurrent head on labeled clips; --check, --overfit, --lr-find, --search for tuning',
+    load: () => import('./commands/train.ts'),
+  },
   eval: { summary: 'score a bundle on labeled videos: accuracy, macro F1, Edit, F1@k, mAP, confusion (--tta)', load: () => import('./commands/eval.ts') },
   label: { summary: 'label every frame of videos with a trained bundle (JSONL, CSV, WebVTT, ActivityNet, overlay)', load: () => import('./commands/label.ts') },
   queue: { summary: 'queue videos for workers on many machines (BullMQ on Redis): add, status, retry-failed', load: () => import('./commands/queue.ts') },
@@ -23,7 +26,15 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command:
 function topHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
   const rows = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}${c.summary}`);
-  return ['Usage: framewise <command> [options]', '', 'Commands:', ...rows, '', 'framewise <command> --help for its options; framewise --version for the version.', ''].join('\n');
+  return [
+    'Usage: framewise <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'framewise <command> --help for its options; framewise --version for the version.',
+    '',
+  ].join('\n');
 }
 
 /** The version of this checkout or installed package, from its package.json. */

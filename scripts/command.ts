@@ -75,12 +75,13 @@ export const modelOptions: Record<string, OptionSpec> = {
     valueName: 'P',
     defaultHelp: 'auto',
     env: 'FRAMEWISE_PRECISION',
-    description: 'embedder precision: auto (int8 where its export is verified and measured faster on this CPU), fp32, int8 (ONNX engine; exported and calibrated on first use)',
+    description:
+      'embedder precision: auto (int8 where its export is verified and measured faster on this CPU), fp32, int8 (ONNX engine; exported and calibrated on first use)',
   },
   calibrate: {
     type: 'string',
     valueName: 'DIR',
-    description: 'photos/videos to calibrate the int8 export on (default: the run\'s own inputs when no int8 export exists yet)',
+    description: "photos/videos to calibrate the int8 export on (default: the run's own inputs when no int8 export exists yet)",
   },
   workers: {
     type: 'string',
@@ -199,7 +200,10 @@ export function bool(values: OptionValues, name: string): boolean {
  * `--precision` and `--calibrate` as engine options; `inputs` are the run's own inputs (videos,
  * a dataset folder), calibrated on when int8 is asked for and no int8 export exists yet.
  */
-export function precisionOptions(ctx: Pick<CommandContext, 'values' | 'runtime'>, inputs: readonly string[] = []): { precision: PrecisionRequest; calibrate?: string[]; calibrationInputs: string[] } {
+export function precisionOptions(
+  ctx: Pick<CommandContext, 'values' | 'runtime'>,
+  inputs: readonly string[] = [],
+): { precision: PrecisionRequest; calibrate?: string[]; calibrationInputs: string[] } {
   const calibrate = str(ctx.values, 'calibrate');
   return { precision: modelRequest(ctx).precision, ...(calibrate ? { calibrate: [calibrate] } : {}), calibrationInputs: inputs.filter((i) => i !== '-') };
 }

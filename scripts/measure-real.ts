@@ -65,7 +65,10 @@ async function groupFolder(videos: readonly DatasetVideo[], root: string, dest: 
 
 async function videoFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile() && isVideoFile(e.name)).map((e) => join(e.parentPath, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile() && isVideoFile(e.name))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -80,7 +83,12 @@ async function main(): Promise<void> {
   const groupBy = new RegExp(args['group-by']);
   const groups = [...new Set(ds.videos.map((v) => groupOf(v.name, groupBy)))].sort();
   if (groups.length < 2) throw new Error(`${args.data}: fewer than 2 groups with --group-by ${args['group-by']}`);
-  for (const g of groups) await groupFolder(ds.videos.filter((v) => groupOf(v.name, groupBy) === g), ds.root, join(work, 'groups', g));
+  for (const g of groups)
+    await groupFolder(
+      ds.videos.filter((v) => groupOf(v.name, groupBy) === g),
+      ds.root,
+      join(work, 'groups', g),
+    );
 
   const runtime = readRuntimeConfig();
   const base = resolveTrainConfig({ data: '', out: '', modelsDir: runtime.modelsDir, cacheDir: runtime.cacheDir, ...overrides });
@@ -90,7 +98,8 @@ async function main(): Promise<void> {
   const runs: Run[] = [];
   try {
     const moreEmbeddings = [];
-    for (const f of moreFiles) moreEmbeddings.push((await embedVideoView(f, undefined, { embedder, fps: base.fps, crop: base.crop, cacheDir: base.cacheDir })).embeddings);
+    for (const f of moreFiles)
+      moreEmbeddings.push((await embedVideoView(f, undefined, { embedder, fps: base.fps, crop: base.crop, cacheDir: base.cacheDir })).embeddings);
     for (const train of groups) {
       const tests = groups.filter((g) => g !== train);
       for (const seed of seeds) {
@@ -104,7 +113,9 @@ async function main(): Promise<void> {
             const embedded = await embedDataset(testSet.videos, { embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: base.cacheDir });
             const s = scoreDataset(head, meta.classes, embedded, true);
             const run: Run = {
-              train, test, seed,
+              train,
+              test,
+              seed,
               frameAccuracy: pct(s.stitched!.accuracy),
               edit: pct(s.stitched!.edit),
               clipAccuracy: pct(s.clipAccuracy!),
@@ -114,12 +125,18 @@ async function main(): Promise<void> {
             };
             if (moreEmbeddings.length > 0) {
               const counts = new Array<number>(meta.classes.length).fill(0);
-              for (const probs of evaluatePass(head, moreEmbeddings.map((frames) => ({ frames }))).probs) for (const l of argmaxLabels(probs)) counts[l]!++;
+              for (const probs of evaluatePass(
+                head,
+                moreEmbeddings.map((frames) => ({ frames })),
+              ).probs)
+                for (const l of argmaxLabels(probs)) counts[l]!++;
               const total = counts.reduce((a, b) => a + b, 0);
               run.moreShare = Object.fromEntries(meta.classes.map((c, i) => [c, pct(counts[i]! / total)]));
             }
             runs.push(run);
-            process.stderr.write(`${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)}, clips ${run.clipAccuracy.toFixed(1)}%, epoch ${run.bestEpoch}, ${run.trainSeconds.toFixed(1)} s\n`);
+            process.stderr.write(
+              `${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)}, clips ${run.clipAccuracy.toFixed(1)}%, epoch ${run.bestEpoch}, ${run.trainSeconds.toFixed(1)} s\n`,
+            );
           }
         } finally {
           head.dispose();
@@ -142,7 +159,9 @@ function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): 
   for (const pair of pairs) {
     const rs = runs.filter((r) => `${r.train} -> ${r.test}` === pair);
     const col = (f: (r: Run) => number) => spread(rs.map(f));
-    say(`${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`);
+    say(
+      `${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`,
+    );
   }
   if (moreClips > 0) {
     say(`\nshare of frames per class on ${moreClips} clips of other activities (mean over runs):`);

@@ -7,7 +7,10 @@ export class Progress {
   private finished = 0;
   private lastDraw = 0;
 
-  constructor(private readonly out: NodeJS.WritableStream, private readonly items: number) {
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly items: number,
+  ) {
     this.tty = (out as NodeJS.WriteStream).isTTY === true;
   }
 

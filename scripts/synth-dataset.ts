@@ -59,11 +59,7 @@ function sourceFor(seg: SynthSegment, o: Required<Omit<SynthOptions, 'out'>>, ra
  * Writes one H.264 video made of the given segments back to back, each exactly `frames` long,
  * with mild per-frame noise so no two frames are byte-identical. Returns the per-frame labels.
  */
-export async function writeSegmentsVideo(
-  path: string,
-  segments: SynthSegment[],
-  options: Omit<SynthOptions, 'out'> = {},
-): Promise<string[]> {
+export async function writeSegmentsVideo(path: string, segments: SynthSegment[], options: Omit<SynthOptions, 'out'> = {}): Promise<string[]> {
   const o = { fps: 10, width: 320, height: 240, seed: 1, ...options };
   const rand = seededRandom(o.seed);
   const inputs: string[] = [];
@@ -74,10 +70,25 @@ export async function writeSegmentsVideo(
   });
   const concat = `${segments.map((_, i) => `[v${i}]`).join('')}concat=n=${segments.length}:v=1:a=0,noise=alls=6:allf=t[out]`;
   await run(requireBinary('ffmpeg'), [
-    '-v', 'error', '-y', ...inputs,
-    '-filter_complex', [...chains, concat].join(';'),
-    '-map', '[out]', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p',
-    '-r', String(o.fps), path,
+    '-v',
+    'error',
+    '-y',
+    ...inputs,
+    '-filter_complex',
+    [...chains, concat].join(';'),
+    '-map',
+    '[out]',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-crf',
+    '18',
+    '-pix_fmt',
+    'yuv420p',
+    '-r',
+    String(o.fps),
+    path,
   ]);
   return segments.flatMap((s) => Array<string>(s.frames).fill(s.cls));
 }
@@ -132,8 +143,11 @@ export async function synthDataset(options: SynthDatasetOptions): Promise<{ root
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
-      out: { type: 'string' }, videos: { type: 'string', default: '8' }, layout: { type: 'string', default: 'frames' },
-      seed: { type: 'string', default: '1' }, fps: { type: 'string', default: '10' },
+      out: { type: 'string' },
+      videos: { type: 'string', default: '8' },
+      layout: { type: 'string', default: 'frames' },
+      seed: { type: 'string', default: '1' },
+      fps: { type: 'string', default: '10' },
     },
   });
   if (!values.out) {
@@ -141,8 +155,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   const ds = await synthDataset({
-    out: values.out, videos: Number(values.videos), layout: values.layout as 'frames' | 'folders',
-    seed: Number(values.seed), fps: Number(values.fps),
+    out: values.out,
+    videos: Number(values.videos),
+    layout: values.layout as 'frames' | 'folders',
+    seed: Number(values.seed),
+    fps: Number(values.fps),
   });
   process.stdout.write(`wrote ${ds.videos.length} videos to ${ds.root}\n`);
 }

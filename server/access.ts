@@ -62,11 +62,17 @@ export function accessPolicy(config: AccessConfig): AccessPolicy {
       const hostHeader = req.headers.host;
       const hostname = hostHeader ? hostOf(hostHeader) : undefined;
       if (hostname === undefined || !hosts.has(hostname)) {
-        throw new FramewiseError(ErrorCodes.FORBIDDEN, `Host ${JSON.stringify(hostHeader ?? '')} is not served here (start with --allow-host NAME to answer it)`);
+        throw new FramewiseError(
+          ErrorCodes.FORBIDDEN,
+          `Host ${JSON.stringify(hostHeader ?? '')} is not served here (start with --allow-host NAME to answer it)`,
+        );
       }
       const origin = req.headers.origin;
       if (origin !== undefined && origin !== `http://${hostHeader}` && !origins.has(normalOrigin(origin))) {
-        throw new FramewiseError(ErrorCodes.FORBIDDEN, `requests from origin ${JSON.stringify(origin)} are refused (start with --allow-origin ORIGIN to allow it)`);
+        throw new FramewiseError(
+          ErrorCodes.FORBIDDEN,
+          `requests from origin ${JSON.stringify(origin)} are refused (start with --allow-origin ORIGIN to allow it)`,
+        );
       }
       if (token === undefined) return undefined;
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -77,7 +83,10 @@ export function accessPolicy(config: AccessConfig): AccessPolicy {
       if (bearer !== undefined && same(bearer, token)) return undefined;
       const fromCookie = readCookie(req.headers.cookie, cookie);
       if (fromCookie !== undefined && same(fromCookie, token)) return undefined;
-      throw new FramewiseError(ErrorCodes.UNAUTHORIZED, 'this server needs its token: open the URL it printed (…/?token=…), or send "Authorization: Bearer <token>"');
+      throw new FramewiseError(
+        ErrorCodes.UNAUTHORIZED,
+        'this server needs its token: open the URL it printed (…/?token=…), or send "Authorization: Bearer <token>"',
+      );
     },
   };
 }

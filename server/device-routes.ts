@@ -56,7 +56,15 @@ export function deviceRoutes(c: DeviceRoutesConfig): (req: IncomingMessage, res:
       const info = embedderInfo(id);
       const w = await weightsDir();
       const body: DeviceInfo = {
-        embedder: { id, version: info.version, alpha: info.alpha, inputSize: info.inputSize, dim: info.dim, inputRange: w.inputRange ?? null, modelUrl: '/api/device/embedder/model.json' },
+        embedder: {
+          id,
+          version: info.version,
+          alpha: info.alpha,
+          inputSize: info.inputSize,
+          dim: info.dim,
+          inputRange: w.inputRange ?? null,
+          modelUrl: '/api/device/embedder/model.json',
+        },
         bundle: c.live.hasModel ? { modelUrl: '/api/device/bundle/model.json', metaUrl: '/api/device/bundle/framewise.json' } : null,
         wasmUrl: '/api/device/wasm/',
       };

@@ -105,7 +105,8 @@ async function api(c: HttpConfig, method: string, path: string, url: URL, req: I
       const name = url.searchParams.get('name');
       if (name !== null) return json(res, 202, { job: await c.jobs.createFromUpload(name, req) });
       const body = await readJson(req);
-      if (typeof body.path !== 'string') throw new FramewiseError(ErrorCodes.USAGE, 'POST /api/jobs needs {"path": "<file in the media folder>"} or an upload with ?name=');
+      if (typeof body.path !== 'string')
+        throw new FramewiseError(ErrorCodes.USAGE, 'POST /api/jobs needs {"path": "<file in the media folder>"} or an upload with ?name=');
       return json(res, 202, { job: c.jobs.createFromMedia(body.path) });
     }
     const id = parts[2]!;

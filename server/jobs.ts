@@ -89,7 +89,9 @@ export class JobManager {
     const id = newId();
     const dir = join(this.config.jobsDir, id);
     mkdirSync(dir, { recursive: true });
-    const ext = (extname(name).toLowerCase().match(/^\.[a-z0-9]{1,5}$/) ?? ['.video'])[0];
+    const ext = (extname(name)
+      .toLowerCase()
+      .match(/^\.[a-z0-9]{1,5}$/) ?? ['.video'])[0];
     const file = join(dir, `upload${ext}`);
     let bytes = 0;
     const cap = this.config.maxUploadBytes;
@@ -110,7 +112,10 @@ export class JobManager {
       rmSync(dir, { recursive: true, force: true });
       throw new FramewiseError(ErrorCodes.USAGE, 'empty upload');
     }
-    const safeName = basename(name).replace(/[^\w.\- ]+/g, '_').slice(0, 100) || 'upload';
+    const safeName =
+      basename(name)
+        .replace(/[^\w.\- ]+/g, '_')
+        .slice(0, 100) || 'upload';
     return this.start(file, safeName, `/api/jobs/${id}/video`, id, dir);
   }
 
@@ -271,7 +276,13 @@ export class JobManager {
 
   private message(job: Job): JobMessage {
     const t = job.lastIndex;
-    return { type: 'job', streamId: `job-${job.info.id}`, index: t, timestampMs: 0, job: { ...job.info, ...(job.info.playback ? { playback: { ...job.info.playback } } : {}) } };
+    return {
+      type: 'job',
+      streamId: `job-${job.info.id}`,
+      index: t,
+      timestampMs: 0,
+      job: { ...job.info, ...(job.info.playback ? { playback: { ...job.info.playback } } : {}) },
+    };
   }
 
   private publish(job: Job): void {

@@ -100,11 +100,24 @@ export class LiveModel {
     if (head.spec.inputDim !== this.embedder.dim) {
       throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${this.embedder.id} gives ${this.embedder.dim}`);
     }
-    return { head, meta, bundleDir, scheduler: new LiveScheduler({ embedder: this.embedder, head, classes: meta.classes, fps: meta.fps, maxBatch: this.maxBatch, unknown: unknownRuleOf(meta) }) };
+    return {
+      head,
+      meta,
+      bundleDir,
+      scheduler: new LiveScheduler({
+        embedder: this.embedder,
+        head,
+        classes: meta.classes,
+        fps: meta.fps,
+        maxBatch: this.maxBatch,
+        unknown: unknownRuleOf(meta),
+      }),
+    };
   }
 
   private need(): Current {
-    if (!this.current) throw new FramewiseError(ErrorCodes.NO_MODEL, 'no model yet: name two or more activities in the Teach view, record clips and press Train');
+    if (!this.current)
+      throw new FramewiseError(ErrorCodes.NO_MODEL, 'no model yet: name two or more activities in the Teach view, record clips and press Train');
     return this.current;
   }
 }

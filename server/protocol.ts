@@ -30,7 +30,6 @@ export const FRAME_HEADER_BYTES = 20;
 const MAGIC0 = 0x46; // 'F'
 const MAGIC1 = 0x57; // 'W'
 
-
 export interface FrameHeader {
   index: number;
   timestampMs: number;
@@ -194,10 +193,17 @@ export interface LabelMessage extends ServerBase {
   serverMs?: number;
 }
 
-
 /** The one way a FrameLabel goes on the wire (live sessions and file jobs alike). */
 export function labelMessage(l: FrameLabel, serverMs?: number): LabelMessage {
-  const msg: LabelMessage = { type: 'label', streamId: l.streamId, index: l.index, timestampMs: l.timestampMs, label: l.label, score: l.score, probs: Array.from(l.probs) };
+  const msg: LabelMessage = {
+    type: 'label',
+    streamId: l.streamId,
+    index: l.index,
+    timestampMs: l.timestampMs,
+    label: l.label,
+    score: l.score,
+    probs: Array.from(l.probs),
+  };
   if (serverMs !== undefined) msg.serverMs = Math.round(serverMs * 10) / 10;
   return msg;
 }
@@ -298,15 +304,7 @@ export interface TeachMessage extends ServerBase {
   error?: { code: string; message: string };
 }
 
-export type ServerMessage =
-  | TeachMessage
-  | WelcomeMessage
-  | LabelMessage
-  | DroppedMessage
-  | StatsMessage
-  | ResetAckMessage
-  | JobMessage
-  | ErrorMessage;
+export type ServerMessage = TeachMessage | WelcomeMessage | LabelMessage | DroppedMessage | StatsMessage | ResetAckMessage | JobMessage | ErrorMessage;
 
 const SERVER_TYPES = new Set(['welcome', 'label', 'dropped', 'stats', 'reset', 'job', 'error', 'teach']);
 

@@ -123,14 +123,18 @@ export interface RunningServer {
 export async function createServer(config: ServerConfig): Promise<RunningServer> {
   const log = config.log ?? (() => {});
   const maxSessions = config.maxSessions ?? DEFAULTS.serve.maxSessions;
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new FramewiseError(ErrorCodes.USAGE, `maxSessions must be a positive integer, got ${maxSessions}`);
+  if (!Number.isInteger(maxSessions) || maxSessions < 1)
+    throw new FramewiseError(ErrorCodes.USAGE, `maxSessions must be a positive integer, got ${maxSessions}`);
   const media = config.mediaDir !== undefined ? mediaRoot(config.mediaDir) : undefined;
   const host = config.host ?? DEFAULTS.serve.host;
   if (config.token !== undefined && !/^[\w.~-]{16,256}$/.test(config.token)) {
     throw new FramewiseError(ErrorCodes.USAGE, 'the token must be 16 to 256 characters of letters, digits, "-", "_", "." or "~"');
   }
   if (!isLoopback(host) && config.token === undefined && !config.noAuth) {
-    throw new FramewiseError(ErrorCodes.USAGE, `serving ${host} (not loopback) needs a token (--token or FRAMEWISE_TOKEN), or --no-auth to let anyone on the network in`);
+    throw new FramewiseError(
+      ErrorCodes.USAGE,
+      `serving ${host} (not loopback) needs a token (--token or FRAMEWISE_TOKEN), or --no-auth to let anyone on the network in`,
+    );
   }
   const access = accessPolicy({ host, allowHosts: config.allowHosts, allowOrigins: config.allowOrigins, token: config.token });
 
@@ -139,7 +143,17 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   let dispose = () => {};
   if (typeof config.model === 'string') {
     // isolate: ONNX Runtime's run() would otherwise stall this event loop (all sockets) for a whole batch.
-    const opened = await openModel({ bundle: config.model, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, precision: config.precision, workers: config.workers, isolate: true, onProgress: log });
+    const opened = await openModel({
+      bundle: config.model,
+      modelsDir: config.modelsDir,
+      cacheDir: config.cacheDir,
+      backend: config.backend,
+      engine: config.engine,
+      precision: config.precision,
+      workers: config.workers,
+      isolate: true,
+      onProgress: log,
+    });
     loaded = { ...opened, bundleDir: config.model };
     embedder = opened.embedder;
     dispose = () => opened.dispose();
@@ -148,13 +162,25 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
     embedder = loaded.embedder;
   } else {
     await ensureBackend(config.backend);
-    const e = await loadEmbeddingEngine({ id: config.embedder ?? DEFAULTS.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: config.backend, engine: config.engine, workers: config.workers, isolate: true, log });
+    const e = await loadEmbeddingEngine({
+      id: config.embedder ?? DEFAULTS.embedder,
+      modelsDir: config.modelsDir,
+      cacheDir: config.cacheDir,
+      backend: config.backend,
+      engine: config.engine,
+      workers: config.workers,
+      isolate: true,
+      log,
+    });
     embedder = e;
     dispose = () => e.dispose();
   }
   // An override of the bundle's unknown threshold (0 turns both checks off), for jobs as for live streams.
   if (loaded && config.unknownBelow !== undefined) {
-    loaded = { ...loaded, meta: config.unknownBelow === 0 ? { ...loaded.meta, unknownBelow: 0, unknownFar: undefined } : { ...loaded.meta, unknownBelow: config.unknownBelow } };
+    loaded = {
+      ...loaded,
+      meta: config.unknownBelow === 0 ? { ...loaded.meta, unknownBelow: 0, unknownFar: undefined } : { ...loaded.meta, unknownBelow: config.unknownBelow },
+    };
   }
   // A folder the caller named is theirs to keep; the default one is ours to remove at close.
   const jobsDir = config.jobsDir ?? join(config.cacheDir ?? tmpdir(), `framewise-serve-${process.pid}-${Date.now().toString(36)}`);
@@ -170,7 +196,17 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const cacheDir = config.cacheDir ?? DEFAULTS.cacheDir;
   let teach: Teach | undefined;
   if (config.teachDir !== undefined) {
-    teach = await openTeach({ dir: config.teachDir, live, embedderId: embedder.id, modelsDir: config.modelsDir, cacheDir, backend: config.backend, engine: config.engine, log, loadLast: loaded === undefined });
+    teach = await openTeach({
+      dir: config.teachDir,
+      live,
+      embedderId: embedder.id,
+      modelsDir: config.modelsDir,
+      cacheDir,
+      backend: config.backend,
+      engine: config.engine,
+      log,
+      loadLast: loaded === undefined,
+    });
   }
   // Room for the largest valid frame plus slack; an oversized-but-under-this message gets an
   // E_PROTOCOL error, a larger one closes the socket with 1009 (ws does that before we see it).
@@ -250,7 +286,11 @@ export async function createServer(config: ServerConfig): Promise<RunningServer>
   const port = config.port ?? DEFAULTS.serve.port;
   await new Promise<void>((ok, fail) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      fail(new FramewiseError(ErrorCodes.USAGE, `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (--port)' : err.message}`, { cause: err }));
+      fail(
+        new FramewiseError(ErrorCodes.USAGE, `cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (--port)' : err.message}`, {
+          cause: err,
+        }),
+      );
     http.once('error', onError);
     http.listen(port, host, () => {
       http.off('error', onError);

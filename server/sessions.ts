@@ -174,9 +174,7 @@ class Session {
 
   private sendError(err: unknown, index?: number): void {
     const e =
-      err instanceof FramewiseError
-        ? err
-        : new FramewiseError(ErrorCodes.PROTOCOL, `could not handle the message: ${(err as Error)?.message ?? String(err)}`);
+      err instanceof FramewiseError ? err : new FramewiseError(ErrorCodes.PROTOCOL, `could not handle the message: ${(err as Error)?.message ?? String(err)}`);
     const frameIndex = index ?? (e instanceof ProtocolViolation ? e.frameIndex : undefined);
     this.send({ type: 'error', ...this.base(), ...(frameIndex !== undefined ? { index: frameIndex } : {}), code: e.code, message: publicMessage(e.message) });
   }
@@ -202,7 +200,10 @@ class Session {
       );
     }
     if (frame.timestampMs < this.lastTimestamp) {
-      throw new ProtocolViolation(`frame ${frame.index}: capture timestamp ${frame.timestampMs} is before the previous frame's ${this.lastTimestamp}`, frame.index);
+      throw new ProtocolViolation(
+        `frame ${frame.index}: capture timestamp ${frame.timestampMs} is before the previous frame's ${this.lastTimestamp}`,
+        frame.index,
+      );
     }
     this.lastIndex = frame.index;
     this.lastTimestamp = frame.timestampMs;

@@ -107,7 +107,8 @@ export class TeachStore {
     const cap = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
-        if (bytes > TEACH_LIMITS.maxClipBytes) done(new FramewiseError(ErrorCodes.USAGE, `a clip may have at most ${TEACH_LIMITS.maxClipBytes / 1024 / 1024} MiB`));
+        if (bytes > TEACH_LIMITS.maxClipBytes)
+          done(new FramewiseError(ErrorCodes.USAGE, `a clip may have at most ${TEACH_LIMITS.maxClipBytes / 1024 / 1024} MiB`));
         else done(null, chunk);
       },
     });
@@ -152,11 +153,21 @@ export class TeachStore {
 
   bundles(): BundleSummary[] {
     const out: BundleSummary[] = [];
-    for (const id of readdirSync(this.bundlesDir).filter((f) => RUN.test(f)).sort()) {
+    for (const id of readdirSync(this.bundlesDir)
+      .filter((f) => RUN.test(f))
+      .sort()) {
       try {
         const meta = JSON.parse(readFileSync(join(this.bundlesDir, id, BUNDLE_FILES.meta), 'utf8')) as BundleMeta;
         const acc = (meta.metrics as { accuracy?: unknown } | undefined)?.accuracy;
-        out.push({ id, createdAt: meta.createdAt, classes: meta.classes, embedderId: meta.embedderId, accuracy: typeof acc === 'number' ? acc : null, current: id === this.state.current, downloadUrl: `/api/teach/bundles/${id}.tar` });
+        out.push({
+          id,
+          createdAt: meta.createdAt,
+          classes: meta.classes,
+          embedderId: meta.embedderId,
+          accuracy: typeof acc === 'number' ? acc : null,
+          current: id === this.state.current,
+          downloadUrl: `/api/teach/bundles/${id}.tar`,
+        });
       } catch {
         // An unfinished or failed run: not a bundle.
       }
@@ -194,7 +205,10 @@ export class TeachStore {
       return { classes, current: typeof s.current === 'string' && RUN.test(s.current) ? s.current : null };
     } catch {
       // A new folder, or one made by hand: its class folders are the activities.
-      const classes = readdirSync(this.dataDir, { withFileTypes: true }).filter((e) => e.isDirectory() && NAME.test(e.name)).map((e) => e.name).sort();
+      const classes = readdirSync(this.dataDir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && NAME.test(e.name))
+        .map((e) => e.name)
+        .sort();
       return { classes, current: null };
     }
   }
@@ -208,7 +222,10 @@ export class TeachStore {
 function checkName(raw: unknown): string {
   const name = typeof raw === 'string' ? raw.trim() : '';
   if (!NAME.test(name) || name.endsWith('.')) {
-    throw new FramewiseError(ErrorCodes.USAGE, 'an activity name has 1-40 letters, digits, spaces, dots, dashes or underscores, and starts with a letter or digit');
+    throw new FramewiseError(
+      ErrorCodes.USAGE,
+      'an activity name has 1-40 letters, digits, spaces, dots, dashes or underscores, and starts with a letter or digit',
+    );
   }
   return name;
 }

@@ -31,7 +31,17 @@ async function main(job: TrainJob): Promise<void> {
   const log = (line: string) => post({ type: 'log', line });
   const config = job.config;
   // One thread of one worker: the other core stays with the live sessions.
-  const embedder = await loadEmbeddingEngine({ id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, backend: job.backend, engine: job.engine, workers: 1, threads: 1, isolate: false, log });
+  const embedder = await loadEmbeddingEngine({
+    id: config.embedder,
+    modelsDir: config.modelsDir,
+    cacheDir: config.cacheDir,
+    backend: job.backend,
+    engine: job.engine,
+    workers: 1,
+    threads: 1,
+    isolate: false,
+    log,
+  });
   try {
     const data = await prepareData(config, embedder, log);
     post({ type: 'training' });

@@ -89,7 +89,11 @@ export class Teach {
       throw new FramewiseError(ErrorCodes.BUSY, `a training is already running (${m.runId}, epoch ${m.epoch} of ${m.epochs}): wait for it to end`);
     }
     const classes = this.store.trainableClasses();
-    if (classes.length < 2) throw new FramewiseError(ErrorCodes.USAGE, `record clips of at least two activities first (${classes.length ? `only "${classes[0]}" has clips` : 'no clips yet'})`);
+    if (classes.length < 2)
+      throw new FramewiseError(
+        ErrorCodes.USAGE,
+        `record clips of at least two activities first (${classes.length ? `only "${classes[0]}" has clips` : 'no clips yet'})`,
+      );
     const overrides: Partial<TrainConfig> = {};
     for (const [name, value] of Object.entries(options)) {
       const o = OVERRIDES[name];
@@ -100,10 +104,28 @@ export class Teach {
       (overrides as Record<string, number>)[o.key] = value;
     }
     const { id, dir } = this.store.newRun();
-    const config = resolveTrainConfig({ ...overrides, data: this.store.dataDir, out: dir, embedder: this.c.embedderId, modelsDir: this.c.modelsDir, cacheDir: this.c.cacheDir });
+    const config = resolveTrainConfig({
+      ...overrides,
+      data: this.store.dataDir,
+      out: dir,
+      embedder: this.c.embedderId,
+      modelsDir: this.c.modelsDir,
+      cacheDir: this.c.cacheDir,
+    });
     const job: TrainJob = { entry: WORKER_ENTRY, config: { ...config }, backend: this.c.backend, engine: this.c.engine };
     const worker = new Worker(BOOT, { workerData: job, execArgv: [] });
-    const message: TeachMessage = { type: 'teach', streamId: 'teach', index: -1, timestampMs: 0, status: 'preparing', runId: id, epoch: 0, epochs: config.epochs, etaSeconds: null, history: [] };
+    const message: TeachMessage = {
+      type: 'teach',
+      streamId: 'teach',
+      index: -1,
+      timestampMs: 0,
+      status: 'preparing',
+      runId: id,
+      epoch: 0,
+      epochs: config.epochs,
+      etaSeconds: null,
+      history: [],
+    };
     const run: Run = { id, dir, worker, message };
     this.run = run;
     this.c.log(`teach: training ${id} on ${classes.length} activities (${classes.join(', ')}), ${config.epochs} epochs at most`);
@@ -120,13 +142,28 @@ export class Teach {
       else if (m.type === 'training') this.emit(run, { status: 'training' });
       else if (m.type === 'epoch') {
         const r = m.record;
-        const e: TeachEpoch = { epoch: r.epoch, trainLoss: r.trainLoss, trainAccuracy: r.trainAccuracy, valLoss: finite(r.valLoss), valAccuracy: finite(r.valAccuracy), seconds: r.seconds };
-        this.emit(run, { status: 'training', epoch: r.epoch, epochs: m.epochs, etaSeconds: Math.round((m.epochs - r.epoch) * r.seconds), history: [...run.message.history, e] });
+        const e: TeachEpoch = {
+          epoch: r.epoch,
+          trainLoss: r.trainLoss,
+          trainAccuracy: r.trainAccuracy,
+          valLoss: finite(r.valLoss),
+          valAccuracy: finite(r.valAccuracy),
+          seconds: r.seconds,
+        };
+        this.emit(run, {
+          status: 'training',
+          epoch: r.epoch,
+          epochs: m.epochs,
+          etaSeconds: Math.round((m.epochs - r.epoch) * r.seconds),
+          history: [...run.message.history, e],
+        });
       } else if (m.type === 'done') end();
       else if (m.type === 'failed') end(new FramewiseError(ErrorCodes.TRAINING_FAILED, m.message));
     });
     worker.on('error', (err) => end(asFramewiseError(err, ErrorCodes.TRAINING_FAILED, 'the training thread failed')));
-    worker.on('exit', (code) => end(new FramewiseError(ErrorCodes.TRAINING_FAILED, `the training thread stopped (exit code ${code}) before the bundle was written`)));
+    worker.on('exit', (code) =>
+      end(new FramewiseError(ErrorCodes.TRAINING_FAILED, `the training thread stopped (exit code ${code}) before the bundle was written`)),
+    );
     this.emit(run, {});
     return run.message;
   }
@@ -150,7 +187,10 @@ export class Teach {
   async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
     if (path !== '/api/teach' && !path.startsWith('/api/teach/')) return false;
     const method = req.method ?? 'GET';
-    const parts = path.split('/').filter(Boolean).map((p) => decodeURIComponent(p)); // ['api', 'teach', ...]
+    const parts = path
+      .split('/')
+      .filter(Boolean)
+      .map((p) => decodeURIComponent(p)); // ['api', 'teach', ...]
     const url = new URL(req.url ?? '/', 'http://localhost');
     const [, , what, a, b] = parts;
     const n = parts.length;
@@ -171,7 +211,8 @@ export class Teach {
         const ext = /^video\/webm\b/.test(type) ? 'webm' : /^video\/mp4\b/.test(type) ? 'mp4' : undefined;
         if (!ext) throw new FramewiseError(ErrorCodes.USAGE, `a clip is sent as video/webm or video/mp4, got "${type}"`);
         const length = Number(req.headers['content-length'] ?? 0);
-        if (length > TEACH_LIMITS.maxClipBytes) throw new FramewiseError(ErrorCodes.USAGE, `a clip may have at most ${TEACH_LIMITS.maxClipBytes / 1024 / 1024} MiB`);
+        if (length > TEACH_LIMITS.maxClipBytes)
+          throw new FramewiseError(ErrorCodes.USAGE, `a clip may have at most ${TEACH_LIMITS.maxClipBytes / 1024 / 1024} MiB`);
         const clip = await this.store.addClip(url.searchParams.get('class') ?? '', req, ext);
         res.removeHeader('Connection');
         return ok(res, 201, { clip, classes: this.store.classes() });

@@ -38,8 +38,14 @@ export function viewFilters(v: View, size: number): string[] {
 }
 
 /** Test-time views at one scale: the four corners and the center, each also mirrored (10 crops). */
-export function ttaViews(size: number, shortSide = Math.round(size * 256 / 224)): View[] {
-  const spots: [number, number][] = [[0, 0], [1, 0], [0, 1], [1, 1], [0.5, 0.5]];
+export function ttaViews(size: number, shortSide = Math.round((size * 256) / 224)): View[] {
+  const spots: [number, number][] = [
+    [0, 0],
+    [1, 0],
+    [0, 1],
+    [1, 1],
+    [0.5, 0.5],
+  ];
   return spots.flatMap(([fx, fy]) => [false, true].map((flip) => ({ shortSide, fx, fy, flip })));
 }
 

@@ -46,12 +46,16 @@ export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: P
     accuracies.push(history.map((h) => h.valAccuracy));
     const held = fold.val.map((i) => (groupBy ? groupOf(items[i]!.name, groupBy) : items[i]!.name));
     const best = history.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
-    log(`cross-validation fold ${f + 1}/${plan.folds.length} (${plan.by}s held out: ${[...new Set(held)].join(', ')}): best val loss ${best.valLoss.toFixed(4)} at epoch ${best.epoch}`);
+    log(
+      `cross-validation fold ${f + 1}/${plan.folds.length} (${plan.by}s held out: ${[...new Set(held)].join(', ')}): best val loss ${best.valLoss.toFixed(4)} at epoch ${best.epoch}`,
+    );
   }
   const mean = (rows: number[][]) => rows[0]!.map((_, e) => rows.reduce((s, r) => s + r[e]!, 0) / rows.length);
   const valLoss = mean(losses);
   const valAccuracy = mean(accuracies);
   const epochs = valLoss.indexOf(Math.min(...valLoss)) + 1;
-  log(`cross-validation over ${plan.folds.length} ${plan.by}-level folds: ${epochs} epochs (mean val loss ${valLoss[epochs - 1]!.toFixed(4)}, val acc ${(valAccuracy[epochs - 1]! * 100).toFixed(1)}%)`);
+  log(
+    `cross-validation over ${plan.folds.length} ${plan.by}-level folds: ${epochs} epochs (mean val loss ${valLoss[epochs - 1]!.toFixed(4)}, val acc ${(valAccuracy[epochs - 1]! * 100).toFixed(1)}%)`,
+  );
   return { by: plan.by, folds: plan.folds.length, valLoss, valAccuracy, epochs, histories };
 }

@@ -12,7 +12,11 @@ import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { seededRandom } from '../core/seeded-random.ts';
 import { isVideoFile } from '../core/video-files.ts';
 import {
-  ANNOTATION_LAYOUTS, detectAnnotationLayout, loadAnnotatedVideos, type AnnotationLayout, type AnnotationReadOptions,
+  ANNOTATION_LAYOUTS,
+  detectAnnotationLayout,
+  loadAnnotatedVideos,
+  type AnnotationLayout,
+  type AnnotationReadOptions,
 } from './annotations/annotation-layout.ts';
 
 export const BACKGROUND = 'background';
@@ -50,7 +54,10 @@ export interface DatasetOptions extends AnnotationReadOptions {
 const invalid = (msg: string, cause?: unknown) => new FramewiseError(ErrorCodes.DATASET_INVALID, msg, { cause });
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function loadDataset(root: string, options: DatasetOptions = {}): Promise<Dataset> {

@@ -54,7 +54,10 @@ export async function embedVideoView(
   try {
     const { header, embeddings } = await readEmbeddingFile(file);
     // An empty entry may come from a decoder that dropped the frame of a one-frame clip: decode again.
-    if (embeddings.length > 0 && headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision })) {
+    if (
+      embeddings.length > 0 &&
+      headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision })
+    ) {
       return { timestampsMs: header.timestampsMs, embeddings, cached: true };
     }
   } catch {
@@ -62,13 +65,29 @@ export async function embedVideoView(
   }
   const size = o.embedder.inputSize;
   const frames = await lastValueFrom(
-    decodeThrough(path, { size, crop: o.crop, fps: o.fps ?? undefined, preFilters: view ? viewFilters(view, size) : undefined }, embed(o.embedder), embedCredit()).pipe(toArray()),
+    decodeThrough(
+      path,
+      { size, crop: o.crop, fps: o.fps ?? undefined, preFilters: view ? viewFilters(view, size) : undefined },
+      embed(o.embedder),
+      embedCredit(),
+    ).pipe(toArray()),
   );
   const embeddings = frames.map((f) => f.embedding);
   const timestampsMs = frames.map((f) => f.timestampMs);
   await writeEmbeddingFile(
     file,
-    { embedder: o.embedder.id, dim: o.embedder.dim, fps: o.fps, crop: o.crop, decoder: DECODE_REVISION, source: { path, ...source }, frames: frames.length, timestampsMs, augmentation: view ?? null, precision },
+    {
+      embedder: o.embedder.id,
+      dim: o.embedder.dim,
+      fps: o.fps,
+      crop: o.crop,
+      decoder: DECODE_REVISION,
+      source: { path, ...source },
+      frames: frames.length,
+      timestampsMs,
+      augmentation: view ?? null,
+      precision,
+    },
     embeddings,
   );
   return { timestampsMs, embeddings, cached: false };
@@ -98,7 +117,8 @@ export async function embedDataset(videos: readonly DatasetVideo[], o: EmbedData
       const names = labelsAtTimes(video.labels, r.timestampsMs, info.fps);
       const labels = Int32Array.from(names, (n) => {
         const id = classIndex.get(n);
-        if (id === undefined) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${video.name}: label "${n}" is not one of the classes ${o.classes.join(', ')}`);
+        if (id === undefined)
+          throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${video.name}: label "${n}" is not one of the classes ${o.classes.join(', ')}`);
         return id;
       });
       perView.push({ name: video.name, video, view: view ? describeView(view) : 'center', timestampsMs: r.timestampsMs, embeddings: r.embeddings, labels });

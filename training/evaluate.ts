@@ -13,15 +13,26 @@ export interface EvalResult {
 }
 
 /** Streams sequences from a zero state (no dropout), as labeling does, and scores them. */
-export function evaluate(head: RecurrentHead, sequences: readonly LabeledSequence[], classes: readonly string[], clips?: readonly LabeledSequence[]): EvalResult {
-  const pass = evaluatePass(head, sequences.map((s) => ({ frames: s.embeddings, labels: s.labels })));
+export function evaluate(
+  head: RecurrentHead,
+  sequences: readonly LabeledSequence[],
+  classes: readonly string[],
+  clips?: readonly LabeledSequence[],
+): EvalResult {
+  const pass = evaluatePass(
+    head,
+    sequences.map((s) => ({ frames: s.embeddings, labels: s.labels })),
+  );
   const report = evaluateSequences(
     pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: sequences[i]!.labels, probs: p })),
     classes,
   );
   let clipAccuracy: number | undefined;
   if (clips && clips.length > 0) {
-    const clipPass = evaluatePass(head, clips.map((s) => ({ frames: s.embeddings })));
+    const clipPass = evaluatePass(
+      head,
+      clips.map((s) => ({ frames: s.embeddings })),
+    );
     let right = 0;
     clipPass.probs.forEach((p, i) => {
       const votes = new Array<number>(classes.length).fill(0);

@@ -63,7 +63,17 @@ export interface FitResult {
 
 export function newHead(config: Readonly<TrainConfig>, data: Pick<PreparedData, 'dim' | 'classes'>, weights?: readonly NamedWeight[]): RecurrentHead {
   return createHead(
-    { inputDim: data.dim, classes: data.classes.length, cell: config.cell, layers: config.layers, hidden: config.hidden, projection: config.projection, dropout: config.dropout, seed: config.seed, inputNorm: config.inputNorm },
+    {
+      inputDim: data.dim,
+      classes: data.classes.length,
+      cell: config.cell,
+      layers: config.layers,
+      hidden: config.hidden,
+      projection: config.projection,
+      dropout: config.dropout,
+      seed: config.seed,
+      inputNorm: config.inputNorm,
+    },
     weights,
   );
 }
@@ -78,13 +88,19 @@ export async function fit(config: Readonly<TrainConfig>, data: PreparedData, o: 
   let bestEpoch = -1;
   let trainerState: TrainerState | undefined;
   if (o.resume) {
-    const ck = JSON.parse(await readFile(join(ckptDir, 'checkpoint.json'), 'utf8').catch((err) => {
-      throw new FramewiseError(ErrorCodes.USAGE, `--resume: no checkpoint in ${ckptDir}`, { cause: err });
-    })) as Checkpoint;
+    const ck = JSON.parse(
+      await readFile(join(ckptDir, 'checkpoint.json'), 'utf8').catch((err) => {
+        throw new FramewiseError(ErrorCodes.USAGE, `--resume: no checkpoint in ${ckptDir}`, { cause: err });
+      }),
+    ) as Checkpoint;
     head = (await loadBundle(ckptDir)).head;
     ({ history, bestValLoss, bestEpoch } = ck);
     start = ck.epoch + 1;
-    trainerState = { optimizer: { step: ck.trainer.step, m: ck.trainer.m.map(fromB64), v: ck.trainer.v.map(fromB64) }, slots: [], dropoutSeed: ck.trainer.dropoutSeed };
+    trainerState = {
+      optimizer: { step: ck.trainer.step, m: ck.trainer.m.map(fromB64), v: ck.trainer.v.map(fromB64) },
+      slots: [],
+      dropoutSeed: ck.trainer.dropoutSeed,
+    };
     o.log(`resumed from ${ckptDir} after epoch ${ck.epoch + 1} (best val loss ${bestValLoss.toFixed(4)} at epoch ${bestEpoch + 1})`);
   } else {
     head = newHead(config, data);
@@ -92,7 +108,13 @@ export async function fit(config: Readonly<TrainConfig>, data: PreparedData, o: 
   const valSeqs = validationSequences(data, config);
   const rng = new SeededRandom(config.seed + 1 + start);
   // Steps per epoch are known only after stitching/jitter; estimate from one epoch for the schedule.
-  const estimate = [...chunkBatches((o.fixedSequences ?? epochSequences(data, config, new SeededRandom(config.seed))).map(toFeed), { batch: config.batch, chunk: config.chunk, dim: data.dim })].length;
+  const estimate = [
+    ...chunkBatches((o.fixedSequences ?? epochSequences(data, config, new SeededRandom(config.seed))).map(toFeed), {
+      batch: config.batch,
+      chunk: config.chunk,
+      dim: data.dim,
+    }),
+  ].length;
   const trainer = createTrainer(head, {
     batch: config.batch,
     clip: config.clip,
@@ -107,7 +129,11 @@ export async function fit(config: Readonly<TrainConfig>, data: PreparedData, o: 
     for (let epoch = start; epoch < config.epochs; epoch++) {
       const t0 = performance.now();
       const seqs = o.fixedSequences ?? epochSequences(data, config, rng);
-      let loss = 0, acc = 0, frames = 0, gradNorm = 0, steps = 0;
+      let loss = 0,
+        acc = 0,
+        frames = 0,
+        gradNorm = 0,
+        steps = 0;
       let last: StepRecord | undefined;
       for (const item of chunkBatches(seqs.map(toFeed), { batch: config.batch, chunk: config.chunk, dim: data.dim, rng })) {
         if (item.reset.length > 0) trainer.resetSlots(item.reset);
@@ -175,7 +201,14 @@ async function writeCheckpoint(
   progress: Pick<Checkpoint, 'epoch' | 'bestEpoch' | 'bestValLoss' | 'history'>,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await saveBundle(dir, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...config } });
+  await saveBundle(dir, head, {
+    classes: data.classes,
+    embedderId: config.embedder,
+    embeddingPrecision: data.precision ?? 'fp32',
+    fps: config.fps,
+    crop: config.crop,
+    training: { ...config },
+  });
   const ck: Checkpoint = {
     ...progress,
     config: { ...config },

@@ -27,7 +27,10 @@ export async function videosUnder(dir: string): Promise<string[]> {
 
 /** The dataset plus the videos under `dir` as clips of class `background` (classes re-sorted). */
 export async function withNegatives(ds: Dataset, dir: string): Promise<Dataset> {
-  const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+  const isDir = await stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   if (!isDir) throw new FramewiseError(ErrorCodes.INPUT_NOT_FOUND, `--negatives: folder not found: ${dir}`);
   const files = await videosUnder(dir);
   if (files.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `--negatives: no video files under ${dir}`);

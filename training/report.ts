@@ -73,12 +73,17 @@ function uplot(): { js: string; css: string } {
 }
 
 function metricsRow(name: string, r: ScoredReport, note?: string): string {
-  return `<tr><th>${esc(name)}${note ? `<div class="note">${esc(note)}</div>` : ''}</th><td>${r.frames}</td><td>${pct(r.accuracy)}%</td><td>${pct(r.macroF1)}</td><td>${pct(r.edit)}</td>` +
-    `<td>${pct(r.f1['10'])} / ${pct(r.f1['25'])} / ${pct(r.f1['50'])}</td><td>${pct(r.mAP)}</td><td>${r.clipAccuracy !== undefined ? `${pct(r.clipAccuracy)}%` : '–'}</td></tr>`;
+  return (
+    `<tr><th>${esc(name)}${note ? `<div class="note">${esc(note)}</div>` : ''}</th><td>${r.frames}</td><td>${pct(r.accuracy)}%</td><td>${pct(r.macroF1)}</td><td>${pct(r.edit)}</td>` +
+    `<td>${pct(r.f1['10'])} / ${pct(r.f1['25'])} / ${pct(r.f1['50'])}</td><td>${pct(r.mAP)}</td><td>${r.clipAccuracy !== undefined ? `${pct(r.clipAccuracy)}%` : '–'}</td></tr>`
+  );
 }
 
 function summaryTable(d: ReportData): string {
-  const rows = [d.evaluation ? metricsRow(d.evaluationName ?? 'scored data', d.evaluation) : '', ...(d.alsoScored ?? []).map((s) => metricsRow(s.name, s.report, s.note))];
+  const rows = [
+    d.evaluation ? metricsRow(d.evaluationName ?? 'scored data', d.evaluation) : '',
+    ...(d.alsoScored ?? []).map((s) => metricsRow(s.name, s.report, s.note)),
+  ];
   return `<table class="metrics"><thead><tr><th>data</th><th>frames</th><th>frame accuracy</th><th>macro F1</th><th>Edit</th><th>F1@{10,25,50}</th><th>mAP</th><th>clip accuracy</th></tr></thead><tbody>${rows.join('')}</tbody></table>
 <p class="note">Frame accuracy and clip accuracy in %; macro F1, Edit, F1@k (segments matched at IoU ≥ k%) and per-frame mAP ×100. Clip accuracy: a clip counts as right when most of its frames are.</p>`;
 }
@@ -110,10 +115,12 @@ function perVideoTable(rows: readonly PerVideoRow[]): string {
   const head = `<tr>${th('video', 'text')}${hasGroup ? th('data', 'text') : ''}${hasTruth ? th('true label', 'text') : ''}${th('most frames labeled', 'text')}${th('frames', 'num')}${th('frame accuracy', 'num')}</tr>`;
   const body = rows.map((r) => {
     const wrong = r.truth !== undefined && r.truth !== r.majority;
-    return `<tr${wrong ? ' class="wrong"' : ''}><td class="name">${esc(r.name)}</td>${hasGroup ? `<td class="name">${esc(r.group ?? '')}</td>` : ''}${hasTruth ? `<td class="name">${esc(r.truth ?? '')}</td>` : ''}` +
-      `<td class="name">${esc(r.majority)}</td><td data-v="${r.frames}">${r.frames}</td><td data-v="${Number.isFinite(r.accuracy) ? r.accuracy : -1}">${pct(r.accuracy)}%</td></tr>`;
+    return (
+      `<tr${wrong ? ' class="wrong"' : ''}><td class="name">${esc(r.name)}</td>${hasGroup ? `<td class="name">${esc(r.group ?? '')}</td>` : ''}${hasTruth ? `<td class="name">${esc(r.truth ?? '')}</td>` : ''}` +
+      `<td class="name">${esc(r.majority)}</td><td data-v="${r.frames}">${r.frames}</td><td data-v="${Number.isFinite(r.accuracy) ? r.accuracy : -1}">${pct(r.accuracy)}%</td></tr>`
+    );
   });
-  return `<table class="sortable"><thead>${head}</thead><tbody>${body.join('')}</tbody></table><p class="note">Click a column to sort.${hasTruth ? ' Rows in red: the majority of frames got another label than the clip\'s.' : ''}</p>`;
+  return `<table class="sortable"><thead>${head}</thead><tbody>${body.join('')}</tbody></table><p class="note">Click a column to sort.${hasTruth ? " Rows in red: the majority of frames got another label than the clip's." : ''}</p>`;
 }
 
 /** Short key/value table of a plain object; nested objects and long arrays are summarised. */
@@ -122,7 +129,12 @@ function kvTable(obj: Record<string, unknown>): string {
     if (v === null || v === undefined) return '–';
     if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x !== 'object') ? v.join(', ') : `${v.length} items`;
     if (typeof v === 'object') {
-      return Object.entries(v as Record<string, unknown>).filter(([, x]) => typeof x !== 'object' || x === null).map(([k, x]) => `${k} ${x}`).join(', ') || `${Object.keys(v).length} fields`;
+      return (
+        Object.entries(v as Record<string, unknown>)
+          .filter(([, x]) => typeof x !== 'object' || x === null)
+          .map(([k, x]) => `${k} ${x}`)
+          .join(', ') || `${Object.keys(v).length} fields`
+      );
     }
     return String(v);
   };
@@ -131,7 +143,13 @@ function kvTable(obj: Record<string, unknown>): string {
   // Long tables (the training config) go in two column pairs so they stay short.
   const perRow = entries.length > 10 ? 2 : 1;
   const rows: string[] = [];
-  for (let i = 0; i < entries.length; i += perRow) rows.push(`<tr>${entries.slice(i, i + perRow).map(([k, v]) => cells(k, v)).join('')}</tr>`);
+  for (let i = 0; i < entries.length; i += perRow)
+    rows.push(
+      `<tr>${entries
+        .slice(i, i + perRow)
+        .map(([k, v]) => cells(k, v))
+        .join('')}</tr>`,
+    );
   return `<table class="kv">${rows.join('')}</table>`;
 }
 
@@ -270,7 +288,13 @@ export function renderReportHtml(d: ReportData): string {
   if (d.config) parts.push(`<h2>Configuration</h2>${kvTable(d.config)}${rawJson('configuration', d.config)}`);
   if (d.dataset) parts.push(`<h2>Dataset</h2>${datasetTable(d.dataset)}${rawJson('dataset', d.dataset)}`);
   if (d.extra) parts.push(`<h2>Details</h2>${rawJson('details', d.extra)}`);
-  const data = { epochs: (d.history ?? []).map((x) => x.epoch), history: d.history ?? [], bestEpoch: d.bestEpoch ?? null, earlyStop: d.earlyStop ?? null, folds: d.folds ?? [] };
+  const data = {
+    epochs: (d.history ?? []).map((x) => x.epoch),
+    history: d.history ?? [],
+    bestEpoch: d.bestEpoch ?? null,
+    earlyStop: d.earlyStop ?? null,
+    folds: d.folds ?? [],
+  };
   const { js, css } = uplot();
   return `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(d.title)}</title><style>${css}\n${STYLE}</style>

@@ -28,7 +28,10 @@ export interface DatasetScore {
 
 /** Per-frame probabilities of one video, averaged over its views. */
 function probsOf(head: RecurrentHead, perView: readonly EmbeddedVideo[], classes: number): Float32Array[] {
-  const passes = evaluatePass(head, perView.map((v) => ({ frames: v.embeddings }))).probs;
+  const passes = evaluatePass(
+    head,
+    perView.map((v) => ({ frames: v.embeddings })),
+  ).probs;
   const n = Math.min(...passes.map((p) => p.length));
   return Array.from({ length: n }, (_, t) => {
     const avg = new Float32Array(classes);
@@ -46,9 +49,18 @@ export function scoreDataset(head: RecurrentHead, classes: readonly string[], em
   if (!folders) return { videos, report };
   const clipAccuracy = videos.filter((s) => majority(s.pred, classes.length) === s.truth[0]).length / videos.length;
   const rng = new SeededRandom(DEFAULTS.seed);
-  const seqs = stitchClips(embedded.map((v) => v[0]!), { sequences: Math.max(4, embedded.length), clipsPerSequence: 4, rand: () => rng.next() });
-  const pass = evaluatePass(head, seqs.map((s) => ({ frames: s.embeddings })));
-  const stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: seqs[i]!.labels, probs: p })), classes);
+  const seqs = stitchClips(
+    embedded.map((v) => v[0]!),
+    { sequences: Math.max(4, embedded.length), clipsPerSequence: 4, rand: () => rng.next() },
+  );
+  const pass = evaluatePass(
+    head,
+    seqs.map((s) => ({ frames: s.embeddings })),
+  );
+  const stitched = evaluateSequences(
+    pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: seqs[i]!.labels, probs: p })),
+    classes,
+  );
   return { videos, report, clipAccuracy, stitched };
 }
 

@@ -29,9 +29,15 @@ export interface TrainedBundle {
  * The whole `framewise train` job on prepared data: initial-loss check, fit, evaluation on the
  * validation set (the training set when there is none), the bundle and the report.
  */
-export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedData, o: { log: (m: string) => void; resume?: boolean; onEpoch?: FitOptions['onEpoch'] }): Promise<TrainedBundle> {
+export async function trainBundle(
+  config: Readonly<TrainConfig>,
+  data: PreparedData,
+  o: { log: (m: string) => void; resume?: boolean; onEpoch?: FitOptions['onEpoch'] },
+): Promise<TrainedBundle> {
   checkInitialLoss(config, data, o.log);
-  o.log(`each epoch: loss and accuracy on that epoch's training sequences (augmented, dropout on)${data.val.length > 0 ? ', val on the held-out validation videos' : ''}; * = best ${data.val.length > 0 ? 'validation' : 'training'} loss so far (the weights kept)`);
+  o.log(
+    `each epoch: loss and accuracy on that epoch's training sequences (augmented, dropout on)${data.val.length > 0 ? ', val on the held-out validation videos' : ''}; * = best ${data.val.length > 0 ? 'validation' : 'training'} loss so far (the weights kept)`,
+  );
   const t0 = performance.now();
   // Without a validation set, cross-validation picks the epoch count, then every clip trains.
   const cv = data.val.length === 0 && !o.resume && config.folds >= 2 ? await crossValidateEpochs(config, data, o.log) : undefined;
@@ -44,18 +50,53 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
     const ev = evaluate(head, onVal ? valSeqs : data.train.map((v) => v[0]!), data.classes, clips);
     const scoredVideos = (onVal ? data.val : data.train).map((v) => v[0]!);
     const rows = perVideoRows(
-      evaluatePass(head, scoredVideos.map((v) => ({ frames: v.embeddings }))).probs.map((p, i) => ({ name: scoredVideos[i]!.name, pred: argmaxLabels(p), truth: scoredVideos[i]!.labels })),
+      evaluatePass(
+        head,
+        scoredVideos.map((v) => ({ frames: v.embeddings })),
+      ).probs.map((p, i) => ({ name: scoredVideos[i]!.name, pred: argmaxLabels(p), truth: scoredVideos[i]!.labels })),
       data.classes,
       { singleLabel: data.layout === 'folders' },
     );
     const last = history[history.length - 1];
     const earlyStop = last && last.epoch < config.epochs && config.patience > 0 ? { epoch: last.epoch, patience: config.patience } : undefined;
-    const scope = describeScope({ config, data, onVal, bestEpoch: bestEpoch + 1, scoredFrames: ev.report.frames, videoFrames: rows.reduce((n, r) => n + r.frames, 0), sequences: valSeqs.length });
+    const scope = describeScope({
+      config,
+      data,
+      onVal,
+      bestEpoch: bestEpoch + 1,
+      scoredFrames: ev.report.frames,
+      videoFrames: rows.reduce((n, r) => n + r.frames, 0),
+      sequences: valSeqs.length,
+    });
     const crossValidation = cv && { by: cv.by, folds: cv.folds, epochs: cv.epochs, valLoss: cv.valLoss, valAccuracy: cv.valAccuracy };
-    const metrics = { on: onVal ? 'validation' : 'training (no validation set)', bestEpoch: bestEpoch + 1, loss: ev.loss, clipAccuracy: ev.clipAccuracy, crossValidation, ...ev.report };
-    const unknown = calibrateUnknown(head, scoredVideos, onVal ? 'validation' : 'training', data.train.map((v) => v[0]!));
+    const metrics = {
+      on: onVal ? 'validation' : 'training (no validation set)',
+      bestEpoch: bestEpoch + 1,
+      loss: ev.loss,
+      clipAccuracy: ev.clipAccuracy,
+      crossValidation,
+      ...ev.report,
+    };
+    const unknown = calibrateUnknown(
+      head,
+      scoredVideos,
+      onVal ? 'validation' : 'training',
+      data.train.map((v) => v[0]!),
+    );
     await mkdir(config.out, { recursive: true });
-    await saveBundle(config.out, head, { classes: data.classes, embedderId: config.embedder, embeddingPrecision: data.precision ?? 'fp32', fps: config.fps, crop: config.crop, training: { ...fitConfig }, dataset: data.summary, metrics, unknownBelow: unknown.unknownBelow, unknownFar: unknown.unknownFar, unknownCalibration: unknown.record });
+    await saveBundle(config.out, head, {
+      classes: data.classes,
+      embedderId: config.embedder,
+      embeddingPrecision: data.precision ?? 'fp32',
+      fps: config.fps,
+      crop: config.crop,
+      training: { ...fitConfig },
+      dataset: data.summary,
+      metrics,
+      unknownBelow: unknown.unknownBelow,
+      unknownFar: unknown.unknownFar,
+      unknownCalibration: unknown.record,
+    });
     const report = await writeReport(join(config.out, 'report'), {
       title: `framewise training report: ${config.data}`,
       scope,
@@ -78,7 +119,12 @@ export async function trainBundle(config: Readonly<TrainConfig>, data: PreparedD
         (ev.clipAccuracy !== undefined ? `, clip accuracy ${pct(ev.clipAccuracy)}%` : ''),
     );
     const seconds = (performance.now() - t0) / 1000;
-    o.log(`unknown below ${unknown.unknownBelow} (${unknown.record.quantile * 100}% of the ${unknown.record.correctFrames} correctly labeled ${unknown.record.on} frames are below it; change it with label --unknown-below P)` + (unknown.unknownFar ? ` or farther from every class's mean training embedding than its own frames (cosine distance limits ${unknown.unknownFar.beyond.join(', ')})` : ''));
+    o.log(
+      `unknown below ${unknown.unknownBelow} (${unknown.record.quantile * 100}% of the ${unknown.record.correctFrames} correctly labeled ${unknown.record.on} frames are below it; change it with label --unknown-below P)` +
+        (unknown.unknownFar
+          ? ` or farther from every class's mean training embedding than its own frames (cosine distance limits ${unknown.unknownFar.beyond.join(', ')})`
+          : ''),
+    );
     o.log(`trained in ${seconds.toFixed(1)} s; bundle ${config.out}; report ${report.html}`);
     return { dir: config.out, report, evaluation: ev, history, bestEpoch, seconds };
   } finally {

@@ -22,7 +22,10 @@ export function checkInitialLoss(config: Readonly<TrainConfig>, data: PreparedDa
     log(`initial loss ${loss.toFixed(4)}, ln(C) = ln(${data.classes.length}) = ${expected.toFixed(4)}, ratio ${(loss / expected).toFixed(3)}`);
     // A fresh softmax over C classes should be near uniform; 25% off means a broken init or labels.
     if (!(Math.abs(loss - expected) <= 0.25 * expected)) {
-      throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `check failed: initial loss ${loss.toFixed(3)} is more than 25% from ln(C) = ${expected.toFixed(3)}: check the labels and the initialisation`);
+      throw new FramewiseError(
+        ErrorCodes.TRAINING_CHECK_FAILED,
+        `check failed: initial loss ${loss.toFixed(3)} is more than 25% from ln(C) = ${expected.toFixed(3)}: check the labels and the initialisation`,
+      );
     }
     return { loss, expected };
   } finally {
@@ -50,7 +53,11 @@ export interface LrPoint {
  * Learning-rate range test (Smith 2017): lr grows exponentially from `min` to `max` over `steps`
  * updates; the suggestion is a tenth of the rate where the smoothed loss was lowest.
  */
-export function findLearningRate(config: Readonly<TrainConfig>, data: PreparedData, o: { min?: number; max?: number; steps?: number } = {}): { points: LrPoint[]; suggested: number } {
+export function findLearningRate(
+  config: Readonly<TrainConfig>,
+  data: PreparedData,
+  o: { min?: number; max?: number; steps?: number } = {},
+): { points: LrPoint[]; suggested: number } {
   const min = o.min ?? 1e-5;
   const max = o.max ?? 1;
   const steps = o.steps ?? 100;
@@ -102,7 +109,7 @@ export async function randomSearch(
   o: { coarse?: number; fine?: number; coarseEpochs?: number; fineEpochs?: number; log: (m: string) => void },
 ): Promise<Trial[]> {
   const rng = new SeededRandom(config.seed + 99);
-  const pick = <T,>(xs: readonly T[]) => xs[rng.int(xs.length)]!;
+  const pick = <T>(xs: readonly T[]) => xs[rng.int(xs.length)]!;
   const logUniform = (lo: number, hi: number) => Math.exp(Math.log(lo) + rng.next() * (Math.log(hi) - Math.log(lo)));
   const trials: Trial[] = [];
   const hasVal = validationSequences(data, config).length > 0;
@@ -114,10 +121,19 @@ export async function randomSearch(
     const best = history.reduce((a, b) => (b.valLoss < a.valLoss ? b : a));
     const trial = { ...t, valLoss: best.valLoss, valAccuracy: best.valAccuracy };
     trials.push(trial);
-    o.log(`${t.stage} ${String(trials.length).padStart(2)}: lr ${t.lr.toExponential(2)} hidden ${t.hidden} dropout ${t.dropout.toFixed(2)} chunk ${t.chunk} -> val loss ${trial.valLoss.toFixed(4)} acc ${(trial.valAccuracy * 100).toFixed(1)}%`);
+    o.log(
+      `${t.stage} ${String(trials.length).padStart(2)}: lr ${t.lr.toExponential(2)} hidden ${t.hidden} dropout ${t.dropout.toFixed(2)} chunk ${t.chunk} -> val loss ${trial.valLoss.toFixed(4)} acc ${(trial.valAccuracy * 100).toFixed(1)}%`,
+    );
   };
   for (let i = 0; i < (o.coarse ?? 8); i++) {
-    await run({ lr: logUniform(1e-4, 1e-2), hidden: pick([64, 128, 256, 512]), dropout: rng.next() * 0.5, chunk: pick([8, 16, 32, 64]), epochs: o.coarseEpochs ?? 3, stage: 'coarse' });
+    await run({
+      lr: logUniform(1e-4, 1e-2),
+      hidden: pick([64, 128, 256, 512]),
+      dropout: rng.next() * 0.5,
+      chunk: pick([8, 16, 32, 64]),
+      epochs: o.coarseEpochs ?? 3,
+      stage: 'coarse',
+    });
   }
   const top = [...trials].sort((a, b) => a.valLoss - b.valLoss).slice(0, 3);
   for (let i = 0; i < (o.fine ?? 4); i++) {

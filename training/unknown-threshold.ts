@@ -35,7 +35,16 @@ export interface UnknownCalibration {
   /** The distance check (absent when there are no training embeddings to take centroids from). */
   unknownFar?: UnknownFarMeta;
   /** For framewise.json: what it was computed on. */
-  record: { on: 'validation' | 'training'; quantile: number; correctFrames: number; frames: number; note?: string; farQuantile?: number; farMargin?: number; farFloor?: number };
+  record: {
+    on: 'validation' | 'training';
+    quantile: number;
+    correctFrames: number;
+    frames: number;
+    note?: string;
+    farQuantile?: number;
+    farMargin?: number;
+    farFloor?: number;
+  };
 }
 
 /** The value at quantile q (0..1) of the values, linear between order statistics. */
@@ -72,7 +81,10 @@ export function thresholdFromProbs(
     });
   });
   if (top.length < UNKNOWN_MIN_FRAMES) {
-    return { unknownBelow: 0, record: { on, quantile: q, correctFrames: top.length, frames, note: `fewer than ${UNKNOWN_MIN_FRAMES} correctly labeled frames: never unknown` } };
+    return {
+      unknownBelow: 0,
+      record: { on, quantile: q, correctFrames: top.length, frames, note: `fewer than ${UNKNOWN_MIN_FRAMES} correctly labeled frames: never unknown` },
+    };
   }
   // Rounded down to 3 decimals, so the written value never moves a calibration frame below it.
   const unknownBelow = Math.floor(quantile(top, q) * 1000) / 1000;
@@ -109,8 +121,15 @@ export function calibrateUnknown(
   on: 'validation' | 'training',
   train: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[] = [],
 ): UnknownCalibration {
-  const pass = evaluatePass(head, videos.map((v) => ({ frames: v.embeddings })));
-  const result = thresholdFromProbs(pass.probs, videos.map((v) => v.labels), on);
+  const pass = evaluatePass(
+    head,
+    videos.map((v) => ({ frames: v.embeddings })),
+  );
+  const result = thresholdFromProbs(
+    pass.probs,
+    videos.map((v) => v.labels),
+    on,
+  );
   if (train.length === 0) return result;
   const C = head.spec.classes;
   const centroids = classCentroids(train, C);

@@ -23,7 +23,13 @@ export function drawModelInput(video: HTMLVideoElement, canvas: HTMLCanvasElemen
 }
 
 /** rgb24 (size*size*3 bytes) or a JPEG of the model input. */
-export async function captureFrame(video: HTMLVideoElement, canvas: HTMLCanvasElement, size: number, format: FrameFormat, crop: 'center' | 'pad'): Promise<Uint8Array> {
+export async function captureFrame(
+  video: HTMLVideoElement,
+  canvas: HTMLCanvasElement,
+  size: number,
+  format: FrameFormat,
+  crop: 'center' | 'pad',
+): Promise<Uint8Array> {
   const ctx = drawModelInput(video, canvas, size, crop);
   if (format === 'jpeg') {
     const blob = await new Promise<Blob | null>((ok) => canvas.toBlob(ok, 'image/jpeg', 0.9));

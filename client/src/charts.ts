@@ -70,8 +70,12 @@ export class ProbabilityTimeline {
   draw(): void {
     const ctx = this.canvas.getContext('2d')!;
     const { width: w, height: h } = this.canvas;
-    const L = 44, B = 22, T = 8, R = 8;
-    const pw = w - L - R, ph = h - T - B;
+    const L = 44,
+      B = 22,
+      T = 8,
+      R = 8;
+    const pw = w - L - R,
+      ph = h - T - B;
     ctx.clearRect(0, 0, w, h);
     ctx.font = '11px system-ui, sans-serif';
     ctx.lineWidth = 1;

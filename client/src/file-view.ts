@@ -44,7 +44,9 @@ export class FileView {
     this.video.addEventListener('error', () => {
       if (!this.video.getAttribute('src')) return;
       const e = this.video.error;
-      this.message(`This browser cannot play ${this.job?.name ?? 'the video'} (${e?.message || `media error ${e?.code ?? ''}`}); the labels and downloads are still valid.`);
+      this.message(
+        `This browser cannot play ${this.job?.name ?? 'the video'} (${e?.message || `media error ${e?.code ?? ''}`}); the labels and downloads are still valid.`,
+      );
     });
     void this.loadMediaList();
   }
@@ -139,7 +141,8 @@ export class FileView {
           ? `${job.name}: ${job.framesDone} frames labeled; ${pb.reason}, so ffmpeg is converting it to H.264 for playback: ${Math.round(pb.progress * 100)}%`
           : `${job.name}: ${job.framesDone} frames labeled${pb?.state === 'ready' ? ' (playing an H.264 copy)' : ''}`;
     if (pb?.state === 'converting') p.value = pb.progress;
-    if (pb?.state === 'failed') this.message(`The labels are ready, but the video cannot be played here: ${pb.reason}, and converting it failed: ${pb.error ?? 'unknown error'}`);
+    if (pb?.state === 'failed')
+      this.message(`The labels are ready, but the video cannot be played here: ${pb.reason}, and converting it failed: ${pb.error ?? 'unknown error'}`);
   }
 
   /** The job is done: load every frame's label, show segments and links, play the video. */

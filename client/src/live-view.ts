@@ -56,7 +56,7 @@ export class LiveView {
       const w = conn.welcome!;
       renderLegend($('live-legend'), w.model.classes);
       // Capture at the rate the bundle was trained at; the server resamples whatever arrives.
-      ($<HTMLInputElement>('live-fps')).value ||= String(w.model.fps ?? w.limits.liveFps);
+      $<HTMLInputElement>('live-fps').value ||= String(w.model.fps ?? w.limits.liveFps);
       // A new connection is a new session: zero state, indices from 0.
       this.nextIndex = 0;
       this.inFlight.clear();
@@ -102,7 +102,7 @@ export class LiveView {
     this.message('');
     renderLegend($('live-legend'), this.device.meta.classes);
     const fps = this.device.meta.fps;
-    if (fps) ($<HTMLInputElement>('live-fps')).value = String(fps);
+    if (fps) $<HTMLInputElement>('live-fps').value = String(fps);
     this.showWhere();
     return true;
   }
@@ -147,7 +147,7 @@ export class LiveView {
     clearInterval(this.timer);
     if (!this.stream) return;
     // On the device the bundle's rate is kept: the head was trained on frames that far apart.
-    const fps = this.device?.meta.fps ?? Math.min(30, Math.max(1, Number(($<HTMLInputElement>('live-fps')).value) || 15));
+    const fps = this.device?.meta.fps ?? Math.min(30, Math.max(1, Number($<HTMLInputElement>('live-fps').value) || 15));
     this.timer = window.setInterval(() => void this.tick(), 1000 / fps);
   }
 
@@ -162,7 +162,7 @@ export class LiveView {
     this.sending = true;
     try {
       const size = w.model.inputSize;
-      const format = ($<HTMLSelectElement>('live-format')).value as FrameFormat;
+      const format = $<HTMLSelectElement>('live-format').value as FrameFormat;
       const captured = performance.timeOrigin + performance.now();
       const payload = await captureFrame(this.video, this.canvas, size, format, w.model.crop);
       const index = this.nextIndex++;

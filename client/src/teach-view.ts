@@ -145,7 +145,8 @@ export class TeachView {
       await stopped;
       overlay.hidden = true;
       const blob = new Blob(chunks, { type: rec.mimeType || mimeType || 'video/webm' });
-      const r = (await this.api('POST', `/api/teach/clips?class=${encodeURIComponent(name)}`, blob, blob.type)) as { clip: ClipInfo; classes: TeachClass[] } | undefined;
+      const r = (await this.api('POST', `/api/teach/clips?class=${encodeURIComponent(name)}`, blob, blob.type)) as
+        { clip: ClipInfo; classes: TeachClass[] } | undefined;
       if (r) {
         this.posters.set(r.clip.id, poster);
         this.classes = r.classes;
@@ -295,7 +296,9 @@ export class TeachView {
       ...bundles.map((b) => {
         const row = document.createElement('div');
         const text = document.createElement('span');
-        text.textContent = `${b.id} · ${b.classes.join(', ')} · ${new Date(b.createdAt).toLocaleString()}` + (b.accuracy !== null ? ` · frame accuracy ${(b.accuracy * 100).toFixed(0)}%` : '');
+        text.textContent =
+          `${b.id} · ${b.classes.join(', ')} · ${new Date(b.createdAt).toLocaleString()}` +
+          (b.accuracy !== null ? ` · frame accuracy ${(b.accuracy * 100).toFixed(0)}%` : '');
         const link = document.createElement('a');
         link.href = b.downloadUrl;
         link.textContent = 'download';
@@ -356,8 +359,16 @@ export class TeachView {
       });
       ctx.stroke();
     };
-    line(h.map((e) => e.trainLoss), '#ff9f43', maxLoss);
-    line(h.map((e) => e.trainAccuracy), '#7bd88f', 1);
+    line(
+      h.map((e) => e.trainLoss),
+      '#ff9f43',
+      maxLoss,
+    );
+    line(
+      h.map((e) => e.trainAccuracy),
+      '#7bd88f',
+      1,
+    );
     ctx.fillStyle = '#ff9f43';
     ctx.font = '11px system-ui';
     ctx.fillText('loss', 8, 14);

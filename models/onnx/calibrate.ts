@@ -39,7 +39,10 @@ export interface Calibration {
 export async function calibrate(opts: CalibrateOptions): Promise<Calibration> {
   const probe: OnnxModel = {
     ...opts.folded,
-    outputs: [...opts.folded.outputs, ...opts.targets.filter((t) => !opts.folded.outputs.some((o) => o.name === t)).map((name) => ({ name, elemType: DataType.FLOAT, shape: null }))],
+    outputs: [
+      ...opts.folded.outputs,
+      ...opts.targets.filter((t) => !opts.folded.outputs.some((o) => o.name === t)).map((name) => ({ name, elemType: DataType.FLOAT, shape: null })),
+    ],
   };
   const session = await openSession(encodeModel(probe), opts.threads ?? 1, 'the calibration graph');
   const ranges = new Map<string, ActivationRange>(opts.targets.map((t) => [t, { min: Infinity, max: -Infinity }]));

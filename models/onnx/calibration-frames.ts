@@ -54,7 +54,11 @@ function sampleVideo(path: string, size: number, count: number): Promise<RgbFram
     // Every 4th frame of the first `count * 4`: different poses within a clip, without probing its length.
     const vf = `select='not(mod(n\\,4))',scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`;
     const ffmpeg = requireBinary('ffmpeg');
-    const ff = spawn(ffmpeg, ['-v', 'error', '-i', path, '-vf', vf, ...passthroughOption(ffmpeg), '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ff = spawn(
+      ffmpeg,
+      ['-v', 'error', '-i', path, '-vf', vf, ...passthroughOption(ffmpeg), '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     const chunks: Buffer[] = [];
     ff.stdout.on('data', (c: Buffer) => chunks.push(c));
     ff.on('error', () => resolveFrames([]));
@@ -99,7 +103,10 @@ export async function sampleFrames(opts: SampleOptions): Promise<FrameSample> {
     hash.update(`${f}:${(await stat(f)).size}:${got.length}\n`);
   }
   if (frames.length < 4) {
-    throw new FramewiseError(ErrorCodes.USAGE, `calibration needs real frames: found ${frames.length} in ${opts.sources.join(', ')} (give --calibrate DIR with photos or videos)`);
+    throw new FramewiseError(
+      ErrorCodes.USAGE,
+      `calibration needs real frames: found ${frames.length} in ${opts.sources.join(', ')} (give --calibrate DIR with photos or videos)`,
+    );
   }
   return {
     calibration: frames.filter((_, i) => i % 2 === 0),

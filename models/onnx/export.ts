@@ -55,10 +55,7 @@ interface Value {
 type LayerConfig = Record<string, unknown>;
 
 function unsupported(id: string, layer: tf.layers.Layer, what: string): FramewiseError {
-  return new FramewiseError(
-    ErrorCodes.MODEL_INVALID,
-    `cannot export "${id}" to ONNX: layer "${layer.name}" (${layer.getClassName()}) ${what}`,
-  );
+  return new FramewiseError(ErrorCodes.MODEL_INVALID, `cannot export "${id}" to ONNX: layer "${layer.name}" (${layer.getClassName()}) ${what}`);
 }
 
 function floatTensor(name: string, dims: number[], data: Float32Array): OnnxTensor {
@@ -79,8 +76,7 @@ export function hwioToOihw(w: Float32Array, [kh, kw, ci, co]: number[]): Float32
   const out = new Float32Array(w.length);
   for (let h = 0; h < kh; h++)
     for (let x = 0; x < kw; x++)
-      for (let i = 0; i < ci; i++)
-        for (let o = 0; o < co; o++) out[((o * ci + i) * kh + h) * kw + x] = w[((h * kw + x) * ci + i) * co + o]!;
+      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[((o * ci + i) * kh + h) * kw + x] = w[((h * kw + x) * ci + i) * co + o]!;
   return out;
 }
 
@@ -89,8 +85,7 @@ export function depthwiseToOihw(w: Float32Array, [kh, kw, c, m]: number[]): Floa
   const out = new Float32Array(w.length);
   for (let h = 0; h < kh; h++)
     for (let x = 0; x < kw; x++)
-      for (let ch = 0; ch < c; ch++)
-        for (let j = 0; j < m; j++) out[((ch * m + j) * kh + h) * kw + x] = w[((h * kw + x) * c + ch) * m + j]!;
+      for (let ch = 0; ch < c; ch++) for (let j = 0; j < m; j++) out[((ch * m + j) * kh + h) * kw + x] = w[((h * kw + x) * c + ch) * m + j]!;
   return out;
 }
 
@@ -216,7 +211,13 @@ export function exportLayersModel(id: string, model: tf.LayersModel, metadata: R
         const [, , ci, co] = k.shape as [number, number, number, number];
         const outChannels = depthwise ? ci * co : co;
         const wName = `${out}/W`;
-        inits.push(floatTensor(wName, depthwise ? [outChannels, 1, kh!, kw!] : [co, ci, kh!, kw!], depthwise ? depthwiseToOihw(k.data, k.shape) : hwioToOihw(k.data, k.shape)));
+        inits.push(
+          floatTensor(
+            wName,
+            depthwise ? [outChannels, 1, kh!, kw!] : [co, ci, kh!, kw!],
+            depthwise ? depthwiseToOihw(k.data, k.shape) : hwioToOihw(k.data, k.shape),
+          ),
+        );
         const inputs = [x!.name, wName];
         const bias = weights.get('bias');
         if (cfg.useBias !== false && bias) {
@@ -225,13 +226,19 @@ export function exportLayersModel(id: string, model: tf.LayersModel, metadata: R
         }
         const act = (cfg.activation as string | undefined) ?? 'linear';
         const convOut = act === 'linear' ? out : `${out}/conv`;
-        node('Conv', `${out}/conv`, inputs, [convOut], [
-          ints('dilations', dil),
-          int('group', depthwise ? ci : 1),
-          ints('kernel_shape', [kh!, kw!]),
-          ints('pads', [padH[0], padW[0], padH[1], padW[1]]),
-          ints('strides', [sh!, sw!]),
-        ]);
+        node(
+          'Conv',
+          `${out}/conv`,
+          inputs,
+          [convOut],
+          [
+            ints('dilations', dil),
+            int('group', depthwise ? ci : 1),
+            ints('kernel_shape', [kh!, kw!]),
+            ints('pads', [padH[0], padW[0], padH[1], padW[1]]),
+            ints('strides', [sh!, sw!]),
+          ],
+        );
         const outShape = layer.outputShape as number[];
         count(outShape[1]! * outShape[2]! * outChannels * kh! * kw! * (depthwise ? 1 : ci));
         const a = activation(layer, act, { ...x!, name: convOut }, out);
@@ -250,12 +257,21 @@ export function exportLayersModel(id: string, model: tf.LayersModel, metadata: R
         const c = mean.data.length;
         const gamma = wt.get('gamma')?.data ?? new Float32Array(c).fill(1);
         const beta = wt.get('beta')?.data ?? new Float32Array(c);
-        for (const [n, d] of [['scale', gamma], ['B', beta], ['mean', mean.data], ['var', variance.data]] as const) {
+        for (const [n, d] of [
+          ['scale', gamma],
+          ['B', beta],
+          ['mean', mean.data],
+          ['var', variance.data],
+        ] as const) {
           inits.push(floatTensor(`${out}/${n}`, [c], d));
         }
-        node('BatchNormalization', `${out}/bn`, [x!.name, `${out}/scale`, `${out}/B`, `${out}/mean`, `${out}/var`], [out], [
-          float('epsilon', cfg.epsilon as number),
-        ]);
+        node(
+          'BatchNormalization',
+          `${out}/bn`,
+          [x!.name, `${out}/scale`, `${out}/B`, `${out}/mean`, `${out}/var`],
+          [out],
+          [float('epsilon', cfg.epsilon as number)],
+        );
         values.set(out, { ...x!, name: out });
         break;
       }

@@ -105,7 +105,8 @@ export async function measureAgreement(
   const fails: string[] = [];
   if (!(r.cosineMedian >= t.cosineMedian)) fails.push(`median cosine to fp32 ${r.cosineMedian.toFixed(4)} < ${t.cosineMedian}`);
   if (!(r.cosineP5 >= t.cosineP5)) fails.push(`5th-percentile cosine ${r.cosineP5.toFixed(4)} < ${t.cosineP5}`);
-  if (top1Agreement !== null && !(top1Agreement >= t.top1Agreement)) fails.push(`ImageNet top-1 agrees with fp32 on ${(top1Agreement * 100).toFixed(0)}% of the photos < ${(t.top1Agreement * 100).toFixed(0)}%`);
+  if (top1Agreement !== null && !(top1Agreement >= t.top1Agreement))
+    fails.push(`ImageNet top-1 agrees with fp32 on ${(top1Agreement * 100).toFixed(0)}% of the photos < ${(t.top1Agreement * 100).toFixed(0)}%`);
   if (cos.length === 0) fails.push('no check frames');
   if (fails.length) Object.assign(r, { ok: false, reason: fails.join('; ') });
   return r;

@@ -126,7 +126,10 @@ async function measureSpeed(fp32: ort.InferenceSession, int8: ort.InferenceSessi
   const fps: Record<'fp32' | 'int8', number[]> = { fp32: [], int8: [] };
   for (const s of [fp32, int8]) await runSession(s, batch, size); // warm-up
   for (let r = 0; r < rounds; r++) {
-    for (const [name, s] of [['fp32', fp32], ['int8', int8]] as const) {
+    for (const [name, s] of [
+      ['fp32', fp32],
+      ['int8', int8],
+    ] as const) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       let n = 0;
@@ -156,7 +159,14 @@ function defaultSources(opts: Int8Options): string[] {
  */
 export async function makeInt8(opts: Int8Options & { sample?: FrameSample }): Promise<ReadyInt8> {
   const log = opts.log ?? (() => {});
-  const fp32 = await ensureOnnx({ id: opts.id, modelsDir: opts.modelsDir, cacheDir: opts.cacheDir, imagesDir: opts.imagesDir, log, beforeTfjs: opts.beforeTfjs });
+  const fp32 = await ensureOnnx({
+    id: opts.id,
+    modelsDir: opts.modelsDir,
+    cacheDir: opts.cacheDir,
+    imagesDir: opts.imagesDir,
+    log,
+    beforeTfjs: opts.beforeTfjs,
+  });
   const source = await readLayersArtifacts(opts.id, opts.modelsDir);
   await opts.beforeTfjs?.();
   const model = await loadLayersModel(source);
@@ -213,13 +223,22 @@ export async function makeInt8(opts: Int8Options & { sample?: FrameSample }): Pr
   } catch (err) {
     throw new FramewiseError(ErrorCodes.OUTPUT_FAILED, `cannot write int8 export to ${path}: ${(err as Error).message}`, { cause: err });
   }
-  log(`framewise: int8 ${opts.id} -> ${path}: ${describeAgreement(agreement)}; ${speed.int8Fps.toFixed(0)} vs fp32 ${speed.fp32Fps.toFixed(0)} frames per CPU-second on one thread (${speed.cpu})`);
+  log(
+    `framewise: int8 ${opts.id} -> ${path}: ${describeAgreement(agreement)}; ${speed.int8Fps.toFixed(0)} vs fp32 ${speed.fp32Fps.toFixed(0)} frames per CPU-second on one thread (${speed.cpu})`,
+  );
   return { path, bytes, sidecar, how: 'exported' };
 }
 
 /** Measures a file's agreement again (no or stale sidecar); refuses it below the thresholds. */
 async function verifyInt8File(opts: Int8Options, path: string, bytes: Uint8Array, old: Int8Sidecar | undefined): Promise<ReadyInt8> {
-  const fp32 = await ensureOnnx({ id: opts.id, modelsDir: opts.modelsDir, cacheDir: opts.cacheDir, imagesDir: opts.imagesDir, log: opts.log, beforeTfjs: opts.beforeTfjs });
+  const fp32 = await ensureOnnx({
+    id: opts.id,
+    modelsDir: opts.modelsDir,
+    cacheDir: opts.cacheDir,
+    imagesDir: opts.imagesDir,
+    log: opts.log,
+    beforeTfjs: opts.beforeTfjs,
+  });
   const size = embedderInfo(opts.id).inputSize;
   const sources = old?.calibration.sources ?? opts.calibrate ?? [];
   // The check half of the recorded calibration sample (disjoint from what was calibrated on).

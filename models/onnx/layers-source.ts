@@ -39,11 +39,9 @@ export async function readLayersArtifacts(id: string, modelsDir?: string): Promi
     return { id, dir, sourceHash: hash.digest('hex'), artifacts };
   } catch (err) {
     if (err instanceof FramewiseError && err.code === ErrorCodes.MODEL_NOT_FOUND) {
-      throw new FramewiseError(
-        ErrorCodes.MODEL_NOT_FOUND,
-        `no layers model for "${id}" at ${join(dir, 'model.json')} (set --models-dir or FRAMEWISE_MODELS)`,
-        { cause: err },
-      );
+      throw new FramewiseError(ErrorCodes.MODEL_NOT_FOUND, `no layers model for "${id}" at ${join(dir, 'model.json')} (set --models-dir or FRAMEWISE_MODELS)`, {
+        cause: err,
+      });
     }
     throw err;
   }

@@ -155,7 +155,8 @@ export function quantizationTargets(folded: OnnxModel): string[] {
 export function activationQuant(range: ActivationRange): ActivationQuant {
   const lo = Math.min(0, range.min);
   const hi = Math.max(0, range.max);
-  if (!(Number.isFinite(lo) && Number.isFinite(hi))) throw new FramewiseError(ErrorCodes.MODEL_INVALID, `calibrated range [${range.min}, ${range.max}] is not finite`);
+  if (!(Number.isFinite(lo) && Number.isFinite(hi)))
+    throw new FramewiseError(ErrorCodes.MODEL_INVALID, `calibrated range [${range.min}, ${range.max}] is not finite`);
   const scale = hi - lo > 0 ? (hi - lo) / 255 : 1;
   const zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
   return { scale, zeroPoint };
@@ -189,7 +190,7 @@ export function quantizeWeights(w: Float32Array, channels: number, reduceRange: 
       let bestErr = err(c, best);
       for (let r = 0.98; r >= 0.5; r -= 0.02) {
         const e = err(c, (m * r) / qmax);
-        if (e < bestErr) (bestErr = e), (best = (m * r) / qmax);
+        if (e < bestErr) ((bestErr = e), (best = (m * r) / qmax));
       }
     }
     scales[c] = best;
@@ -288,7 +289,13 @@ export function quantizeQdq(folded: OnnxModel, opts: QuantizeOptions): OnnxModel
       const wq = scalarInit(`${n.name}/W_q`, DataType.INT8, bytesOf(q), w.dims);
       const ws = scalarInit(`${n.name}/W_scale`, DataType.FLOAT, bytesOf(scales), [co]);
       const wz = scalarInit(`${n.name}/W_zero`, DataType.INT8, new Uint8Array(co), [co]);
-      nodes.push({ opType: 'DequantizeLinear', name: `${n.name}/W_dequantize`, input: [wq, ws, wz], output: [`${n.name}/W_dq`], attribute: [{ name: 'axis', type: AttrType.INT, i: 0 }] });
+      nodes.push({
+        opType: 'DequantizeLinear',
+        name: `${n.name}/W_dequantize`,
+        input: [wq, ws, wz],
+        output: [`${n.name}/W_dq`],
+        attribute: [{ name: 'axis', type: AttrType.INT, i: 0 }],
+      });
       node.input[1] = `${n.name}/W_dq`;
       if (n.input[2]) {
         const b = floatsOf(inits.get(n.input[2])!).map((v, c) => v - (shift?.[c] ?? 0));
@@ -297,7 +304,13 @@ export function quantizeQdq(folded: OnnxModel, opts: QuantizeOptions): OnnxModel
         const bqName = scalarInit(`${n.name}/B_q`, DataType.INT32, bytesOf(bq), [co]);
         const bsName = scalarInit(`${n.name}/B_scale`, DataType.FLOAT, bytesOf(bs), [co]);
         const bzName = scalarInit(`${n.name}/B_zero`, DataType.INT32, new Uint8Array(4 * co), [co]);
-        nodes.push({ opType: 'DequantizeLinear', name: `${n.name}/B_dequantize`, input: [bqName, bsName, bzName], output: [`${n.name}/B_dq`], attribute: [{ name: 'axis', type: AttrType.INT, i: 0 }] });
+        nodes.push({
+          opType: 'DequantizeLinear',
+          name: `${n.name}/B_dequantize`,
+          input: [bqName, bsName, bzName],
+          output: [`${n.name}/B_dq`],
+          attribute: [{ name: 'axis', type: AttrType.INT, i: 0 }],
+        });
         node.input[2] = `${n.name}/B_dq`;
       }
     }

@@ -54,7 +54,21 @@ const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp']);
 /** Decodes one image to size x size rgb24: scale to cover, then centre crop (as the decode stage does). */
 export function decodeImage(path: string, size: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const args = ['-v', 'error', '-i', path, '-vf', `scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'];
+    const args = [
+      '-v',
+      'error',
+      '-i',
+      path,
+      '-vf',
+      `scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`,
+      '-frames:v',
+      '1',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-',
+    ];
     const ff = spawn(requireBinary('ffmpeg'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let err = '';
@@ -74,7 +88,7 @@ export function decodeImage(path: string, size: number): Promise<Uint8Array> {
 export function syntheticFrames(count: number, size: number): RgbFrame[] {
   const frames: RgbFrame[] = [];
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   for (let f = 0; f < count; f++) {
     const rgb = new Uint8Array(size * size * 3);
     for (let y = 0; y < size; y++)
@@ -140,7 +154,12 @@ export async function tfjsReference(model: tf.LayersModel, frames: readonly RgbF
   const pool = model.layers.find((l) => l.getClassName() === 'GlobalAveragePooling2D');
   const last = model.layers[model.layers.length - 1]!;
   // The logits are the input of the softmax: a Softmax layer, or an Activation('softmax') before a Reshape.
-  const softmax = [...model.layers].reverse().find((l) => l.getClassName() === 'Softmax' || (l.getClassName() === 'Activation' && (l.getConfig() as { activation?: string }).activation === 'softmax')) ?? last;
+  const softmax =
+    [...model.layers]
+      .reverse()
+      .find(
+        (l) => l.getClassName() === 'Softmax' || (l.getClassName() === 'Activation' && (l.getConfig() as { activation?: string }).activation === 'softmax'),
+      ) ?? last;
   if (!pool) throw new FramewiseError(ErrorCodes.MODEL_INVALID, 'layers model has no GlobalAveragePooling2D layer');
   const sub = tf.model({ inputs: model.inputs, outputs: [pool.output as tf.SymbolicTensor, softmax.input as tf.SymbolicTensor] });
   const [emb, logits] = tf.tidy(() => {
@@ -176,7 +195,11 @@ export async function openSession(bytes: Uint8Array, threads: number, what: stri
 }
 
 /** Runs the session on raw-pixel frames; returns flat embedding and logits. */
-export async function runSession(session: ort.InferenceSession, frames: readonly RgbFrame[], size: number): Promise<{ embedding: Float32Array; logits: Float32Array }> {
+export async function runSession(
+  session: ort.InferenceSession,
+  frames: readonly RgbFrame[],
+  size: number,
+): Promise<{ embedding: Float32Array; logits: Float32Array }> {
   const input = new ort.Tensor('float32', packFrames(frames, size), [frames.length, size, size, 3]);
   const out = await session.run({ [INPUT_NAME]: input });
   try {
@@ -211,7 +234,13 @@ export interface VerifyOptions {
 export async function verifyOnnx(opts: VerifyOptions): Promise<VerifyResult> {
   const size = opts.model.inputs[0]!.shape[1] as number;
   const base = { id: opts.id, tolerance: EMBEDDING_TOLERANCE, frames: 0, inputs: 'photos' as VerifyResult['inputs'], backend: tf.getBackend() };
-  const fail = (reason: string, maxAbs = Infinity, maxLogit = Infinity): VerifyResult => ({ ...base, ok: false, maxAbsDiff: maxAbs, maxLogitDiff: maxLogit, reason });
+  const fail = (reason: string, maxAbs = Infinity, maxLogit = Infinity): VerifyResult => ({
+    ...base,
+    ok: false,
+    maxAbsDiff: maxAbs,
+    maxLogitDiff: maxLogit,
+    reason,
+  });
 
   // Structural checks first: they need no photos and no tfjs run.
   let fileId: string | undefined;

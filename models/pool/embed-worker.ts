@@ -56,7 +56,10 @@ async function handle(m: Exclude<ToWorker, { type: 'close' }>): Promise<void> {
       const out = await embedder.embed(frames);
       // Transfer only buffers an embedding owns whole; a view into a shared batch buffer is copied.
       const own = out.map((e) => (e.byteOffset === 0 && e.byteLength === e.buffer.byteLength ? e : e.slice()));
-      post({ type: 'done', taskId: m.taskId, embeddings: own }, own.map((e) => e.buffer as ArrayBuffer));
+      post(
+        { type: 'done', taskId: m.taskId, embeddings: own },
+        own.map((e) => e.buffer as ArrayBuffer),
+      );
     } else {
       const top = await embedder.classify({ rgb: m.pixels, width: m.size, height: m.size }, m.topK);
       post({ type: 'done', taskId: m.taskId, classes: top });

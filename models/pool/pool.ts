@@ -427,7 +427,10 @@ class Pool implements EmbeddingPool {
       } else {
         const embs = m.embeddings ?? [];
         if (embs.length !== task.frames.length) {
-          this.fail(call, new FramewiseError(ErrorCodes.MODEL_INVALID, `embedding worker ${slot.n} returned ${embs.length} embeddings for ${task.frames.length} frames`));
+          this.fail(
+            call,
+            new FramewiseError(ErrorCodes.MODEL_INVALID, `embedding worker ${slot.n} returned ${embs.length} embeddings for ${task.frames.length} frames`),
+          );
         } else {
           embs.forEach((e, i) => (call.out[task.start + i] = e));
           call.remaining -= 1;

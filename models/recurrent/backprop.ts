@@ -112,8 +112,8 @@ export function chunkGradients(head: RecurrentHead, chunk: ChunkTensors, state: 
         const o = t2(tf.sigmoid(zo!));
         const cNew = t2(tf.add(tf.mul(f, c), tf.mul(i, g)));
         const tanhC = t2(tf.tanh(cNew));
-        tape.i.push(i), tape.f.push(f), tape.g.push(g), tape.o.push(o);
-        tape.cPrev.push(c), tape.tanhC.push(tanhC), tape.hPrev.push(h);
+        (tape.i.push(i), tape.f.push(f), tape.g.push(g), tape.o.push(o));
+        (tape.cPrev.push(c), tape.tanhC.push(tanhC), tape.hPrev.push(h));
         c = cNew;
         h = t2(tf.mul(o, tanhC));
         hs.push(h);
@@ -130,7 +130,7 @@ export function chunkGradients(head: RecurrentHead, chunk: ChunkTensors, state: 
         const r = t2(tf.sigmoid(tf.add(xr!, hr!)));
         const rh = t2(tf.mul(r, h));
         const hh = t2(tf.tanh(tf.add(xh!, tf.matMul(rh, uh))));
-        tape.z.push(z), tape.r.push(r), tape.hh.push(hh), tape.hPrev.push(h), tape.rh.push(rh);
+        (tape.z.push(z), tape.r.push(r), tape.hh.push(hh), tape.hPrev.push(h), tape.rh.push(rh));
         h = t2(tf.add(hh, tf.mul(z, tf.sub(h, hh))));
         hs.push(h);
       }

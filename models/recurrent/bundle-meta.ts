@@ -74,18 +74,14 @@ export function specFromMeta(meta: BundleMeta): HeadSpec {
 export function headFromLayersModel(model: tf.LayersModel, meta: BundleMeta, invalid: (what: string, cause?: unknown) => FramewiseError): RecurrentHead {
   const inputDim = model.inputs[0]?.shape.at(-1);
   if (inputDim !== meta.embeddingDim) {
-    throw invalid(
-      `the model takes ${inputDim}-d embeddings but ${BUNDLE_FILES.meta} says embeddingDim ${meta.embeddingDim} (${meta.embedderId})`,
-    );
+    throw invalid(`the model takes ${inputDim}-d embeddings but ${BUNDLE_FILES.meta} says embeddingDim ${meta.embeddingDim} (${meta.embedderId})`);
   }
   const weights: NamedWeight[] = [];
   for (const layer of model.layers) {
     const names = layer.name.startsWith('rnn_') ? ['kernel', 'recurrent_kernel', 'bias'] : ['kernel', 'bias'];
     const values = layer.getWeights();
     if (values.length !== names.length) throw invalid(`layer ${layer.name} has ${values.length} weights, expected ${names.length}`);
-    values.forEach((v, k) =>
-      weights.push({ name: `${layer.name}/${names[k]}`, shape: [...v.shape], values: v.dataSync() as Float32Array }),
-    );
+    values.forEach((v, k) => weights.push({ name: `${layer.name}/${names[k]}`, shape: [...v.shape], values: v.dataSync() as Float32Array }));
   }
   try {
     return headFromSpec(specFromMeta(meta), weights);
@@ -107,7 +103,10 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
   };
   const posInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
   need(Array.isArray(m.classes) && m.classes.length >= 2 && m.classes.every((c) => typeof c === 'string'), 'classes must be >= 2 strings');
-  need(m.classes!.every((c) => c.length > 0) && new Set(m.classes).size === m.classes!.length, `class names must be non-empty and distinct, got ${JSON.stringify(m.classes)}`);
+  need(
+    m.classes!.every((c) => c.length > 0) && new Set(m.classes).size === m.classes!.length,
+    `class names must be non-empty and distinct, got ${JSON.stringify(m.classes)}`,
+  );
   need(typeof m.embedderId === 'string', 'embedderId must be a string');
   // Refused here, not at the first input: a bundle that cannot run must not look loaded.
   need(EMBEDDER_IDS.includes(m.embedderId!), `unknown embedderId ${JSON.stringify(m.embedderId)} (known: ${EMBEDDER_IDS.join(', ')})`);
@@ -120,10 +119,13 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
   need(m.inputNorm === undefined || (typeof m.inputNorm === 'number' && m.inputNorm >= 0 && m.inputNorm <= 1), 'inputNorm must be in [0, 1]');
   need(
     m.unknownFar === undefined ||
-      (Array.isArray(m.unknownFar.beyond) && m.unknownFar.beyond.length === m.classes!.length && Array.isArray(m.unknownFar.centroids) && m.unknownFar.centroids.length === m.classes!.length && m.unknownFar.centroids.every((c) => Array.isArray(c) && c.length === m.embeddingDim)),
+      (Array.isArray(m.unknownFar.beyond) &&
+        m.unknownFar.beyond.length === m.classes!.length &&
+        Array.isArray(m.unknownFar.centroids) &&
+        m.unknownFar.centroids.length === m.classes!.length &&
+        m.unknownFar.centroids.every((c) => Array.isArray(c) && c.length === m.embeddingDim)),
     'unknownFar must have one distance (beyond) and one centroid of embeddingDim numbers per class',
   );
   need(m.unknownBelow === undefined || (typeof m.unknownBelow === 'number' && m.unknownBelow >= 0 && m.unknownBelow <= 1), 'unknownBelow must be in [0, 1]');
   return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, ...m } as BundleMeta;
 }
-

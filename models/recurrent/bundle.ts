@@ -61,9 +61,7 @@ export function toLayersModel(head: RecurrentHead): tf.Sequential {
     add(tf.layers.dense({ units: s.classes, activation: 'softmax', name: 'readout', ...firstArgs() }));
     for (const layer of model.layers) {
       const n = layer.name;
-      layer.setWeights(
-        n.startsWith('rnn_') ? take(`${n}/kernel`, `${n}/recurrent_kernel`, `${n}/bias`) : take(`${n}/kernel`, `${n}/bias`),
-      );
+      layer.setWeights(n.startsWith('rnn_') ? take(`${n}/kernel`, `${n}/recurrent_kernel`, `${n}/bias`) : take(`${n}/kernel`, `${n}/bias`));
     }
     return model;
   } finally {
@@ -74,10 +72,7 @@ export function toLayersModel(head: RecurrentHead): tf.Sequential {
 export async function saveBundle(dir: string, head: RecurrentHead, info: BundleInfo): Promise<BundleMeta> {
   const s = head.spec;
   if (info.classes.length !== s.classes) {
-    throw new FramewiseError(
-      ErrorCodes.USAGE,
-      `saveBundle: ${info.classes.length} class labels for a head with ${s.classes} classes`,
-    );
+    throw new FramewiseError(ErrorCodes.USAGE, `saveBundle: ${info.classes.length} class labels for a head with ${s.classes} classes`);
   }
   const { inputDim, classes: _count, ...architecture } = s;
   const meta: BundleMeta = {
@@ -123,8 +118,7 @@ export interface LoadedBundle {
 
 /** Reads and checks a bundle; any problem is E_MODEL_INVALID naming the file and what is wrong. */
 export async function loadBundle(dir: string): Promise<LoadedBundle> {
-  const invalid = (what: string, cause?: unknown) =>
-    new FramewiseError(ErrorCodes.MODEL_INVALID, `model bundle ${dir}: ${what}`, { cause });
+  const invalid = (what: string, cause?: unknown) => new FramewiseError(ErrorCodes.MODEL_INVALID, `model bundle ${dir}: ${what}`, { cause });
   const meta = parseMeta(await readJson(join(dir, BUNDLE_FILES.meta), invalid), invalid);
   let model: tf.LayersModel;
   try {

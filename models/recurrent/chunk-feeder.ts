@@ -35,10 +35,7 @@ export function* chunkBatches(sequences: readonly LabeledSequence[], o: FeedOpti
   const lengthOf = (f: FrameInput) => (f instanceof Float32Array ? f.length / D : f.length);
   sequences.forEach((s, i) => {
     if (lengthOf(s.frames) !== s.labels.length || (s.frames instanceof Float32Array && s.frames.length % D !== 0)) {
-      throw new FramewiseError(
-        ErrorCodes.DATASET_INVALID,
-        `sequence ${i}: ${lengthOf(s.frames)} frames of dim ${D} but ${s.labels.length} labels`,
-      );
+      throw new FramewiseError(ErrorCodes.DATASET_INVALID, `sequence ${i}: ${lengthOf(s.frames)} frames of dim ${D} but ${s.labels.length} labels`);
     }
   });
   const order = sequences.map((_, i) => i);

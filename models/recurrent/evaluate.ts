@@ -30,8 +30,7 @@ export function evaluatePass(head: RecurrentHead, sequences: readonly EvalSequen
   const batch = Math.max(1, options.batch ?? 8);
   const D = head.spec.inputDim;
   const probs: Float32Array[][] = sequences.map(() => []);
-  const frameAt = (f: FrameInput, t: number) =>
-    f instanceof Float32Array ? f.subarray(t * D, (t + 1) * D) : (f as readonly Float32Array[])[t]!;
+  const frameAt = (f: FrameInput, t: number) => (f instanceof Float32Array ? f.subarray(t * D, (t + 1) * D) : (f as readonly Float32Array[])[t]!);
   const lengthOf = (f: FrameInput) => (f instanceof Float32Array ? f.length / D : f.length);
   for (let s0 = 0; s0 < sequences.length; s0 += batch) {
     const group = sequences.slice(s0, s0 + batch);
@@ -45,7 +44,10 @@ export function evaluatePass(head: RecurrentHead, sequences: readonly EvalSequen
         for (let t = t0; t < Math.min(lengths[g]!, t0 + chunk); t++) out.push(frameAt(group[g]!.frames, t));
         return out;
       });
-      const r = head.stepBatch(active.map((g) => states[g]!), frames);
+      const r = head.stepBatch(
+        active.map((g) => states[g]!),
+        frames,
+      );
       states = [...states];
       active.forEach((g, j) => {
         states[g] = r.states[j]!;

@@ -248,10 +248,7 @@ class Head implements RecurrentHead {
   stepBatch(states: readonly RecurrentState[], frames: readonly FrameInput[]): BatchStepResult {
     this.assertAlive();
     if (states.length !== frames.length || states.length === 0) {
-      throw new FramewiseError(
-        ErrorCodes.USAGE,
-        `stepBatch needs one frame list per state (got ${states.length} states, ${frames.length} frame lists)`,
-      );
+      throw new FramewiseError(ErrorCodes.USAGE, `stepBatch needs one frame list per state (got ${states.length} states, ${frames.length} frame lists)`);
     }
     const D = this.spec.inputDim;
     const B = states.length;
@@ -274,7 +271,10 @@ class Head implements RecurrentHead {
       outs = tf.tidy(() => {
         if (ragged) {
           stacked.keep = Array.from({ length: T }, (_, t) =>
-            tf.tensor2d(Float32Array.from(lengths, (n) => (t < n ? 1 : 0)), [B, 1]),
+            tf.tensor2d(
+              Float32Array.from(lengths, (n) => (t < n ? 1 : 0)),
+              [B, 1],
+            ),
           );
         }
         const { logits, next } = this.forward(tf.tensor2d(x, [T * B, D]), T, B, stacked);
@@ -284,10 +284,17 @@ class Head implements RecurrentHead {
       const L = this.spec.cell === 'none' ? 0 : this.spec.layers;
       const hs = rest.slice(0, L);
       const cs = this.spec.cell === 'lstm' ? rest.slice(L, 2 * L) : hs.map(() => null);
-      const probs = lengths.map((n, b) =>
-        Array.from({ length: n }, (_, t) => p!.slice((t * B + b) * C, (t * B + b + 1) * C)),
+      const probs = lengths.map((n, b) => Array.from({ length: n }, (_, t) => p!.slice((t * B + b) * C, (t * B + b + 1) * C)));
+      const next = withMeans(
+        unstackStates(
+          hs,
+          cs,
+          this.spec,
+          states.map((s) => s.frames),
+          lengths,
+        ),
+        normed.map((n) => n.mean),
       );
-      const next = withMeans(unstackStates(hs, cs, this.spec, states.map((s) => s.frames), lengths), normed.map((n) => n.mean));
       return { probs, states: next };
     } finally {
       disposeStateTensors(stacked);
@@ -345,10 +352,7 @@ function checkWeights(plan: Layout[], weights: readonly NamedWeight[]): Float32A
     const n = p.shape.reduce((a, b) => a * b, 1);
     if (!w) throw new FramewiseError(ErrorCodes.MODEL_INVALID, `weights: "${p.name}" is missing`);
     if (w.values.length !== n || w.shape.join('x') !== p.shape.join('x')) {
-      throw new FramewiseError(
-        ErrorCodes.MODEL_INVALID,
-        `weights: "${p.name}" has shape [${w.shape}] (${w.values.length} values), expected [${p.shape}]`,
-      );
+      throw new FramewiseError(ErrorCodes.MODEL_INVALID, `weights: "${p.name}" has shape [${w.shape}] (${w.values.length} values), expected [${p.shape}]`);
     }
     return w.values;
   });

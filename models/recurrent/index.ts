@@ -1,5 +1,15 @@
 // The recurrent head's public API in one import (each concept lives in its own file).
-export { createHead, resolveHeadSpec, type HeadSpec, type HeadOptions, type RecurrentHead, type FrameInput, type StepResult, type BatchStepResult, type NamedWeight } from './head.ts';
+export {
+  createHead,
+  resolveHeadSpec,
+  type HeadSpec,
+  type HeadOptions,
+  type RecurrentHead,
+  type FrameInput,
+  type StepResult,
+  type BatchStepResult,
+  type NamedWeight,
+} from './head.ts';
 export { zeroState, type RecurrentState, type LayerState, type CellType } from './state.ts';
 export { createTrainer, type Trainer, type TrainerOptions, type TrainChunk, type StepRecord, type TrainerState } from './trainer.ts';
 export { chunkBatches, type LabeledSequence, type FeedOptions, type FeedItem } from './chunk-feeder.ts';

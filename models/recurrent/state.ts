@@ -37,11 +37,7 @@ export function zeroState(shape: StateShape): RecurrentState {
   const layers: LayerState[] = [];
   if (shape.cell !== 'none') {
     for (let l = 0; l < shape.layers; l++) {
-      layers.push(
-        shape.cell === 'lstm'
-          ? { h: new Float32Array(shape.hidden), c: new Float32Array(shape.hidden) }
-          : { h: new Float32Array(shape.hidden) },
-      );
+      layers.push(shape.cell === 'lstm' ? { h: new Float32Array(shape.hidden), c: new Float32Array(shape.hidden) } : { h: new Float32Array(shape.hidden) });
     }
   }
   return Object.freeze({ cell: shape.cell, hidden: shape.hidden, layers: Object.freeze(layers), frames: 0 });
@@ -53,9 +49,7 @@ export function assertStateFits(state: RecurrentState, shape: StateShape): void 
   const ok =
     state.cell === shape.cell &&
     state.layers.length === layers &&
-    state.layers.every(
-      (l) => l.h.length === shape.hidden && (shape.cell === 'lstm' ? l.c?.length === shape.hidden : l.c === undefined),
-    );
+    state.layers.every((l) => l.h.length === shape.hidden && (shape.cell === 'lstm' ? l.c?.length === shape.hidden : l.c === undefined));
   if (!ok) {
     throw new FramewiseError(
       ErrorCodes.USAGE,
@@ -112,9 +106,7 @@ export function unstackStates(
   for (let b = 0; b < B; b++) {
     const layers: LayerState[] = h.map((hl, l) => {
       const cl = c[l];
-      return cl
-        ? { h: hl.slice(b * H, (b + 1) * H), c: cl.slice(b * H, (b + 1) * H) }
-        : { h: hl.slice(b * H, (b + 1) * H) };
+      return cl ? { h: hl.slice(b * H, (b + 1) * H), c: cl.slice(b * H, (b + 1) * H) } : { h: hl.slice(b * H, (b + 1) * H) };
     });
     out.push(
       Object.freeze({

@@ -152,7 +152,11 @@ class TbpttTrainer implements Trainer {
     const means = this.slots.map((slot, b) => {
       const real: number[] = [];
       for (let t = 0; t < k; t++) if (!chunk.mask || Number(chunk.mask[b * k + t]) > 0) real.push(t);
-      const r = normalizeFrames(real.map((t) => chunk.inputs.subarray((b * k + t) * D, (b * k + t + 1) * D)), slot.mean, spec.inputNorm);
+      const r = normalizeFrames(
+        real.map((t) => chunk.inputs.subarray((b * k + t) * D, (b * k + t + 1) * D)),
+        slot.mean,
+        spec.inputNorm,
+      );
       real.forEach((t, i) => x.set(r.frames[i]!, (t * B + b) * D));
       return r.mean;
     });
@@ -208,7 +212,16 @@ class TbpttTrainer implements Trainer {
       }
       const hs = out.h.map((t) => t.dataSync() as Float32Array);
       const cs = spec.cell === 'lstm' ? out.c.map((t) => t.dataSync() as Float32Array) : hs.map(() => null);
-      this.slots = withMeans(unstackStates(hs, cs, spec, this.slots.map((s) => s.frames), this.slots.map(() => k)), means);
+      this.slots = withMeans(
+        unstackStates(
+          hs,
+          cs,
+          spec,
+          this.slots.map((s) => s.frames),
+          this.slots.map(() => k),
+        ),
+        means,
+      );
       const logits = out.logits.dataSync();
       let correct = 0;
       for (let row = 0; row < N; row++) {

@@ -49,6 +49,10 @@ export function activityNetResult(videoId: string, segments: readonly Segment[],
 /** `<name>.segments.json`, with the frame count and whether the run was complete. */
 export class ActivityNetSink extends DocumentSink {
   constructor(path: string, videoId: string, externalData: ExternalData = DEFAULT_EXTERNAL_DATA) {
-    super(path, (segments, state) => `${JSON.stringify({ ...activityNetResult(videoId, segments, externalData), complete: state.complete, frames: state.frames }, null, 2)}\n`);
+    super(
+      path,
+      (segments, state) =>
+        `${JSON.stringify({ ...activityNetResult(videoId, segments, externalData), complete: state.complete, frames: state.frames }, null, 2)}\n`,
+    );
   }
 }

@@ -90,4 +90,3 @@ export function requireMedia(format: string, options: AnnotationOptions): Annota
 }
 
 export const mediaName = (m: AnnotationMedia) => path.basename(m.path.replace(/[?#].*$/, ''));
-

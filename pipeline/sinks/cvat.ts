@@ -22,8 +22,15 @@ export function cvatXml(segments: readonly Segment[], options: AnnotationOptions
   const w = media.width ?? 1;
   const h = media.height ?? 1;
   const box = (frame: number, outside: boolean) => ({
-    '@_frame': frame, '@_keyframe': 1, '@_outside': outside ? 1 : 0, '@_occluded': 0,
-    '@_xtl': '0.00', '@_ytl': '0.00', '@_xbr': w.toFixed(2), '@_ybr': h.toFixed(2), '@_z_order': 0,
+    '@_frame': frame,
+    '@_keyframe': 1,
+    '@_outside': outside ? 1 : 0,
+    '@_occluded': 0,
+    '@_xtl': '0.00',
+    '@_ytl': '0.00',
+    '@_xbr': w.toFixed(2),
+    '@_ybr': h.toFixed(2),
+    '@_z_order': 0,
   });
   const labels = [...new Set(intervals.map((i) => i.label))];
   return `${buildXml({
@@ -117,7 +124,9 @@ export function parseCvatXml(xml: string, file: string): CvatTask {
     const f = int(v, `${where}: frame`);
     if (f === undefined) throw bad(`${where} has no frame`);
     if ((f - startFrame) % step !== 0 || f < startFrame || (taskEnd !== undefined && f >= taskEnd + step)) {
-      throw bad(`${where}: frame ${f} is not a frame of the task (start_frame ${startFrame}, step ${step}${stopFrame !== undefined ? `, stop_frame ${stopFrame}` : ''})`);
+      throw bad(
+        `${where}: frame ${f} is not a frame of the task (start_frame ${startFrame}, step ${step}${stopFrame !== undefined ? `, stop_frame ${stopFrame}` : ''})`,
+      );
     }
     return f;
   };
@@ -140,7 +149,8 @@ export function parseCvatXml(xml: string, file: string): CvatTask {
         on = undefined;
       }
     }
-    if (on !== undefined) intervals.push({ label, start: on, end: taskEnd, where: `track ${id} (frames ${on}-${taskEnd !== undefined ? taskEnd - 1 : 'end'})` });
+    if (on !== undefined)
+      intervals.push({ label, start: on, end: taskEnd, where: `track ${id} (frames ${on}-${taskEnd !== undefined ? taskEnd - 1 : 'end'})` });
   }
   for (const tag of children(root, 'tag')) {
     const label = attr(tag, 'label');

@@ -17,7 +17,16 @@ import { attr, buildXml, child, children, parseXml, text, type XmlNode } from '.
 
 export const ELAN_TIER = 'framewise';
 
-const MIME: Record<string, string> = { '.mp4': 'video/mp4', '.m4v': 'video/mp4', '.mov': 'video/quicktime', '.avi': 'video/x-msvideo', '.mpg': 'video/mpeg', '.mpeg': 'video/mpeg', '.webm': 'video/webm', '.mkv': 'video/x-matroska' };
+const MIME: Record<string, string> = {
+  '.mp4': 'video/mp4',
+  '.m4v': 'video/mp4',
+  '.mov': 'video/quicktime',
+  '.avi': 'video/x-msvideo',
+  '.mpg': 'video/mpeg',
+  '.mpeg': 'video/mpeg',
+  '.webm': 'video/webm',
+  '.mkv': 'video/x-matroska',
+};
 
 export function eafXml(segments: readonly Segment[], options: AnnotationOptions, eafFile: string): string {
   const media = requireMedia('elan', options);
@@ -35,11 +44,22 @@ export function eafXml(segments: readonly Segment[], options: AnnotationOptions,
     return id;
   };
   const annotations = intervals.map((iv, i) => ({
-    ALIGNABLE_ANNOTATION: { '@_ANNOTATION_ID': `a${i + 1}`, '@_TIME_SLOT_REF1': slot(ms(iv.start)), '@_TIME_SLOT_REF2': slot(ms(iv.end)), ANNOTATION_VALUE: iv.label },
+    ALIGNABLE_ANNOTATION: {
+      '@_ANNOTATION_ID': `a${i + 1}`,
+      '@_TIME_SLOT_REF1': slot(ms(iv.start)),
+      '@_TIME_SLOT_REF2': slot(ms(iv.end)),
+      ANNOTATION_VALUE: iv.label,
+    },
   }));
   const local = !/^[a-z][a-z0-9+.-]*:/i.test(media.path);
   const mediaUrl = options.videoUrl ?? (local ? pathToFileURL(path.resolve(media.path)).href : media.path);
-  const rel = local ? path.relative(path.dirname(path.resolve(eafFile)), path.resolve(media.path)).split(path.sep).map(encodeURIComponent).join('/') : undefined;
+  const rel = local
+    ? path
+        .relative(path.dirname(path.resolve(eafFile)), path.resolve(media.path))
+        .split(path.sep)
+        .map(encodeURIComponent)
+        .join('/')
+    : undefined;
   return `${buildXml({
     ANNOTATION_DOCUMENT: {
       '@_AUTHOR': options.modelVersion ?? 'framewise',
@@ -94,7 +114,8 @@ export function parseEaf(xml: string, file: string, tier?: string): EafDocument 
   const doc = parseXml(xml, file, ['TIER', 'ANNOTATION', 'TIME_SLOT', 'MEDIA_DESCRIPTOR']).ANNOTATION_DOCUMENT as XmlNode | undefined;
   if (!doc || typeof doc !== 'object') throw bad('no ANNOTATION_DOCUMENT: not an ELAN .eaf file');
   const header = child(doc, 'HEADER');
-  if (header && attr(header, 'TIME_UNITS') && attr(header, 'TIME_UNITS') !== 'milliseconds') throw bad(`TIME_UNITS ${attr(header, 'TIME_UNITS')} (milliseconds expected)`);
+  if (header && attr(header, 'TIME_UNITS') && attr(header, 'TIME_UNITS') !== 'milliseconds')
+    throw bad(`TIME_UNITS ${attr(header, 'TIME_UNITS')} (milliseconds expected)`);
   const media = children(header, 'MEDIA_DESCRIPTOR').map((m) => ({
     url: attr(m, 'MEDIA_URL'),
     relative: attr(m, 'RELATIVE_MEDIA_URL'),
@@ -113,7 +134,11 @@ export function parseEaf(xml: string, file: string, tier?: string): EafDocument 
   const aligned = (t: XmlNode) => children(t, 'ANNOTATION').some((a) => child(a, 'ALIGNABLE_ANNOTATION'));
   const picked = tier === undefined ? tiers.find(aligned) : tiers.find((t) => attr(t, 'TIER_ID') === tier);
   if (!picked) {
-    throw bad(tier === undefined ? `no tier with time-aligned annotations (tiers: ${names.join(', ') || 'none'})` : `no tier "${tier}" (tiers: ${names.join(', ') || 'none'})`);
+    throw bad(
+      tier === undefined
+        ? `no tier with time-aligned annotations (tiers: ${names.join(', ') || 'none'})`
+        : `no tier "${tier}" (tiers: ${names.join(', ') || 'none'})`,
+    );
   }
   const tierId = attr(picked, 'TIER_ID') ?? '';
   const intervals: EafInterval[] = [];

@@ -75,7 +75,9 @@ export function openOutputs(options: OutputOptions): OutputSet {
     ensureDir(dir);
     const stale = removeStaleStages(dir);
     if (stale.length > 0) {
-      options.onNotice?.(`removed ${stale.length} staging file(s) of an earlier run that was killed before it finished: ${stale.map((f) => path.basename(f)).join(', ')}`);
+      options.onNotice?.(
+        `removed ${stale.length} staging file(s) of an earlier run that was killed before it finished: ${stale.map((f) => path.basename(f)).join(', ')}`,
+      );
     }
     stage = openStage(dir);
     try {
@@ -86,7 +88,10 @@ export function openOutputs(options: OutputOptions): OutputSet {
       }
     } catch (err) {
       // Reporting the open failure matters more than a close failure of a sibling.
-      for (const s of sinks) void Promise.resolve().then(() => s.close()).catch(() => undefined);
+      for (const s of sinks)
+        void Promise.resolve()
+          .then(() => s.close())
+          .catch(() => undefined);
       stage.discard();
       throw err;
     }

@@ -85,13 +85,17 @@ export function parseLabelStudioConfig(xml: string, file: string): LabelStudioCo
   const doc = parseXml(xml, file, []);
   const videos = elements(doc, 'Video');
   if (videos.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: no <Video> tag in the labeling config`);
-  if (videos.length > 1) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: ${videos.length} <Video> tags; framewise reads projects with one video per task`);
+  if (videos.length > 1)
+    throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: ${videos.length} <Video> tags; framewise reads projects with one video per task`);
   const v = videos[0]!;
   const rate = attr(v, 'frameRate') ?? attr(v, 'framerate');
   const frameRate = rate === undefined ? LS_DEFAULTS.frameRate : Number(rate);
   if (!(frameRate > 0)) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: <Video frameRate="${rate}"> is not a frame rate`);
   const value = attr(v, 'value');
-  const labels = elements(doc, 'TimelineLabels').flatMap((t) => elements(t, 'Label')).map((l) => attr(l, 'value') ?? '').filter(Boolean);
+  const labels = elements(doc, 'TimelineLabels')
+    .flatMap((t) => elements(t, 'Label'))
+    .map((l) => attr(l, 'value') ?? '')
+    .filter(Boolean);
   return { frameRate, dataKey: value?.startsWith('$') ? value.slice(1) : undefined, videoName: attr(v, 'name'), labels };
 }
 
@@ -138,7 +142,8 @@ export function parseLabelStudioExport(json: string, file: string, o: { dataKey?
       if (r?.type !== 'timelinelabels') continue;
       const labels = r.value?.timelinelabels;
       if (!Array.isArray(labels) || labels.length === 0) continue;
-      if (labels.length > 1) throw bad(`task ${id} region ${r.id ?? '?'}: ${labels.length} labels on one region (${labels.join(', ')}); framewise needs one label per frame`);
+      if (labels.length > 1)
+        throw bad(`task ${id} region ${r.id ?? '?'}: ${labels.length} labels on one region (${labels.join(', ')}); framewise needs one label per frame`);
       for (const range of (r.value?.ranges ?? []) as { start: unknown; end: unknown }[]) {
         const s = Number(range?.start);
         const e = Number(range?.end);

@@ -50,10 +50,7 @@ export function parseFormats(spec?: string): OutputFormat[] {
     } else if ((KNOWN_FORMATS as readonly string[]).includes(f)) {
       picked.add(f as OutputFormat);
     } else {
-      throw new FramewiseError(
-        ErrorCodes.USAGE,
-        `unknown output format '${raw.trim()}' in --formats (choose from ${KNOWN_FORMATS.join(', ')}, or all)`,
-      );
+      throw new FramewiseError(ErrorCodes.USAGE, `unknown output format '${raw.trim()}' in --formats (choose from ${KNOWN_FORMATS.join(', ')}, or all)`);
     }
   }
   if (picked.size === 0) throw new FramewiseError(ErrorCodes.USAGE, `--formats '${spec}' names no format`);

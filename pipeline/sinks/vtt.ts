@@ -17,7 +17,11 @@ export function vttTime(ms: number): string {
 
 /** Cue text must not hold markup, line breaks (a blank line ends the cue) or "-->". */
 export function vttText(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/[\r\n]+/g, ' ');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/[\r\n]+/g, ' ');
 }
 
 export function vttCue(id: number, seg: Segment): string {

@@ -23,7 +23,14 @@ export function parseXml(text: string, file: string, arrays: readonly string[]):
 }
 
 export function buildXml(doc: XmlNode): string {
-  const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', format: true, indentBy: '  ', suppressEmptyNode: true, suppressBooleanAttributes: false });
+  const builder = new XMLBuilder({
+    ignoreAttributes: false,
+    attributeNamePrefix: '@_',
+    format: true,
+    indentBy: '  ',
+    suppressEmptyNode: true,
+    suppressBooleanAttributes: false,
+  });
   return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build(doc) as string}`;
 }
 

@@ -53,13 +53,26 @@ export const command: CommandSpec = {
     seconds: { type: 'string', valueName: 'S', default: '60', description: 'length of the clip for the engine and end-to-end part' },
     'spine-seconds': { type: 'string', valueName: 'S', default: '10', description: 'length of the clip for decode-only / decode+embed (0 skips that part)' },
     'embed-seconds': { type: 'string', valueName: 'S', default: '3', description: 'time per embed-only measurement' },
-    rounds: { type: 'string', valueName: 'N', default: '3', description: 'rounds of every measurement (each round measures every row once; medians are printed)' },
+    rounds: {
+      type: 'string',
+      valueName: 'N',
+      default: '3',
+      description: 'rounds of every measurement (each round measures every row once; medians are printed)',
+    },
     quick: { type: 'boolean', description: 'short clips (10 s / 5 s) and 1.5 s per embed-only row, for a smoke run' },
     json: { type: 'boolean', description: 'print one JSON object with every figure on stdout (the text goes to stderr)' },
     'skip-engines': { type: 'boolean', description: 'skip the engine rows and the auto end-to-end run (the precision part still runs)' },
     'skip-precision': { type: 'boolean', description: 'skip fp32 vs int8' },
-    'agreement-data': { type: 'string', valueName: 'DIR', description: 'labeled clips for the int8 label agreement (default <models-dir>/../data/video/labeled/ud810_ps7)' },
-    'agreement-bundle': { type: 'string', valueName: 'DIR', description: 'a bundle trained on fp32 embeddings of --agreement-data (default: trained by the first bench run into $FRAMEWISE_CACHE/bench/)' },
+    'agreement-data': {
+      type: 'string',
+      valueName: 'DIR',
+      description: 'labeled clips for the int8 label agreement (default <models-dir>/../data/video/labeled/ud810_ps7)',
+    },
+    'agreement-bundle': {
+      type: 'string',
+      valueName: 'DIR',
+      description: 'a bundle trained on fp32 embeddings of --agreement-data (default: trained by the first bench run into $FRAMEWISE_CACHE/bench/)',
+    },
     rss: { type: 'boolean', description: 'also compare peak RSS of `framewise label` on a 1-minute and a 10-minute clip (about 2-4 more minutes)' },
     'rss-embedder': { type: 'string', valueName: 'ID', default: 'mobilenet_v1_0.25_224', description: 'embedder for the RSS part' },
     ...modelOptions,
@@ -71,9 +84,14 @@ export const command: CommandSpec = {
     const embedders: Record<string, PrecisionFigures> = {};
     const note = (l: string) => stderr.write(`  ${l}\n`);
     const quick = bool(values, 'quick');
-    const ids = str(values, 'embedders')!.split(',').map((s) => s.trim()).filter(Boolean);
+    const ids = str(values, 'embedders')!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     ids.forEach((id) => embedderInfo(id));
-    const rows = str(values, 'engines')!.split(',').map((s) => s.trim()) as EngineRow[];
+    const rows = str(values, 'engines')!
+      .split(',')
+      .map((s) => s.trim()) as EngineRow[];
     for (const r of rows) if (!ENGINE_ROWS.includes(r)) throw usage(`unknown --engines row "${r}": use ${ENGINE_ROWS.join(', ')}`);
     const seconds = quick ? 10 : num(values, 'seconds', 1, 3600)!;
     const spineSeconds = quick ? 5 : num(values, 'spine-seconds', 0, 3600)!;
@@ -85,7 +103,9 @@ export const command: CommandSpec = {
     const backend = await ensureBackend(backendRequest);
     const cpu = cpus()[0]?.model.trim() ?? 'unknown cpu';
     const load0 = loadavg();
-    say(`framewise bench: ${cpu}, ${cpus().length} cores (availableParallelism ${availableParallelism()}), node ${process.version}, tfjs backend ${backend.name}`);
+    say(
+      `framewise bench: ${cpu}, ${cpus().length} cores (availableParallelism ${availableParallelism()}), node ${process.version}, tfjs backend ${backend.name}`,
+    );
     say(`load average at start: ${load0.map((x) => x.toFixed(2)).join(' ')} (other processes on the machine lower every number below)`);
 
     const work = await mkdtemp(join(tmpdir(), 'framewise-bench-'));
@@ -116,7 +136,15 @@ export const command: CommandSpec = {
               `${id}: embed-only ${fmt(only)} frames/s, decode+embed ${fmt(both)} frames/s, ratio ${ratio.toFixed(2)} ` +
                 `(rounds ${runs.map((x) => (x.both / x.only).toFixed(2)).join(', ')}; target >= 0.9: ${met(ratio >= 0.9)})`,
             );
-            table.push({ part: 'spine', id, what: `decode+embed / embed-only (tfjs ${backend.name}, 1 thread)`, fps: both, ratio, target: '>= 0.9', ok: ratio >= 0.9 });
+            table.push({
+              part: 'spine',
+              id,
+              what: `decode+embed / embed-only (tfjs ${backend.name}, 1 thread)`,
+              fps: both,
+              ratio,
+              target: '>= 0.9',
+              ok: ratio >= 0.9,
+            });
           } finally {
             e.dispose();
           }
@@ -125,8 +153,12 @@ export const command: CommandSpec = {
 
       // ---- issues 7 and 4: engines and end to end ----
       const clip = await makeClip(seconds, 25, note);
-      say(`\n== engines: ${seconds} s 640x480 clip at 25 fps (${clip}); embed-only on pre-decoded frames, calls of ${DEFAULTS.embedBatch}, ${DEFAULTS.embedConcurrency} in flight (as the pipeline makes them); pool = ${workers} workers ==`);
-      say(`${rounds} rounds, each measuring every row once, so slow and fast spells of the shared machine fall on all of them alike; figures are medians over rounds, ratios medians of the per-round ratios`);
+      say(
+        `\n== engines: ${seconds} s 640x480 clip at 25 fps (${clip}); embed-only on pre-decoded frames, calls of ${DEFAULTS.embedBatch}, ${DEFAULTS.embedConcurrency} in flight (as the pipeline makes them); pool = ${workers} workers ==`,
+      );
+      say(
+        `${rounds} rounds, each measuring every row once, so slow and fast spells of the shared machine fall on all of them alike; figures are medians over rounds, ratios medians of the per-round ratios`,
+      );
       const sample = await lastValueFrom(decode(clip, { size: 224 }).pipe(take(64), toArray()));
       for (const id of bool(values, 'skip-engines') ? [] : ids) {
         say(`\n-- ${id} --`);
@@ -165,7 +197,9 @@ export const command: CommandSpec = {
             push('ratioSame', e2e.fps / only.fps);
             if (per.pool && per.wasm1) push('poolRatio', per.pool.at(-1)! / per.wasm1.at(-1)!);
             if (per.onnx2 && per.onnx1) push('onnxRatio', per.onnx2.at(-1)! / per.onnx1.at(-1)!);
-            note(`round ${r + 1}/${rounds}: decode ${fmt(dec.fps)}, ${rows.map((row) => `${row} ${fmt(per[row]!.at(-1)!)}`).join(', ')}, e2e ${fmt(e2e.fps)} frames/s`);
+            note(
+              `round ${r + 1}/${rounds}: decode ${fmt(dec.fps)}, ${rows.map((row) => `${row} ${fmt(per[row]!.at(-1)!)}`).join(', ')}, e2e ${fmt(e2e.fps)} frames/s`,
+            );
           }
         } finally {
           head.dispose();
@@ -195,7 +229,9 @@ export const command: CommandSpec = {
         }
         const cpu = per['e2e.decoderMs'] ? `; CPU per frame: ffmpeg ${m('e2e.decoderMs').toFixed(2)} ms, this process ${m('e2e.processMs').toFixed(2)} ms` : '';
         say(`end-to-end label (${auto.engine}: ${auto.description}): ${fmt(m('e2e'))} frames/s (rounds ${spread('e2e')})${cpu}`);
-        say(`  embed-only of that same embedder: ${fmt(m('autoOnly'))} frames/s; e2e / it: ${m('ratioSame').toFixed(2)} (target >= 0.9: ${met(m('ratioSame') >= 0.9)})`);
+        say(
+          `  embed-only of that same embedder: ${fmt(m('autoOnly'))} frames/s; e2e / it: ${m('ratioSame').toFixed(2)} (target >= 0.9: ${met(m('ratioSame') >= 0.9)})`,
+        );
         const ratio = m('ratio');
         say(`  e2e / min(decode-only, best embed-only ${fmt(m('best'))}) = ${ratio.toFixed(2)} (target >= 0.8: ${met(ratio >= 0.8)})`);
         if (per.ceiling) {
@@ -205,33 +241,89 @@ export const command: CommandSpec = {
           );
         }
         table.push({ part: 'e2e', id, what: `e2e auto / min(decode, best embed)`, fps: m('e2e'), ratio, target: '>= 0.8', ok: ratio >= 0.8 });
-        if (per.ceiling) table.push({ part: 'e2e', id, what: `e2e auto / CPU budget of decode + embed`, fps: m('e2e'), ratio: m('ratioCeiling'), target: '', ok: undefined });
+        if (per.ceiling)
+          table.push({ part: 'e2e', id, what: `e2e auto / CPU budget of decode + embed`, fps: m('e2e'), ratio: m('ratioCeiling'), target: '', ok: undefined });
         if (id === 'mobilenet_v2_1.0_224') {
           table.push({ part: 'e2e', id, what: 'e2e auto frames/s', fps: m('e2e'), ratio: undefined, target: '>= 100 fps', ok: m('e2e') >= 100 });
         }
-        table.push({ part: 'label', id, what: `e2e / embed-only (${auto.engine}, same embedder)`, fps: m('e2e'), ratio: m('ratioSame'), target: '>= 0.9', ok: m('ratioSame') >= 0.9 });
+        table.push({
+          part: 'label',
+          id,
+          what: `e2e / embed-only (${auto.engine}, same embedder)`,
+          fps: m('e2e'),
+          ratio: m('ratioSame'),
+          target: '>= 0.9',
+          ok: m('ratioSame') >= 0.9,
+        });
         table.push(...rows.map((row) => ({ part: 'embed', id, what: ROW_NAME[row], fps: m(row), ratio: undefined, target: '', ok: undefined })));
       }
 
       // ---- fp32 against int8 ----
       if (!bool(values, 'skip-precision')) {
         const agreementData = str(values, 'agreement-data') ?? (modelsDir ? join(modelsDir, '..', 'data', 'video', 'labeled', 'ud810_ps7') : undefined);
-        say(`\n== precision: fp32 vs int8 on ONNX Runtime (${workers} workers x 1 thread), ${rounds} interleaved rounds; label agreement on ${agreementData ?? '(no data)'} ==`);
+        say(
+          `\n== precision: fp32 vs int8 on ONNX Runtime (${workers} workers x 1 thread), ${rounds} interleaved rounds; label agreement on ${agreementData ?? '(no data)'} ==`,
+        );
         for (const id of ids) {
           const bundle = await loadBundle(await makeBundle(work, id, null));
           try {
             const f = await benchPrecision({
-              id, modelsDir, workers, rounds, embedSeconds, clip, sample, bundle, work, agreementData,
-              agreementBundle: str(values, 'agreement-bundle'), bin: BIN, note, embedOnly, endToEnd,
+              id,
+              modelsDir,
+              workers,
+              rounds,
+              embedSeconds,
+              clip,
+              sample,
+              bundle,
+              work,
+              agreementData,
+              agreementBundle: str(values, 'agreement-bundle'),
+              bin: BIN,
+              note,
+              embedOnly,
+              endToEnd,
             });
             embedders[id] = f;
-            const lab = f.agreement.labelAgreement === null ? 'no labeled clips' : `${(f.agreement.labelAgreement * 100).toFixed(1)}% of ${f.agreement.labelFrames} frames`;
-            say(`${id}: embed-only fp32 ${fmt(f.embedOnly.fp32)}, int8 ${fmt(f.embedOnly.int8)} frames/s (int8/fp32 ${f.ratios.embedOnly.toFixed(2)}); end to end fp32 ${fmt(f.endToEnd.fp32)}, int8 ${fmt(f.endToEnd.int8)} frames/s (int8/fp32 ${f.ratios.endToEnd.toFixed(2)})`);
-            say(`  label process CPU per frame (beyond ffmpeg): fp32 ${f.processMsPerFrame.fp32.toFixed(2)} ms, int8 ${f.processMsPerFrame.int8.toFixed(2)} ms; agreement: cosine median ${f.agreement.cosineMedian.toFixed(4)} (5th pct ${f.agreement.cosineP5.toFixed(4)}), labels ${lab}`);
+            const lab =
+              f.agreement.labelAgreement === null
+                ? 'no labeled clips'
+                : `${(f.agreement.labelAgreement * 100).toFixed(1)}% of ${f.agreement.labelFrames} frames`;
+            say(
+              `${id}: embed-only fp32 ${fmt(f.embedOnly.fp32)}, int8 ${fmt(f.embedOnly.int8)} frames/s (int8/fp32 ${f.ratios.embedOnly.toFixed(2)}); end to end fp32 ${fmt(f.endToEnd.fp32)}, int8 ${fmt(f.endToEnd.int8)} frames/s (int8/fp32 ${f.ratios.endToEnd.toFixed(2)})`,
+            );
+            say(
+              `  label process CPU per frame (beyond ffmpeg): fp32 ${f.processMsPerFrame.fp32.toFixed(2)} ms, int8 ${f.processMsPerFrame.int8.toFixed(2)} ms; agreement: cosine median ${f.agreement.cosineMedian.toFixed(4)} (5th pct ${f.agreement.cosineP5.toFixed(4)}), labels ${lab}`,
+            );
             const v2 = id === 'mobilenet_v2_1.0_224';
-            table.push({ part: 'int8', id, what: 'embed-only int8 / fp32', fps: f.embedOnly.int8, ratio: f.ratios.embedOnly, target: v2 ? '>= 2.0' : '', ok: v2 ? f.ratios.embedOnly >= 2 : undefined });
-            table.push({ part: 'int8', id, what: 'e2e int8 / fp32', fps: f.endToEnd.int8, ratio: f.ratios.endToEnd, target: v2 ? '>= 1.5' : '', ok: v2 ? f.ratios.endToEnd >= 1.5 : undefined });
-            if (f.agreement.labelAgreement !== null) table.push({ part: 'int8', id, what: 'label agreement int8 vs fp32 (fp32 bundle)', fps: undefined, ratio: f.agreement.labelAgreement, target: '>= 0.98', ok: f.agreement.labelAgreement >= 0.98 });
+            table.push({
+              part: 'int8',
+              id,
+              what: 'embed-only int8 / fp32',
+              fps: f.embedOnly.int8,
+              ratio: f.ratios.embedOnly,
+              target: v2 ? '>= 2.0' : '',
+              ok: v2 ? f.ratios.embedOnly >= 2 : undefined,
+            });
+            table.push({
+              part: 'int8',
+              id,
+              what: 'e2e int8 / fp32',
+              fps: f.endToEnd.int8,
+              ratio: f.ratios.endToEnd,
+              target: v2 ? '>= 1.5' : '',
+              ok: v2 ? f.ratios.endToEnd >= 1.5 : undefined,
+            });
+            if (f.agreement.labelAgreement !== null)
+              table.push({
+                part: 'int8',
+                id,
+                what: 'label agreement int8 vs fp32 (fp32 bundle)',
+                fps: undefined,
+                ratio: f.agreement.labelAgreement,
+                target: '>= 0.98',
+                ok: f.agreement.labelAgreement >= 0.98,
+              });
           } finally {
             bundle.head.dispose();
           }
@@ -271,7 +363,16 @@ export const command: CommandSpec = {
     }
     if (json) {
       stdout.write(
-        JSON.stringify({ cpu, cores: cpus().length, node: process.version, loadAverage: { start: load0[0], end: load1[0] }, rounds, workers, table, embedders }) + '\n',
+        JSON.stringify({
+          cpu,
+          cores: cpus().length,
+          node: process.version,
+          loadAverage: { start: load0[0], end: load1[0] },
+          rounds,
+          workers,
+          table,
+          embedders,
+        }) + '\n',
       );
     }
     return 0;
@@ -304,8 +405,26 @@ async function makeClip(seconds: number, fps: number, note: (l: string) => void)
   note(`generating ${path} ...`);
   const tmp = `${path}.${process.pid}.mp4`;
   await run(requireBinary('ffmpeg'), [
-    '-hide_banner', '-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', `testsrc2=size=640x480:rate=${fps}`, '-t', String(seconds),
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', tmp,
+    '-hide_banner',
+    '-v',
+    'error',
+    '-nostdin',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=640x480:rate=${fps}`,
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    '-movflags',
+    '+faststart',
+    tmp,
   ]);
   await rename(tmp, path);
   return path;
@@ -339,10 +458,11 @@ async function embedOnly(
   inFlight: number = DEFAULTS.embedConcurrency,
 ): Promise<{ fps: number; cores: number }> {
   let next = 0;
-  const batch = () => Array.from({ length: callSize }, () => {
-    const f = sample[next++ % sample.length]!;
-    return { rgb: f.rgb.slice(), width: f.width, height: f.height };
-  });
+  const batch = () =>
+    Array.from({ length: callSize }, () => {
+      const f = sample[next++ % sample.length]!;
+      return { rgb: f.rgb.slice(), width: f.width, height: f.height };
+    });
   await e.embed(batch());
   let frames = 0;
   const c0 = process.cpuUsage();
@@ -368,7 +488,10 @@ interface RowEngine {
 }
 
 /** Every row's engine, loaded once and kept for all rounds (an idle engine costs no CPU). */
-async function openRows(rows: readonly EngineRow[], o: { id: string; modelsDir: string | undefined; cacheDir: string; workers: number }): Promise<Partial<Record<EngineRow, RowEngine>>> {
+async function openRows(
+  rows: readonly EngineRow[],
+  o: { id: string; modelsDir: string | undefined; cacheDir: string; workers: number },
+): Promise<Partial<Record<EngineRow, RowEngine>>> {
   const out: Partial<Record<EngineRow, RowEngine>> = {};
   try {
     for (const row of rows) out[row] = await openRow(row, o);
@@ -390,13 +513,24 @@ async function openRow(row: EngineRow, o: { id: string; modelsDir: string | unde
     const pool = await createEmbeddingPool({
       size,
       batchSize: task,
-      factory: { module: FACTORIES_MODULE, exportName: 'loadTfjsInWorker', config: { id: o.id, modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: 'wasm', batchSize: task } },
+      factory: {
+        module: FACTORIES_MODULE,
+        exportName: 'loadTfjsInWorker',
+        config: { id: o.id, modelsDir: o.modelsDir, cacheDir: o.cacheDir, backend: 'wasm', batchSize: task },
+      },
     });
     return { embedder: pool, note: `tfjs wasm, ${size} worker thread${size > 1 ? 's' : ''}, tasks of ${task} frames`, close: () => pool.close() };
   }
   const threads = row === 'onnx1' ? 1 : 2;
   const { loadOnnxEmbedder } = await import('../../models/onnx/onnx-engine.ts');
-  const e = await loadOnnxEmbedder({ id: o.id, modelsDir: o.modelsDir, cacheDir: o.cacheDir, threads, batchSize: batch, onProgress: (l) => process.stderr.write(`  ${l}\n`) });
+  const e = await loadOnnxEmbedder({
+    id: o.id,
+    modelsDir: o.modelsDir,
+    cacheDir: o.cacheDir,
+    threads,
+    batchSize: batch,
+    onProgress: (l) => process.stderr.write(`  ${l}\n`),
+  });
   return { embedder: e, note: `onnxruntime-node, ${threads} intra-op thread(s), on this thread`, macs: e.macsPerFrame, close: async () => e.dispose() };
 }
 
@@ -436,7 +570,13 @@ async function endToEnd(o: {
   const u0 = process.cpuUsage();
   const t = performance.now();
   try {
-    const r = await labelVideo({ model: { head: o.head, embedder: o.embedder, meta: o.meta }, input: o.clip, name: 'bench', outDir: o.out, formats: ['jsonl'] });
+    const r = await labelVideo({
+      model: { head: o.head, embedder: o.embedder, meta: o.meta },
+      input: o.clip,
+      name: 'bench',
+      outDir: o.out,
+      formats: ['jsonl'],
+    });
     const fps = r.frames / ((performance.now() - t) / 1000);
     const u = process.cpuUsage(u0);
     const c1 = procCpu();

@@ -45,8 +45,15 @@ export const command: CommandSpec = {
     say('2/4 training the recurrent head (LSTM) on MobileNet embeddings');
     const request = modelRequest(ctx);
     const config = resolveTrainConfig({
-      data: join(dir, 'data'), out: join(dir, 'bundle'), embedder: str(values, 'embedder'), epochs: num(values, 'epochs', 1)!,
-      seed, valSplit: 0.25, augCopies: 1, modelsDir: request.modelsDir, cacheDir: request.cacheDir,
+      data: join(dir, 'data'),
+      out: join(dir, 'bundle'),
+      embedder: str(values, 'embedder'),
+      epochs: num(values, 'epochs', 1)!,
+      seed,
+      valSplit: 0.25,
+      augCopies: 1,
+      modelsDir: request.modelsDir,
+      cacheDir: request.cacheDir,
       // The generated activities are mostly still scenes (a colour, bars): the running-mean
       // normalisation that helps real footage generalise across people would erase them.
       inputNorm: 0,
@@ -59,17 +66,26 @@ export const command: CommandSpec = {
       say(`3/4 labeling the held-out video ${heldout}`);
       const { head, meta } = await loadBundle(trained.dir);
       const result = await labelVideo({
-        model: { head, embedder, meta }, input: heldout, name: 'heldout', outDir: join(dir, 'labels'),
+        model: { head, embedder, meta },
+        input: heldout,
+        name: 'heldout',
+        outDir: join(dir, 'labels'),
       });
       head.dispose();
-      const lines = (await readFile(result.files.jsonl!, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { probs: Record<string, number> });
+      const lines = (await readFile(result.files.jsonl!, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { probs: Record<string, number> });
       const probs = lines.map((l) => meta.classes.map((c) => l.probs[c]!));
       const truth = Int32Array.from(truthNames.slice(0, probs.length), (n) => meta.classes.indexOf(n));
       const ev = evaluateSequences([{ pred: argmaxLabels(probs), truth, probs }], meta.classes);
       const pct = (x: number) => (x * 100).toFixed(1);
-      say(`   held-out video: ${ev.frames} frames, frame accuracy ${pct(ev.accuracy)}%, macro F1 ${pct(ev.macroF1)}, Edit ${pct(ev.edit)}, F1@{10,25,50} ${pct(ev.f1['10'])}/${pct(ev.f1['25'])}/${pct(ev.f1['50'])}`);
+      say(
+        `   held-out video: ${ev.frames} frames, frame accuracy ${pct(ev.accuracy)}%, macro F1 ${pct(ev.macroF1)}, Edit ${pct(ev.edit)}, F1@{10,25,50} ${pct(ev.f1['10'])}/${pct(ev.f1['25'])}/${pct(ev.f1['50'])}`,
+      );
       say('   segments (predicted):');
-      for (const s of result.segments) say(`     ${(s.startMs / 1000).toFixed(1).padStart(5)}-${(s.endMs / 1000).toFixed(1).padEnd(5)} s  ${s.label} (${s.score.toFixed(2)})`);
+      for (const s of result.segments)
+        say(`     ${(s.startMs / 1000).toFixed(1).padStart(5)}-${(s.endMs / 1000).toFixed(1).padEnd(5)} s  ${s.label} (${s.score.toFixed(2)})`);
 
       say('4/4 rendering the overlay video');
       const overlay = join(dir, 'heldout.overlay.mp4');

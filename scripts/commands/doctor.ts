@@ -37,7 +37,9 @@ export interface DoctorReport {
   canLabel: boolean;
 }
 
-export async function diagnose(options: { backend?: BackendRequest; modelsDir?: string; modelsDirFrom?: string; cacheDir?: string } = {}): Promise<DoctorReport> {
+export async function diagnose(
+  options: { backend?: BackendRequest; modelsDir?: string; modelsDirFrom?: string; cacheDir?: string } = {},
+): Promise<DoctorReport> {
   const backend: DoctorReport['backend'] = {};
   try {
     backend.choice = await chooseBackend(options.backend ?? 'auto');
@@ -49,7 +51,12 @@ export async function diagnose(options: { backend?: BackendRequest; modelsDir?: 
     const t = found[name];
     if (t) return { name, path: t.path, version: t.version, source: t.source };
     const envVar = name === 'ffmpeg' ? 'FFMPEG_PATH' : 'FFPROBE_PATH';
-    return { name, problem: process.env[envVar] ? `not runnable at ${envVar}=${process.env[envVar]}` : `not found on the PATH nor in the optional ${name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe'} package` };
+    return {
+      name,
+      problem: process.env[envVar]
+        ? `not runnable at ${envVar}=${process.env[envVar]}`
+        : `not found on the PATH nor in the optional ${name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe'} package`,
+    };
   });
 
   const modelsDir = options.modelsDir;
@@ -101,7 +108,9 @@ export function renderReport(r: DoctorReport): string {
   if (r.backend.choice) {
     lines.push(`backend      ${r.backend.choice.name} (tfjs backend '${r.backend.choice.tfBackend}')`);
     for (const s of r.backend.choice.skipped) {
-      const hint = installHint(s.name).trim().replace(/^\(|\)$/g, '');
+      const hint = installHint(s.name)
+        .trim()
+        .replace(/^\(|\)$/g, '');
       lines.push(`  skipped    ${s.name}: ${s.reason}${hint ? `\n             fix: ${hint}` : ''}`);
     }
   } else {
@@ -111,7 +120,7 @@ export function renderReport(r: DoctorReport): string {
     lines.push(
       t.problem
         ? `${t.name.padEnd(12)} MISSING: ${t.problem}\n             fix: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), run npm install in framewise (optional packages), or set ${t.name.toUpperCase()}_PATH`
-        : `${t.name.padEnd(12)} ${t.version} at ${t.path} (${t.source === 'PATH' ? 'the system\'s, on the PATH' : t.source === 'FFMPEG_PATH' || t.source === 'FFPROBE_PATH' ? `set by ${t.source}` : `from the npm package ${t.source}: no system ${t.name} found`})`,
+        : `${t.name.padEnd(12)} ${t.version} at ${t.path} (${t.source === 'PATH' ? "the system's, on the PATH" : t.source === 'FFMPEG_PATH' || t.source === 'FFPROBE_PATH' ? `set by ${t.source}` : `from the npm package ${t.source}: no system ${t.name} found`})`,
     );
   }
   lines.push(`models dir   ${r.modelsDir.dir ?? '-'} (${r.modelsDir.from})`);

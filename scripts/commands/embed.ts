@@ -65,7 +65,11 @@ export const command: CommandSpec = {
       if (input === '-') throw usage('reading stdin needs --out FILE (stdin has no identity to name a cache file by)');
       out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop, precision);
     }
-    if (!bool(values, 'force') && input !== '-' && (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION, precision }))) {
+    if (
+      !bool(values, 'force') &&
+      input !== '-' &&
+      (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION, precision }))
+    ) {
       log(`up to date: ${out}`);
       stdout.write(out + '\n');
       return 0;
@@ -113,7 +117,17 @@ export const command: CommandSpec = {
     const seconds = (performance.now() - started) / 1000;
     await writeEmbeddingFile(
       out,
-      { embedder: info.id, dim: info.dim, fps, crop: crop as CropPolicy, decoder: DECODE_REVISION, source, frames: embeddings.length, timestampsMs, precision: embedder.precision },
+      {
+        embedder: info.id,
+        dim: info.dim,
+        fps,
+        crop: crop as CropPolicy,
+        decoder: DECODE_REVISION,
+        source,
+        frames: embeddings.length,
+        timestampsMs,
+        precision: embedder.precision,
+      },
       embeddings,
     );
     log(`${embeddings.length} frames in ${seconds.toFixed(1)} s (${(embeddings.length / Math.max(seconds, 1e-9)).toFixed(1)} frames/s) -> ${out}`);

@@ -27,7 +27,12 @@ export const command: CommandSpec = {
     data: { type: 'string', short: 'd', valueName: 'DIR', description: 'dataset root' },
     ...datasetOptions,
     tta: { type: 'boolean', description: 'test-time augmentation: average 10 crops/flips (4 corners + center, mirrored)' },
-    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P count as 'unknown', an error (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
+    'unknown-below': {
+      type: 'string',
+      valueName: 'P',
+      description:
+        "frames whose top probability is below P count as 'unknown', an error (default: the bundle's calibration; 0 = never unknown: its distance check off too)",
+    },
     out: { type: 'string', short: 'o', valueName: 'DIR', defaultHelp: 'the bundle folder', description: 'write eval-report.html/.json here' },
     'cache-dir': cacheDirOption,
     ...modelOptions,
@@ -49,7 +54,10 @@ export const command: CommandSpec = {
       const ds = await loadDataset(root, datasetOptionsFrom(values));
       const unknown = ds.classes.filter((c) => !meta.classes.includes(c));
       if (unknown.length > 0) {
-        throw new FramewiseError(ErrorCodes.DATASET_INVALID, `the dataset has classes the bundle does not know: ${unknown.join(', ')} (bundle: ${meta.classes.join(', ')})`);
+        throw new FramewiseError(
+          ErrorCodes.DATASET_INVALID,
+          `the dataset has classes the bundle does not know: ${unknown.join(', ')} (bundle: ${meta.classes.join(', ')})`,
+        );
       }
       // Frames are decided as `label` decides them: below the threshold they are `unknown`.
       const rule = unknownRuleOf(meta, unknownOption);
@@ -58,7 +66,13 @@ export const command: CommandSpec = {
       // A clip with nothing to score is named, never counted as right or wrong.
       const skipped: string[] = [];
       const embedded = await embedDataset(ds.videos, {
-        embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: request.cacheDir, views, onProgress: log,
+        embedder,
+        classes: meta.classes,
+        fps: meta.fps,
+        crop: meta.crop,
+        cacheDir: request.cacheDir,
+        views,
+        onProgress: log,
         onSkip: (name, reason) => {
           skipped.push(name);
           log(`warning: skipped ${name}: ${reason}`);
@@ -66,8 +80,11 @@ export const command: CommandSpec = {
       });
       if (embedded.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `no video of ${root} has a decodable frame to score`);
       // Per video: per-frame probabilities, averaged over views when there are several.
-      const probsOf = (perView: typeof embedded[number]) => {
-        const passes = evaluatePass(head, perView.map((v) => ({ frames: v.embeddings }))).probs;
+      const probsOf = (perView: (typeof embedded)[number]) => {
+        const passes = evaluatePass(
+          head,
+          perView.map((v) => ({ frames: v.embeddings })),
+        ).probs;
         const n = Math.min(...passes.map((p) => p.length));
         return Array.from({ length: n }, (_, t) => {
           const avg = new Float32Array(meta.classes.length);
@@ -77,7 +94,13 @@ export const command: CommandSpec = {
       };
       const all = embedded.map((perView) => {
         const probs = probsOf(perView);
-        return { name: perView[0]!.name, perView, probs, truth: perView[0]!.labels.subarray(0, probs.length), pred: predictLabels(probs, rule, perView[0]!.embeddings) };
+        return {
+          name: perView[0]!.name,
+          perView,
+          probs,
+          truth: perView[0]!.labels.subarray(0, probs.length),
+          pred: predictLabels(probs, rule, perView[0]!.embeddings),
+        };
       });
       // The bundle lists the clips it was trained on: scoring those says how well it fits, not
       // how well it generalises, so they are scored apart from the held-out ones.
@@ -101,14 +124,23 @@ export const command: CommandSpec = {
         const rng = new SeededRandom(DEFAULTS.seed);
         const clips = main.map((s) => s.perView[0]!);
         const seqs = stitchClips(clips, { sequences: Math.max(4, clips.length), clipsPerSequence: 4, rand: () => rng.next() });
-        const pass = evaluatePass(head, seqs.map((s) => ({ frames: s.embeddings })));
-        stitched = evaluateSequences(pass.probs.map((p, i) => ({ pred: predictLabels(p, rule, seqs[i]!.embeddings), truth: seqs[i]!.labels, probs: p })), meta.classes);
+        const pass = evaluatePass(
+          head,
+          seqs.map((s) => ({ frames: s.embeddings })),
+        );
+        stitched = evaluateSequences(
+          pass.probs.map((p, i) => ({ pred: predictLabels(p, rule, seqs[i]!.embeddings), truth: seqs[i]!.labels, probs: p })),
+          meta.classes,
+        );
       }
       const pct = (x: number) => (x * 100).toFixed(1);
       const line = (name: string, r: ReturnType<typeof evaluateSequences>) =>
         `${name}: ${r.frames} frames, accuracy ${pct(r.accuracy)}%, macro F1 ${pct(r.macroF1)}, Edit ${pct(r.edit)}, F1@{10,25,50} ${pct(r.f1['10'])}/${pct(r.f1['25'])}/${pct(r.f1['50'])}, mAP ${pct(r.mAP)}`;
       const validatedOn = new Set(trainingNames(meta.dataset, 'val'));
-      const pickedEpoch = heldOut.length > 0 && heldOut.every((v) => validatedOn.has(v.name)) ? `, which were its validation ${unit} (they picked its epoch, so slightly optimistic)` : '';
+      const pickedEpoch =
+        heldOut.length > 0 && heldOut.every((v) => validatedOn.has(v.name))
+          ? `, which were its validation ${unit} (they picked its epoch, so slightly optimistic)`
+          : '';
       const scope =
         heldOut.length === 0
           ? `all ${all.length} ${unit} are the bundle's own training ${unit} (listed in its framewise.json): these figures say how well it fits them, not how it does on new video`
@@ -118,17 +150,31 @@ export const command: CommandSpec = {
       stdout.write(`scored on: ${scope}${views ? '; test-time augmentation averages 10 views per frame' : ''}\n`);
       if (skipped.length > 0) stdout.write(`skipped (no decodable frame, not scored): ${skipped.join(', ')}\n`);
       stdout.write(line(mainName, primary.report) + '\n');
-      if (primary.report.clipAccuracy !== undefined) stdout.write(`clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips\n`);
+      if (primary.report.clipAccuracy !== undefined)
+        stdout.write(`clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips\n`);
       if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');
-      if (own) stdout.write(line(`the bundle's own training ${unit} (optimistic)`, own.report) + `${own.report.clipAccuracy !== undefined ? `, clip accuracy ${pct(own.report.clipAccuracy)}%` : ''}\n`);
+      if (own)
+        stdout.write(
+          line(`the bundle's own training ${unit} (optimistic)`, own.report) +
+            `${own.report.clipAccuracy !== undefined ? `, clip accuracy ${pct(own.report.clipAccuracy)}%` : ''}\n`,
+        );
       stdout.write(`per class (${mainName}; precision and recall in %):\n`);
       primary.report.perClass.forEach((c, k) => {
         const u = primary.report.unknown.perClass[k]!;
-        stdout.write(`  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  unknown ${pct(u.share || 0).padStart(5)}  (${c.support} frames)\n`);
+        stdout.write(
+          `  ${c.label.padEnd(16)} precision ${pct(c.precision).padStart(5)}  recall ${pct(c.recall).padStart(5)}  F1 ${pct(c.f1).padStart(5)}  unknown ${pct(u.share || 0).padStart(5)}  (${c.support} frames)\n`,
+        );
       });
-      stdout.write(`unknown (top probability below ${unknownBelow}${rule.far ? ` or farther from every class than its limit` : ''}${unknownOption === undefined ? ", the bundle's calibration" : ''}; counted as errors): ${pct(primary.report.unknown.share || 0)}% of ${primary.report.frames} frames\n`);
+      stdout.write(
+        `unknown (top probability below ${unknownBelow}${rule.far ? ` or farther from every class than its limit` : ''}${unknownOption === undefined ? ", the bundle's calibration" : ''}; counted as errors): ${pct(primary.report.unknown.share || 0)}% of ${primary.report.frames} frames\n`,
+      );
       const alsoScored: NonNullable<ReportData['alsoScored']> = [];
-      if (stitched) alsoScored.push({ name: `${mainName}, stitched`, note: `${stitched.sequences} sequences of 4 clips (fixed seed): transitions and carried state scored`, report: stitched });
+      if (stitched)
+        alsoScored.push({
+          name: `${mainName}, stitched`,
+          note: `${stitched.sequences} sequences of 4 clips (fixed seed): transitions and carried state scored`,
+          report: stitched,
+        });
       if (own) alsoScored.push({ name: `bundle's training ${unit}`, note: 'trained on: optimistic', report: own.report });
       const out = await writeReport(join(outDir, 'eval-report'), {
         title: `framewise evaluation: ${basename(bundle)} on ${root}${views ? ' (TTA, 10 views)' : ''}`,
@@ -136,7 +182,10 @@ export const command: CommandSpec = {
         evaluation: primary.report,
         evaluationName: mainName,
         alsoScored,
-        perVideo: [...primary.rows.map((r) => ({ ...r, group: heldOut.length > 0 ? 'held out' : 'trained on' })), ...(own?.rows ?? []).map((r) => ({ ...r, group: 'trained on' }))],
+        perVideo: [
+          ...primary.rows.map((r) => ({ ...r, group: heldOut.length > 0 ? 'held out' : 'trained on' })),
+          ...(own?.rows ?? []).map((r) => ({ ...r, group: 'trained on' })),
+        ],
         extra: { bundle, data: root, trainingNamesInBundle: trainedOn.size },
       });
       log(`report ${out.html}`);

@@ -22,14 +22,39 @@ export const command: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output)' },
     out: { type: 'string', short: 'o', valueName: 'DIR', default: '.', description: "output folder, or '-' for JSONL on stdout" },
-    formats: { type: 'string', valueName: 'LIST', default: 'jsonl,csv,vtt,activitynet', description: 'outputs to write (also cvat, labelstudio, elan: pre-annotations for those tools)' },
+    formats: {
+      type: 'string',
+      valueName: 'LIST',
+      default: 'jsonl,csv,vtt,activitynet',
+      description: 'outputs to write (also cvat, labelstudio, elan: pre-annotations for those tools)',
+    },
     'every-frame': { type: 'boolean', description: 'per-frame files get one line per source frame (labels mapped back from the bundle fps)' },
     overlay: { type: 'string', valueName: 'PATH', description: 'render labels onto the video: a file for one input, else a folder' },
     jobs: { type: 'string', short: 'j', valueName: 'N', default: '2', description: 'inputs labeled at the same time' },
-    'min-segment-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.smoothing.minSegmentMs), description: 'shorter segments merge into a neighbour' },
-    hysteresis: { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.hysteresisFrames), description: 'frames a new label must lead before a segment switches' },
-    'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'moving average of probabilities for segments (odd; 1 = off)' },
-    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
+    'min-segment-ms': {
+      type: 'string',
+      valueName: 'MS',
+      default: String(DEFAULTS.smoothing.minSegmentMs),
+      description: 'shorter segments merge into a neighbour',
+    },
+    hysteresis: {
+      type: 'string',
+      valueName: 'FRAMES',
+      default: String(DEFAULTS.smoothing.hysteresisFrames),
+      description: 'frames a new label must lead before a segment switches',
+    },
+    'smooth-window': {
+      type: 'string',
+      valueName: 'FRAMES',
+      default: String(DEFAULTS.smoothing.windowFrames),
+      description: 'moving average of probabilities for segments (odd; 1 = off)',
+    },
+    'unknown-below': {
+      type: 'string',
+      valueName: 'P',
+      description:
+        "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)",
+    },
     'keep-unknown': { type: 'boolean', description: 'annotation formats: write unknown segments as a label (default: gaps for the annotator)' },
     'model-version': { type: 'string', valueName: 'NAME', description: 'Label Studio model_version / CVAT and ELAN author (default framewise)' },
     'ls-from-name': { type: 'string', valueName: 'NAME', description: 'Label Studio: the TimelineLabels control name (default videoLabels)' },
@@ -80,8 +105,7 @@ export const command: CommandSpec = {
       return 1;
     }
     const overlay = str(values, 'overlay');
-    const overlayPath = (it: InputItem) =>
-      overlay && (items.length === 1 && extname(overlay) ? overlay : join(overlay, `${it.name}.overlay.mp4`));
+    const overlayPath = (it: InputItem) => overlay && (items.length === 1 && extname(overlay) ? overlay : join(overlay, `${it.name}.overlay.mp4`));
     if (overlay && outDir === '-' && items.some((i) => i.source === '-')) {
       throw new FramewiseError(ErrorCodes.USAGE, '--overlay needs a file input (stdin cannot be read twice)');
     }
@@ -90,11 +114,16 @@ export const command: CommandSpec = {
       bundle,
       ...modelRequest(ctx),
       // The run's own videos calibrate an int8 export when one is asked for and none exists yet.
-      ...precisionOptions(ctx, items.map((i) => i.source)),
+      ...precisionOptions(
+        ctx,
+        items.map((i) => i.source),
+      ),
       onProgress: (m) => stderr.write(`${m}\n`),
     });
     const { meta } = model;
-    stderr.write(`framewise label: ${items.length} input(s), bundle ${meta.classes.length} classes at ${meta.fps ?? 'source'} fps, embedder ${meta.embedderId}, unknown below ${unknownBelow ?? meta.unknownBelow ?? 0}\n`);
+    stderr.write(
+      `framewise label: ${items.length} input(s), bundle ${meta.classes.length} classes at ${meta.fps ?? 'source'} fps, embedder ${meta.embedderId}, unknown below ${unknownBelow ?? meta.unknownBelow ?? 0}\n`,
+    );
 
     const abort = new AbortController();
     let stoppedBy: NodeJS.Signals | undefined;
@@ -153,7 +182,9 @@ export const command: CommandSpec = {
 
     for (const r of results) {
       const segs = r.segments.map((s) => `${s.label} ${(s.startMs / 1000).toFixed(1)}-${(s.endMs / 1000).toFixed(1)}s`).join(', ');
-      stderr.write(`${r.name}: ${r.frames} frames${r.aborted ? ' (interrupted)' : ''}, ${r.segments.length} segment${r.segments.length === 1 ? '' : 's'}: ${segs}\n`);
+      stderr.write(
+        `${r.name}: ${r.frames} frames${r.aborted ? ' (interrupted)' : ''}, ${r.segments.length} segment${r.segments.length === 1 ? '' : 's'}: ${segs}\n`,
+      );
       if (outDir !== '-') stderr.write(`  -> ${formats.map((f) => join(outDir, r.name + FORMAT_SUFFIX[f])).join(', ')}\n`);
     }
     if (failures.length > 0) stderr.write(`framewise label: ${failures.length} of ${inputs.length} input(s) failed\n`);

@@ -15,7 +15,11 @@ import { parsePrecisionRequest } from '../../models/precision.ts';
 import { findLocalWeights } from '../../models/weights.ts';
 import { modelOptions, str, type CommandContext, type CommandSpec, modelRequest, cacheDirOption } from '../command.ts';
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 async function onnxStatus(id: string, cacheDir: string, modelsDir: string | undefined): Promise<string> {
   const path = onnxCachePath(id, cacheDir);
@@ -52,7 +56,9 @@ async function list(ctx: CommandContext): Promise<number> {
       // no export here: the registry's count, made by the same exporter
     }
     ctx.stdout.write(`${id}  (${info.dim}-d, ${info.inputSize}x${info.inputSize}, ${(macs / 1e6).toFixed(1)} M multiply-adds/frame)\n`);
-    ctx.stdout.write(`  tfjs:   ${graph.found ? `${graph.found.dir} [${graph.found.source}]` : `not here (searched ${graph.searched.map((s) => s.dir).join(', ')}; downloaded on first use)`}\n`);
+    ctx.stdout.write(
+      `  tfjs:   ${graph.found ? `${graph.found.dir} [${graph.found.source}]` : `not here (searched ${graph.searched.map((s) => s.dir).join(', ')}; downloaded on first use)`}\n`,
+    );
     ctx.stdout.write(`  layers: ${(await exists(layers)) ? resolve(layers) : `not here (${layers}): no ONNX export possible`}\n`);
     ctx.stdout.write(`  onnx:   ${await onnxStatus(id, cacheDir, modelsDir)}\n`);
     const int8 = await findInt8(id, cacheDir, modelsDir);
@@ -84,7 +90,9 @@ async function exportInt8(ctx: CommandContext, id: string): Promise<number> {
   const s = ready.sidecar;
   const summary = decodeModelSummary(ready.bytes).opTypes;
   log(
-    `framewise: int8 ${id} -> ${ready.path} (${(ready.bytes.length / 1e6).toFixed(1)} MB, ${Object.entries(summary).map(([k, n]) => `${k} ${n}`).join(', ')}; ${s.reduceRange ? '7-bit weights: no VNNI on this CPU' : '8-bit weights'})\n` +
+    `framewise: int8 ${id} -> ${ready.path} (${(ready.bytes.length / 1e6).toFixed(1)} MB, ${Object.entries(summary)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}; ${s.reduceRange ? '7-bit weights: no VNNI on this CPU' : '8-bit weights'})\n` +
       `framewise: agreement with fp32: ${describeAgreement(s.agreement)} (thresholds: median >= ${s.agreement.thresholds.cosineMedian}, 5th percentile >= ${s.agreement.thresholds.cosineP5})\n` +
       `framewise: speed on ${s.speed.cpu}, one thread, batches of 8: int8 ${s.speed.int8Fps.toFixed(1)} vs fp32 ${s.speed.fp32Fps.toFixed(1)} frames per CPU-second (x${(s.speed.int8Fps / s.speed.fp32Fps).toFixed(2)}); ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
@@ -108,7 +116,9 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
   const r = v.verification;
   ctx.stderr.write(
     `framewise: ${id} -> ${out} (${(v.export.bytes.length / 1e6).toFixed(1)} MB, opset ${OPSET}, ` +
-      `${Object.entries(v.export.opCounts).map(([k, n]) => `${k} ${n}`).join(', ')})\n` +
+      `${Object.entries(v.export.opCounts)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')})\n` +
       `framewise: verified against tfjs ${backend.name} layers model on ${r.frames} ${r.inputs}: ` +
       `embedding max |diff| ${r.maxAbsDiff.toExponential(2)} (tolerance ${r.tolerance}), logits ${r.maxLogitDiff.toExponential(2)}; ` +
       `${(sidecar.macs.embedding / 1e6).toFixed(1)} M multiply-adds/frame; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
@@ -119,12 +129,18 @@ async function exportOnnx(ctx: CommandContext): Promise<number> {
 
 export const command: CommandSpec = {
   name: 'models',
-  summary: 'list the embedders and their weights here, or export one to a verified ONNX file (native engine; --precision int8: quantized, calibrated with --calibrate DIR)',
+  summary:
+    'list the embedders and their weights here, or export one to a verified ONNX file (native engine; --precision int8: quantized, calibrated with --calibrate DIR)',
   args: '<list | export-onnx <id>>',
   minArgs: 1,
   options: {
     ...modelOptions,
-    out: { type: 'string', valueName: 'FILE', defaultHelp: 'the cache', description: 'export-onnx: where to write the .onnx (and FILE.json, its verification record)' },
+    out: {
+      type: 'string',
+      valueName: 'FILE',
+      defaultHelp: 'the cache',
+      description: 'export-onnx: where to write the .onnx (and FILE.json, its verification record)',
+    },
     'cache-dir': cacheDirOption,
     'images-dir': { type: 'string', valueName: 'DIR', description: 'photos to verify the export on (default <models-dir>/../data/images)' },
   },

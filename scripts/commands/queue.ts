@@ -51,11 +51,31 @@ export const command: CommandSpec = {
     out: { type: 'string', short: 'o', valueName: 'DIR', default: '.', description: 'add: output folder on the shared mount' },
     formats: { type: 'string', valueName: 'LIST', default: 'jsonl,csv,vtt,activitynet', description: 'add: outputs to write' },
     'every-frame': { type: 'boolean', description: 'add: per-frame files get one line per source frame' },
-    'min-segment-ms': { type: 'string', valueName: 'MS', default: String(DEFAULTS.smoothing.minSegmentMs), description: 'add: shorter segments merge into a neighbour' },
-    hysteresis: { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.hysteresisFrames), description: 'add: frames a new label must lead before a segment switches' },
-    'smooth-window': { type: 'string', valueName: 'FRAMES', default: String(DEFAULTS.smoothing.windowFrames), description: 'add: moving average of probabilities for segments (odd; 1 = off)' },
+    'min-segment-ms': {
+      type: 'string',
+      valueName: 'MS',
+      default: String(DEFAULTS.smoothing.minSegmentMs),
+      description: 'add: shorter segments merge into a neighbour',
+    },
+    hysteresis: {
+      type: 'string',
+      valueName: 'FRAMES',
+      default: String(DEFAULTS.smoothing.hysteresisFrames),
+      description: 'add: frames a new label must lead before a segment switches',
+    },
+    'smooth-window': {
+      type: 'string',
+      valueName: 'FRAMES',
+      default: String(DEFAULTS.smoothing.windowFrames),
+      description: 'add: moving average of probabilities for segments (odd; 1 = off)',
+    },
     attempts: { type: 'string', valueName: 'N', default: String(DEFAULTS.queue.attempts), description: 'add: tries per video before its job fails' },
-    backoff: { type: 'string', valueName: 'MS', default: String(DEFAULTS.queue.backoffMs), description: 'add: wait before the first retry (doubles each time)' },
+    backoff: {
+      type: 'string',
+      valueName: 'MS',
+      default: String(DEFAULTS.queue.backoffMs),
+      description: 'add: wait before the first retry (doubles each time)',
+    },
     json: { type: 'boolean', description: 'status: print the status as JSON' },
   },
   async run(ctx) {
@@ -97,10 +117,7 @@ export const command: CommandSpec = {
 };
 
 /** Everything a worker needs, per input; the inputs are hashed here (the job id is their content). */
-async function describeJobs(
-  inputs: string[],
-  values: OptionValues,
-): Promise<{ jobs: LabelJobData[]; failures: { name: string; err: FramewiseError }[] }> {
+async function describeJobs(inputs: string[], values: OptionValues): Promise<{ jobs: LabelJobData[]; failures: { name: string; err: FramewiseError }[] }> {
   if (inputs.length === 0) throw new FramewiseError(ErrorCodes.USAGE, 'queue add needs <inputs...>');
   const model = str(values, 'model');
   if (!model) throw new FramewiseError(ErrorCodes.USAGE, '--model <bundle> is required');

@@ -18,16 +18,36 @@ export const command: CommandSpec = {
   options: {
     model: { type: 'string', short: 'm', valueName: 'DIR', description: 'trained model bundle (framewise train output); without it: teach only' },
     embedder: { type: 'string', valueName: 'ID', default: DEFAULTS.embedder, description: 'without --model: the embedder the Teach view trains on' },
-    'teach-dir': { type: 'string', valueName: 'DIR', default: join(DEFAULTS.cacheDir, 'teach'), description: "the Teach view's clips (a folder-per-class dataset) and trained bundles, kept across restarts" },
+    'teach-dir': {
+      type: 'string',
+      valueName: 'DIR',
+      default: join(DEFAULTS.cacheDir, 'teach'),
+      description: "the Teach view's clips (a folder-per-class dataset) and trained bundles, kept across restarts",
+    },
     port: { type: 'string', short: 'p', valueName: 'PORT', default: String(DEFAULTS.serve.port), description: 'TCP port (0 = any free port)' },
     host: { type: 'string', valueName: 'ADDR', default: DEFAULTS.serve.host, description: 'address to bind; 0.0.0.0 exposes the server to the network' },
     media: { type: 'string', valueName: 'DIR', description: 'folder of videos clients may label and play (nothing outside it is readable)' },
     token: { type: 'string', valueName: 'TOKEN', description: 'clients must present it (env FRAMEWISE_TOKEN); generated on a non-loopback --host when absent' },
     'no-auth': { type: 'boolean', description: 'serve a non-loopback --host without a token: anyone who can reach the port may use it' },
-    'allow-origin': { type: 'string', multiple: true, valueName: 'ORIGIN', description: 'another web origin (scheme://host:port) allowed to open sockets and send requests; repeatable' },
-    'allow-host': { type: 'string', multiple: true, valueName: 'NAME', description: 'another Host name to answer (e.g. this machine\'s DNS name); repeatable' },
-    'max-sessions': { type: 'string', valueName: 'N', default: String(DEFAULTS.serve.maxSessions), description: 'concurrent WebSocket sessions; more are refused with E_BUSY' },
-    'unknown-below': { type: 'string', valueName: 'P', description: "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)" },
+    'allow-origin': {
+      type: 'string',
+      multiple: true,
+      valueName: 'ORIGIN',
+      description: 'another web origin (scheme://host:port) allowed to open sockets and send requests; repeatable',
+    },
+    'allow-host': { type: 'string', multiple: true, valueName: 'NAME', description: "another Host name to answer (e.g. this machine's DNS name); repeatable" },
+    'max-sessions': {
+      type: 'string',
+      valueName: 'N',
+      default: String(DEFAULTS.serve.maxSessions),
+      description: 'concurrent WebSocket sessions; more are refused with E_BUSY',
+    },
+    'unknown-below': {
+      type: 'string',
+      valueName: 'P',
+      description:
+        "frames whose top probability is below P are labeled 'unknown' (default: the bundle's calibration; 0 = never unknown: its distance check off too)",
+    },
     ...modelOptions,
   },
   async run(ctx) {
@@ -60,7 +80,11 @@ export const command: CommandSpec = {
       log,
     });
     const m = server.model;
-    log(m.classes.length ? `framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}` : `framewise serve: teach only (no model yet), embedder ${m.embedderId}; Teach view folder ${str(values, 'teach-dir')}`);
+    log(
+      m.classes.length
+        ? `framewise serve: ${m.classes.length} classes (${m.classes.join(', ')}), embedder ${m.embedderId}`
+        : `framewise serve: teach only (no model yet), embedder ${m.embedderId}; Teach view folder ${str(values, 'teach-dir')}`,
+    );
     if (noAuth && !isLoopback(host)) log(`framewise serve: WARNING: no token (--no-auth): anyone who can reach ${host} may use this server and read its media`);
     log(`framewise serve: open ${server.openUrl} (Ctrl-C to stop)`);
     await new Promise<void>((resolve) => {

@@ -9,7 +9,19 @@ import { prepareData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
 import { checkInitialLoss, findLearningRate, overfitSmall, randomSearch } from '../../training/tuning.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
-import { bool, modelOptions, num, str, type CommandSpec, type OptionValues, modelRequest, cacheDirOption, fpsValue, type ModelRequest, precisionOptions } from '../command.ts';
+import {
+  bool,
+  modelOptions,
+  num,
+  str,
+  type CommandSpec,
+  type OptionValues,
+  modelRequest,
+  cacheDirOption,
+  fpsValue,
+  type ModelRequest,
+  precisionOptions,
+} from '../command.ts';
 import { datasetOptions, datasetOptionsFrom } from '../dataset-options.ts';
 
 const D = TRAIN_DEFAULTS;
@@ -29,7 +41,12 @@ export const command: CommandSpec = {
     layers: { type: 'string', valueName: 'N', default: String(D.layers), description: 'stacked recurrent layers' },
     hidden: { type: 'string', valueName: 'H', default: String(D.hidden), description: 'hidden size' },
     projection: { type: 'string', valueName: 'N', default: String(D.projection), description: 'linear projection of the embedding first (0 = none)' },
-    'input-norm': { type: 'string', valueName: 'ALPHA', default: String(D.inputNorm), description: 'subtract a running mean (rate ALPHA) from each embedding: keys on motion, not looks (0 = off)' },
+    'input-norm': {
+      type: 'string',
+      valueName: 'ALPHA',
+      default: String(D.inputNorm),
+      description: 'subtract a running mean (rate ALPHA) from each embedding: keys on motion, not looks (0 = off)',
+    },
     dropout: { type: 'string', valueName: 'P', default: String(D.dropout), description: 'dropout on the embedding in training (off at test time)' },
     clip: { type: 'string', valueName: 'NORM', default: String(D.clip), description: 'gradient clipping by global norm (0 = off)' },
     lr: { type: 'string', valueName: 'RATE', default: String(D.learningRate), description: 'peak learning rate (Adam)' },
@@ -39,15 +56,36 @@ export const command: CommandSpec = {
     epochs: { type: 'string', valueName: 'N', default: String(D.epochs), description: 'most epochs' },
     batch: { type: 'string', valueName: 'B', default: String(D.batch), description: 'sequences advanced in parallel' },
     chunk: { type: 'string', valueName: 'K', default: String(D.chunk), description: 'truncated-BPTT chunk length (frames); state is carried across chunks' },
-    patience: { type: 'string', valueName: 'N', default: String(D.patience), description: 'early stop after N epochs without a better validation loss (0 = off)' },
+    patience: {
+      type: 'string',
+      valueName: 'N',
+      default: String(D.patience),
+      description: 'early stop after N epochs without a better validation loss (0 = off)',
+    },
     seed: { type: 'string', valueName: 'N', default: String(D.seed), description: 'seed for splits, init, augmentation and dropout' },
-    'val-split': { type: 'string', valueName: 'F', default: String(D.valSplit), description: 'fraction of videos (or groups) held out for early stopping (0 = none: --folds decides)' },
-    folds: { type: 'string', valueName: 'K', default: String(D.folds), description: 'without a validation set: K-fold cross-validation (by --group-by groups when there are 3 or more) picks the epochs, then all clips train the bundle (0 = off)' },
+    'val-split': {
+      type: 'string',
+      valueName: 'F',
+      default: String(D.valSplit),
+      description: 'fraction of videos (or groups) held out for early stopping (0 = none: --folds decides)',
+    },
+    folds: {
+      type: 'string',
+      valueName: 'K',
+      default: String(D.folds),
+      description:
+        'without a validation set: K-fold cross-validation (by --group-by groups when there are 3 or more) picks the epochs, then all clips train the bundle (0 = off)',
+    },
     'group-by': { type: 'string', valueName: 'REGEX', description: "keeps a group's videos on one side; first capture group names it, e.g. 'P(\\d)'" },
     'val-groups': { type: 'string', valueName: 'LIST', description: 'with --group-by: these groups are the validation set' },
     'aug-copies': { type: 'string', valueName: 'N', default: String(D.augCopies), description: 'random crop/scale/flip embedding copies per training video' },
     'drop-frames': { type: 'string', valueName: 'P', default: String(D.dropFrames), description: 'temporal jitter: probability of dropping a frame' },
-    'clips-per-sequence': { type: 'string', valueName: 'N', default: String(D.clipsPerSequence), description: 'folder-per-class data: clips stitched per training sequence' },
+    'clips-per-sequence': {
+      type: 'string',
+      valueName: 'N',
+      default: String(D.clipsPerSequence),
+      description: 'folder-per-class data: clips stitched per training sequence',
+    },
     resume: { type: 'boolean', description: 'continue from <out>/checkpoint (architecture from the checkpoint)' },
     check: { type: 'boolean', description: 'print the initial loss next to ln(C) and stop' },
     overfit: { type: 'string', valueName: 'N', description: 'train on N sequences only; should reach ~100% training accuracy' },
@@ -67,18 +105,31 @@ export const command: CommandSpec = {
       // The checkpoint's architecture wins; only the epoch budget may be raised.
       config = resolveTrainConfig({ ...saved, epochs: Math.max(saved.epochs, config.epochs), data: config.data, out: config.out });
     }
-    const embedder = await loadEmbeddingEngine({ ...request, id: config.embedder, modelsDir: config.modelsDir, cacheDir: config.cacheDir, ...precisionOptions(ctx, [config.data]), onProgress: log });
+    const embedder = await loadEmbeddingEngine({
+      ...request,
+      id: config.embedder,
+      modelsDir: config.modelsDir,
+      cacheDir: config.cacheDir,
+      ...precisionOptions(ctx, [config.data]),
+      onProgress: log,
+    });
     try {
       const data = await prepareData(config, embedder, log);
       if (bool(values, 'check')) {
         const { loss, expected } = checkInitialLoss(config, data, log);
-        stdout.write(`check passed: initial loss ${loss.toFixed(4)} is within 25% of ln(C) = ${expected.toFixed(4)}, as an untrained head over ${data.classes.length} classes should be\n`);
+        stdout.write(
+          `check passed: initial loss ${loss.toFixed(4)} is within 25% of ln(C) = ${expected.toFixed(4)}, as an untrained head over ${data.classes.length} classes should be\n`,
+        );
         return 0;
       }
       const overfit = num(values, 'overfit', 1);
       if (overfit !== undefined) {
         const acc = await overfitSmall(config, data, overfit, log);
-        if (acc < 0.95) throw new FramewiseError(ErrorCodes.TRAINING_CHECK_FAILED, `overfit check failed: ${(acc * 100).toFixed(1)}% training accuracy on ${overfit} sequence(s) (want 95% or more); raise --epochs or --lr, or check the data`);
+        if (acc < 0.95)
+          throw new FramewiseError(
+            ErrorCodes.TRAINING_CHECK_FAILED,
+            `overfit check failed: ${(acc * 100).toFixed(1)}% training accuracy on ${overfit} sequence(s) (want 95% or more); raise --epochs or --lr, or check the data`,
+          );
         stdout.write(`overfit check passed: ${(acc * 100).toFixed(1)}% training accuracy on ${overfit} sequence(s) (want 95% or more)\n`);
         return 0;
       }
@@ -92,7 +143,9 @@ export const command: CommandSpec = {
         const trials = await randomSearch(config, data, { log });
         stdout.write('rank  stage   lr        hidden  dropout  chunk  val loss  val acc\n');
         trials.forEach((t, i) =>
-          stdout.write(`${String(i + 1).padStart(4)}  ${t.stage.padEnd(6)}  ${t.lr.toExponential(2)}  ${String(t.hidden).padStart(6)}  ${t.dropout.toFixed(2).padStart(7)}  ${String(t.chunk).padStart(5)}  ${t.valLoss.toFixed(4).padStart(8)}  ${(t.valAccuracy * 100).toFixed(1).padStart(6)}%\n`),
+          stdout.write(
+            `${String(i + 1).padStart(4)}  ${t.stage.padEnd(6)}  ${t.lr.toExponential(2)}  ${String(t.hidden).padStart(6)}  ${t.dropout.toFixed(2).padStart(7)}  ${String(t.chunk).padStart(5)}  ${t.valLoss.toFixed(4).padStart(8)}  ${(t.valAccuracy * 100).toFixed(1).padStart(6)}%\n`,
+          ),
         );
         return 0;
       }
@@ -135,7 +188,10 @@ export function configFromOptions(values: OptionValues, request: Pick<ModelReque
     valSplit: num(values, 'val-split', 0, 0.99),
     folds: num(values, 'folds', 0, 100),
     groupBy: str(values, 'group-by'),
-    valGroups: str(values, 'val-groups')?.split(',').map((s) => s.trim()).filter(Boolean),
+    valGroups: str(values, 'val-groups')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     augCopies: num(values, 'aug-copies', 0, 100),
     dropFrames: num(values, 'drop-frames', 0, 0.9),
     clipsPerSequence: num(values, 'clips-per-sequence', 1, 100),

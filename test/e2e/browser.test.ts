@@ -31,10 +31,32 @@ beforeAll(async () => {
   const camera = dir.file('camera.y4m');
   const [, , , e] = await Promise.all([
     buildClient(dir.file('client')),
-    barsClip(camera, [['bars', 3], ['off', 3]], { fps: 15, codec: ['-f', 'yuv4mpegpipe'] }),
-    barsClip(join(media, 'bars-off-bars.webm'), [['bars', 2], ['off', 2], ['bars', 2]], { fps: 25 }),
+    barsClip(
+      camera,
+      [
+        ['bars', 3],
+        ['off', 3],
+      ],
+      { fps: 15, codec: ['-f', 'yuv4mpegpipe'] },
+    ),
+    barsClip(
+      join(media, 'bars-off-bars.webm'),
+      [
+        ['bars', 2],
+        ['off', 2],
+        ['bars', 2],
+      ],
+      { fps: 25 },
+    ),
     loadTestEmbedder(),
-    barsClip(join(media, 'bars-off.avi'), [['bars', 2], ['off', 2]], { fps: 25, codec: ['-c:v', 'mpeg4', '-q:v', '4'] }),
+    barsClip(
+      join(media, 'bars-off.avi'),
+      [
+        ['bars', 2],
+        ['off', 2],
+      ],
+      { fps: 25, codec: ['-c:v', 'mpeg4', '-q:v', '4'] },
+    ),
   ]);
   embedder = e;
   const head = await trainBarsHead(embedder, dir.path);

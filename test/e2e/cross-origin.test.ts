@@ -58,7 +58,8 @@ beforeAll(async () => {
   foreign = createHttpServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html' }).end(page));
   await new Promise<void>((ok) => foreign.listen(0, '127.0.0.1', ok));
   foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}`;
-  if (existsSync(CHROMIUM)) browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  if (existsSync(CHROMIUM))
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
 }, 120_000);
 
 afterAll(async () => {
@@ -88,7 +89,10 @@ async function probeFrom(context: BrowserContext, pageUrl: string, target: Runni
   const page = await context.newPage();
   try {
     await page.goto(pageUrl);
-    const r = await page.evaluate(([t, p]) => (window as unknown as { probe(t: string, p: string): Promise<{ ws: string; post: string }> }).probe(t!, p!), [target.url, 'clip.mp4']);
+    const r = await page.evaluate(
+      ([t, p]) => (window as unknown as { probe(t: string, p: string): Promise<{ ws: string; post: string }> }).probe(t!, p!),
+      [target.url, 'clip.mp4'],
+    );
     // The POST is fire-and-forget from the page's side (no-cors hides the answer): give it time to land.
     await new Promise((ok) => setTimeout(ok, 300));
     return { ...r, newJobs: (await jobCount(target)) - before };

@@ -29,7 +29,14 @@ beforeAll(async () => {
   const camera = dir.file('camera.y4m');
   const [, , e] = await Promise.all([
     buildClient(dir.file('client')),
-    barsClip(camera, [['bars', 3], ['off', 3]], { fps: 15, codec: ['-f', 'yuv4mpegpipe'] }),
+    barsClip(
+      camera,
+      [
+        ['bars', 3],
+        ['off', 3],
+      ],
+      { fps: 15, codec: ['-f', 'yuv4mpegpipe'] },
+    ),
     loadTestEmbedder(),
   ]);
   embedder = e;
@@ -40,7 +47,16 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`, '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-video-capture=${camera}`,
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
   });
 }, 120_000);
 
@@ -53,59 +69,63 @@ afterAll(async () => {
 });
 
 describe('on the device', () => {
-  test.skipIf(!existsSync(CHROMIUM))('the page labels the webcam itself, sends no frame, and agrees with the server on the same pixels', async () => {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    let binaryFrames = 0;
-    let textMessages = 0;
-    page.on('websocket', (ws) =>
-      ws.on('framesent', ({ payload }) => {
-        if (typeof payload === 'string') textMessages += 1;
-        else binaryFrames += 1;
-      }),
-    );
-    await page.goto(`${server.url}/?where=device&backend=wasm&trace#live`);
-    await page.waitForSelector('#conn-status.ok', { timeout: 10_000 });
-    expect(await page.locator('#live-where').inputValue()).toBe('device');
-    await page.click('#live-start');
-    await page.waitForFunction(() => document.getElementById('live-label')?.dataset.label === 'bars', undefined, { timeout: 60_000 });
-    await page.waitForFunction(() => document.getElementById('live-label')?.dataset.label === 'off', undefined, { timeout: 20_000 });
-    await page.waitForFunction(() => (window as unknown as { framewiseTrace: unknown[] }).framewiseTrace.length >= 40, undefined, { timeout: 30_000 });
-    expect(await page.locator('#live-backend').textContent()).toBe('wasm (this device)');
-    expect(await page.locator('#live-latency').textContent()).toMatch(/^\d+ ms/);
-    expect(await page.locator('#live-device-ms').textContent()).toMatch(/^\d+(\.\d)? ms$/);
-    await page.screenshot({ path: join(ARTIFACTS, 'live-device.png') });
-    const trace = await page.evaluate(() =>
-      (window as unknown as { framewiseTrace: { index: number; rgb: Uint8Array; probs: Float32Array }[] }).framewiseTrace.map((t) => ({
-        index: t.index,
-        rgb: btoa(Array.from(t.rgb, (b) => String.fromCharCode(b)).join('')),
-        probs: Array.from(t.probs),
-      })),
-    );
-    await page.click('#live-stop');
-    expect(errors).toEqual([]);
-    expect(binaryFrames).toBe(0);
-    expect(textMessages).toBeGreaterThan(0); // the socket was open: only its hello went out
+  test.skipIf(!existsSync(CHROMIUM))(
+    'the page labels the webcam itself, sends no frame, and agrees with the server on the same pixels',
+    async () => {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      let binaryFrames = 0;
+      let textMessages = 0;
+      page.on('websocket', (ws) =>
+        ws.on('framesent', ({ payload }) => {
+          if (typeof payload === 'string') textMessages += 1;
+          else binaryFrames += 1;
+        }),
+      );
+      await page.goto(`${server.url}/?where=device&backend=wasm&trace#live`);
+      await page.waitForSelector('#conn-status.ok', { timeout: 10_000 });
+      expect(await page.locator('#live-where').inputValue()).toBe('device');
+      await page.click('#live-start');
+      await page.waitForFunction(() => document.getElementById('live-label')?.dataset.label === 'bars', undefined, { timeout: 60_000 });
+      await page.waitForFunction(() => document.getElementById('live-label')?.dataset.label === 'off', undefined, { timeout: 20_000 });
+      await page.waitForFunction(() => (window as unknown as { framewiseTrace: unknown[] }).framewiseTrace.length >= 40, undefined, { timeout: 30_000 });
+      expect(await page.locator('#live-backend').textContent()).toBe('wasm (this device)');
+      expect(await page.locator('#live-latency').textContent()).toMatch(/^\d+ ms/);
+      expect(await page.locator('#live-device-ms').textContent()).toMatch(/^\d+(\.\d)? ms$/);
+      await page.screenshot({ path: join(ARTIFACTS, 'live-device.png') });
+      const trace = await page.evaluate(() =>
+        (window as unknown as { framewiseTrace: { index: number; rgb: Uint8Array; probs: Float32Array }[] }).framewiseTrace.map((t) => ({
+          index: t.index,
+          rgb: btoa(Array.from(t.rgb, (b) => String.fromCharCode(b)).join('')),
+          probs: Array.from(t.probs),
+        })),
+      );
+      await page.click('#live-stop');
+      expect(errors).toEqual([]);
+      expect(binaryFrames).toBe(0);
+      expect(textMessages).toBeGreaterThan(0); // the socket was open: only its hello went out
 
-    // The page's first frames, in order from its zero state, through the server's own chain.
-    expect(trace.map((t) => t.index)).toEqual(trace.map((_, i) => i));
-    const labels = new Set<string>();
-    let client: LiveClient | undefined;
-    let worst = 0;
-    try {
-      client = await connectLive(server.url, 'device-test');
-      for (const t of trace) {
-        client.sendFrame({ index: t.index, timestampMs: t.index }, new Uint8Array(Buffer.from(t.rgb, 'base64')));
-        const m = await client.next<LabelMessage>((x) => x.type === 'label' && x.index === t.index, 20_000);
-        labels.add(m.label);
-        for (let c = 0; c < m.probs.length; c++) worst = Math.max(worst, Math.abs(m.probs[c]! - t.probs[c]!));
+      // The page's first frames, in order from its zero state, through the server's own chain.
+      expect(trace.map((t) => t.index)).toEqual(trace.map((_, i) => i));
+      const labels = new Set<string>();
+      let client: LiveClient | undefined;
+      let worst = 0;
+      try {
+        client = await connectLive(server.url, 'device-test');
+        for (const t of trace) {
+          client.sendFrame({ index: t.index, timestampMs: t.index }, new Uint8Array(Buffer.from(t.rgb, 'base64')));
+          const m = await client.next<LabelMessage>((x) => x.type === 'label' && x.index === t.index, 20_000);
+          labels.add(m.label);
+          for (let c = 0; c < m.probs.length; c++) worst = Math.max(worst, Math.abs(m.probs[c]! - t.probs[c]!));
+        }
+      } finally {
+        await client?.close();
       }
-    } finally {
-      await client?.close();
-    }
-    expect(worst).toBeLessThan(1e-3);
-    expect(labels).toEqual(new Set(['bars', 'off']));
-    await page.close();
-  }, 180_000);
+      expect(worst).toBeLessThan(1e-3);
+      expect(labels).toEqual(new Set(['bars', 'off']));
+      await page.close();
+    },
+    180_000,
+  );
 });

@@ -31,12 +31,32 @@ function launch(camera: string): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`, '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-video-capture=${camera}`,
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
   });
 }
 
 function serve(): Promise<RunningServer> {
-  return createServer({ embedder: TEST_EMBEDDER, teachDir, modelsDir: MODELS_DIR, engine: 'tfjs', workers: 1, port: 0, clientDir: dir.file('client'), jobsDir: dir.file('jobs'), cacheDir: dir.file('cache'), log: process.env.FRAMEWISE_KEEP_TEST_DIR ? (l) => process.stderr.write(`[${((performance.now()) / 1000).toFixed(1)}] ${l}\n`) : undefined });
+  return createServer({
+    embedder: TEST_EMBEDDER,
+    teachDir,
+    modelsDir: MODELS_DIR,
+    engine: 'tfjs',
+    workers: 1,
+    port: 0,
+    clientDir: dir.file('client'),
+    jobsDir: dir.file('jobs'),
+    cacheDir: dir.file('cache'),
+    log: process.env.FRAMEWISE_KEEP_TEST_DIR ? (l) => process.stderr.write(`[${(performance.now() / 1000).toFixed(1)}] ${l}\n`) : undefined,
+  });
 }
 
 beforeAll(async () => {
@@ -70,56 +90,67 @@ async function recordClips(page: Page, name: string): Promise<void> {
   const record = page.locator(`[data-testid=teach-record][data-class="${name}"]`);
   for (let n = 1; n <= CLIPS; n++) {
     await record.click();
-    await page.locator(`.teach-class[data-class="${name}"] .clip`).nth(n - 1).waitFor({ timeout: 15_000 });
+    await page
+      .locator(`.teach-class[data-class="${name}"] .clip`)
+      .nth(n - 1)
+      .waitFor({ timeout: 15_000 });
     await expect.poll(() => record.isEnabled(), { timeout: 10_000 }).toBe(true);
   }
 }
 
 describe('Teach', () => {
-  test.skipIf(!existsSync(CHROMIUM))('record two activities from two webcams, train, and label each webcam with its activity', async () => {
-    const [barsPage, offPage] = [await openTeach(browsers[0]!), await openTeach(browsers[1]!)];
-    expect(await barsPage.locator('[data-testid=teach-status]').textContent()).toBe('no model yet');
-    for (const name of ['bars', 'off']) {
-      await barsPage.fill('[data-testid=teach-class-name]', name);
-      await barsPage.click('[data-testid=teach-add-class]');
-      await barsPage.locator(`.teach-class[data-class="${name}"]`).waitFor();
-    }
-    await recordClips(barsPage, 'bars');
-    await offPage.reload();
-    await offPage.locator('.teach-class[data-class="off"]').waitFor();
-    await recordClips(offPage, 'off');
-    for (const name of ['bars', 'off']) expect(readdirSync(join(teachDir, 'data', name)).filter((f) => f.endsWith('.webm'))).toHaveLength(CLIPS);
+  test.skipIf(!existsSync(CHROMIUM))(
+    'record two activities from two webcams, train, and label each webcam with its activity',
+    async () => {
+      const [barsPage, offPage] = [await openTeach(browsers[0]!), await openTeach(browsers[1]!)];
+      expect(await barsPage.locator('[data-testid=teach-status]').textContent()).toBe('no model yet');
+      for (const name of ['bars', 'off']) {
+        await barsPage.fill('[data-testid=teach-class-name]', name);
+        await barsPage.click('[data-testid=teach-add-class]');
+        await barsPage.locator(`.teach-class[data-class="${name}"]`).waitFor();
+      }
+      await recordClips(barsPage, 'bars');
+      await offPage.reload();
+      await offPage.locator('.teach-class[data-class="off"]').waitFor();
+      await recordClips(offPage, 'off');
+      for (const name of ['bars', 'off']) expect(readdirSync(join(teachDir, 'data', name)).filter((f) => f.endsWith('.webm'))).toHaveLength(CLIPS);
 
-    await offPage.click('[data-testid=teach-train]');
-    const busy = await fetch(`${server.url}/api/teach/train`, { method: 'POST', body: '{}' });
-    expect(busy.status).toBe(503);
-    expect(((await busy.json()) as { code: string }).code).toBe('E_BUSY');
-    await offPage.screenshot({ path: join(ARTIFACTS, 'teach-training.png') });
-    await offPage.waitForFunction(() => /ready$/.test(document.querySelector('[data-testid=teach-status]')?.textContent ?? ''), undefined, { timeout: 180_000 });
-    await barsPage.waitForFunction(() => /ready$/.test(document.querySelector('[data-testid=teach-status]')?.textContent ?? ''), undefined, { timeout: 10_000 });
-    expect(server.model.classes).toEqual(['bars', 'off']);
+      await offPage.click('[data-testid=teach-train]');
+      const busy = await fetch(`${server.url}/api/teach/train`, { method: 'POST', body: '{}' });
+      expect(busy.status).toBe(503);
+      expect(((await busy.json()) as { code: string }).code).toBe('E_BUSY');
+      await offPage.screenshot({ path: join(ARTIFACTS, 'teach-training.png') });
+      await offPage.waitForFunction(() => /ready$/.test(document.querySelector('[data-testid=teach-status]')?.textContent ?? ''), undefined, {
+        timeout: 180_000,
+      });
+      await barsPage.waitForFunction(() => /ready$/.test(document.querySelector('[data-testid=teach-status]')?.textContent ?? ''), undefined, {
+        timeout: 10_000,
+      });
+      expect(server.model.classes).toEqual(['bars', 'off']);
 
-    // Each page's socket reconnected to a session on the new model and labels its own webcam.
-    await offPage.waitForFunction(() => document.getElementById('teach-label')?.dataset.label === 'off', undefined, { timeout: 20_000 });
-    await barsPage.waitForFunction(() => document.getElementById('teach-label')?.dataset.label === 'bars', undefined, { timeout: 20_000 });
-    await offPage.waitForTimeout(1500);
-    expect(await offPage.locator('#teach-label').getAttribute('data-label')).toBe('off');
-    expect(await barsPage.locator('#teach-label').getAttribute('data-label')).toBe('bars');
-    await barsPage.screenshot({ path: join(ARTIFACTS, 'teach-ready.png') });
-    expect(await barsPage.locator('#model-info').textContent()).toMatch(/^2 classes/);
+      // Each page's socket reconnected to a session on the new model and labels its own webcam.
+      await offPage.waitForFunction(() => document.getElementById('teach-label')?.dataset.label === 'off', undefined, { timeout: 20_000 });
+      await barsPage.waitForFunction(() => document.getElementById('teach-label')?.dataset.label === 'bars', undefined, { timeout: 20_000 });
+      await offPage.waitForTimeout(1500);
+      expect(await offPage.locator('#teach-label').getAttribute('data-label')).toBe('off');
+      expect(await barsPage.locator('#teach-label').getAttribute('data-label')).toBe('bars');
+      await barsPage.screenshot({ path: join(ARTIFACTS, 'teach-ready.png') });
+      expect(await barsPage.locator('#model-info').textContent()).toMatch(/^2 classes/);
 
-    const overview = (await (await fetch(`${server.url}/api/teach`)).json()) as { bundles: { id: string; current: boolean; downloadUrl: string }[] };
-    expect(overview.bundles).toHaveLength(1);
-    expect(overview.bundles[0]!.current).toBe(true);
-    const tar = Buffer.from(await (await fetch(`${server.url}${overview.bundles[0]!.downloadUrl}`)).arrayBuffer());
-    expect(tar.subarray(257, 262).toString()).toBe('ustar');
-    expect(tar.toString('latin1')).toContain(`${overview.bundles[0]!.id}/framewise.json`);
-    await barsPage.close();
-    await offPage.close();
+      const overview = (await (await fetch(`${server.url}/api/teach`)).json()) as { bundles: { id: string; current: boolean; downloadUrl: string }[] };
+      expect(overview.bundles).toHaveLength(1);
+      expect(overview.bundles[0]!.current).toBe(true);
+      const tar = Buffer.from(await (await fetch(`${server.url}${overview.bundles[0]!.downloadUrl}`)).arrayBuffer());
+      expect(tar.subarray(257, 262).toString()).toBe('ustar');
+      expect(tar.toString('latin1')).toContain(`${overview.bundles[0]!.id}/framewise.json`);
+      await barsPage.close();
+      await offPage.close();
 
-    // What was taught survives a restart of a teach-only server.
-    await server.close();
-    server = await serve();
-    expect(server.model.classes).toEqual(['bars', 'off']);
-  }, 300_000);
+      // What was taught survives a restart of a teach-only server.
+      await server.close();
+      server = await serve();
+      expect(server.model.classes).toEqual(['bars', 'off']);
+    },
+    300_000,
+  );
 });

@@ -27,7 +27,6 @@ export function expectActivityNet(json: unknown, videoId: string): ActivityNetEn
   return list;
 }
 
-
 export interface VttCue {
   id: string;
   startTime: number;

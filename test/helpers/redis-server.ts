@@ -86,7 +86,9 @@ export async function startRedis(): Promise<RedisServer> {
     pid: proc.pid!,
     cli: (...args) =>
       new Promise((resolve, reject) =>
-        execFile('redis-cli', ['-p', String(port), ...args], (err, stdout, stderr) => (err ? reject(new Error(String(stderr) || err.message)) : resolve(String(stdout)))),
+        execFile('redis-cli', ['-p', String(port), ...args], (err, stdout, stderr) =>
+          err ? reject(new Error(String(stderr) || err.message)) : resolve(String(stdout)),
+        ),
       ),
     stop() {
       stopped ??= new Promise<void>((resolve) => {

@@ -41,8 +41,17 @@ async function build(): Promise<TrainedBundleFixture> {
   const log = () => {};
   await synthDataset({ out: join(work, 'data'), videos: 5, seed: 11 });
   const config = resolveTrainConfig({
-    data: join(work, 'data'), out: join(work, 'bundle'), embedder: TEST_EMBEDDER, modelsDir: MODELS_DIR,
-    cacheDir: join(work, 'cache'), epochs: 15, valSplit: 0, folds: 0, augCopies: 0, hidden: 64, seed: 5,
+    data: join(work, 'data'),
+    out: join(work, 'bundle'),
+    embedder: TEST_EMBEDDER,
+    modelsDir: MODELS_DIR,
+    cacheDir: join(work, 'cache'),
+    epochs: 15,
+    valSplit: 0,
+    folds: 0,
+    augCopies: 0,
+    hidden: 64,
+    seed: 5,
     inputNorm: 0, // still scenes (see the demo command)
   });
   const embedder = await loadEmbedder({ id: TEST_EMBEDDER, modelsDir: MODELS_DIR });

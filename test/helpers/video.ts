@@ -80,7 +80,7 @@ async function generate(spec: ClipSpec): Promise<string> {
   const src =
     pattern === 'testsrc2'
       ? `testsrc2=size=${size}:rate=${spec.fps}:duration=${spec.durationSec}`
-      : `color=c=${pattern === 'black' ? 'black' : spec.color ?? 'white'}:size=${size}:rate=${spec.fps}:duration=${spec.durationSec}`;
+      : `color=c=${pattern === 'black' ? 'black' : (spec.color ?? 'white')}:size=${size}:rate=${spec.fps}:duration=${spec.durationSec}`;
   const args = ['-hide_banner', '-v', 'error', '-nostdin', '-y', '-f', 'lavfi', '-i', src];
   if (spec.audio) args.push('-f', 'lavfi', '-i', `sine=frequency=440:duration=${spec.durationSec}`);
   if (filters.length) args.push('-vf', filters.join(','));
@@ -131,7 +131,16 @@ export function truncateCopy(src: string, dir: string, fraction = 0.5): string {
 /** Frames ffprobe decodes in the first video stream (`ffprobe -count_frames`). */
 export async function countFrames(path: string): Promise<number> {
   const out = await execTool('ffprobe', [
-    '-v', 'error', '-select_streams', 'V:0', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', path,
+    '-v',
+    'error',
+    '-select_streams',
+    'V:0',
+    '-count_frames',
+    '-show_entries',
+    'stream=nb_read_frames',
+    '-of',
+    'csv=p=0',
+    path,
   ]);
   const n = Number(out.trim().split(/\s+/)[0]);
   if (!Number.isInteger(n)) throw new Error(`ffprobe gave no frame count for ${path}: ${out}`);
@@ -144,7 +153,24 @@ export async function countFrames(path: string): Promise<number> {
  */
 export async function countFramesAtFps(path: string, fps: number, dir: string): Promise<number> {
   const out = join(dir, `refps-${fps}-${Date.now()}.mkv`);
-  await execTool('ffmpeg', ['-hide_banner', '-v', 'error', '-nostdin', '-y', '-i', path, '-map', '0:V:0', '-vf', `fps=${fps}`, '-fps_mode', 'passthrough', '-c:v', 'ffv1', out]);
+  await execTool('ffmpeg', [
+    '-hide_banner',
+    '-v',
+    'error',
+    '-nostdin',
+    '-y',
+    '-i',
+    path,
+    '-map',
+    '0:V:0',
+    '-vf',
+    `fps=${fps}`,
+    '-fps_mode',
+    'passthrough',
+    '-c:v',
+    'ffv1',
+    out,
+  ]);
   try {
     return await countFrames(out);
   } finally {

@@ -15,7 +15,6 @@ function loaderWith(present: BackendName[]): BackendLoader & { calls: BackendNam
   return fn;
 }
 
-
 describe('backend selection (injected loader)', () => {
   test('auto without the native packages falls back to wasm and says why each better one was skipped', async () => {
     const loader = loaderWith(['wasm', 'cpu']);
@@ -72,7 +71,10 @@ describe('backend selection (real packages on this machine)', () => {
   test('without tfjs-node (as here) auto picks wasm and forcing node is E_BACKEND_UNAVAILABLE', async () => {
     // CI machines with internet may have installed the optional native packages: then auto must
     // pick a native backend instead, which is asserted below in place of the fallback.
-    const nativeInstalled = await defaultLoader('node').then(() => true, () => false);
+    const nativeInstalled = await defaultLoader('node').then(
+      () => true,
+      () => false,
+    );
     const auto = await chooseBackend('auto');
     if (nativeInstalled) {
       expect(['node-gpu', 'node']).toContain(auto.name);

@@ -47,7 +47,12 @@ async function code(p: Promise<unknown>): Promise<string> {
 
 describe('embedding file', () => {
   test('round-trips header and float32 values exactly, and leaves no temporary file', async () => {
-    for (const [frames, dim] of [[7, 256], [1, 1280], [0, 1024], [3, 5]]) {
+    for (const [frames, dim] of [
+      [7, 256],
+      [1, 1280],
+      [0, 1024],
+      [3, 5],
+    ]) {
       const path = join(tmp, `x-${frames}-${dim}.emb`);
       const { header, embeddings } = sample(frames, dim);
       await writeEmbeddingFile(path, header, embeddings);

@@ -29,7 +29,6 @@ const log = (l: string) => lines.push(l);
 const base = () => ({ id: ID, modelsDir: MODELS_DIR, cacheDir, allowDownload: false, log });
 const osThreads = () => readdirSync('/proc/self/task').length;
 
-
 beforeAll(async () => {
   dir = tmpDir('framewise-engine-');
   cacheDir = dir.file('cache');
@@ -95,7 +94,9 @@ describe('auto', () => {
     const e = await loadEmbeddingEngine({ ...base(), engine: 'auto', workers: 1, importOnnx: () => Promise.reject(missing) });
     try {
       expect(e.engine).toBe('tfjs');
-      expect(lines.join('\n')).toMatch(/ONNX Runtime not used: onnxruntime-node cannot be loaded \(Cannot find package 'onnxruntime-node'\).*falling back to tfjs/);
+      expect(lines.join('\n')).toMatch(
+        /ONNX Runtime not used: onnxruntime-node cannot be loaded \(Cannot find package 'onnxruntime-node'\).*falling back to tfjs/,
+      );
     } finally {
       await e.close();
     }

@@ -100,7 +100,15 @@ describe('segmental metrics (MS-TCN definitions)', () => {
     const r = evaluateSequences(
       [
         { pred, truth, probs: pred.map((p) => [0, 1, 2].map((c) => (c === p ? 0.8 : 0.1))) },
-        { pred: [1, 1, 1], truth: [1, 1, 1], probs: [[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]] },
+        {
+          pred: [1, 1, 1],
+          truth: [1, 1, 1],
+          probs: [
+            [0.1, 0.8, 0.1],
+            [0.1, 0.8, 0.1],
+            [0.1, 0.8, 0.1],
+          ],
+        },
       ],
       ['a', 'b', 'c'],
     );

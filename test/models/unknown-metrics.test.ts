@@ -19,8 +19,14 @@ describe('unknown in eval metrics', () => {
     expect(r.perClass[1]!.recall).toBeCloseTo(0.75, 10);
     expect(r.unknown.frames).toBe(3);
     expect(r.unknown.share).toBeCloseTo(3 / 8, 10);
-    expect(r.unknown.perClass.map((c) => [c.label, c.frames, c.share])).toEqual([['a', 2, 0.5], ['b', 1, 0.25]]);
-    expect(r.confusion).toEqual([[2, 0], [0, 3]]);
+    expect(r.unknown.perClass.map((c) => [c.label, c.frames, c.share])).toEqual([
+      ['a', 2, 0.5],
+      ['b', 1, 0.25],
+    ]);
+    expect(r.confusion).toEqual([
+      [2, 0],
+      [0, 3],
+    ]);
     // Unknown stretches are segments of their own: Edit and F1 see them as wrong segments.
     expect(r.edit).toBeLessThan(1);
     const clean = evaluateSequences([{ pred: truth, truth }], ['a', 'b']);
@@ -29,7 +35,11 @@ describe('unknown in eval metrics', () => {
   });
 
   test('predictLabels decides as the label stage: below the threshold is unknown, 0 never', () => {
-    const probs = [[0.9, 0.1], [0.55, 0.45], [0.3, 0.7]];
+    const probs = [
+      [0.9, 0.1],
+      [0.55, 0.45],
+      [0.3, 0.7],
+    ];
     expect(Array.from(predictLabels(probs, 0.6))).toEqual([0, U, 1]);
     expect(Array.from(predictLabels(probs, 0))).toEqual([0, 0, 1]);
   });
@@ -37,7 +47,16 @@ describe('unknown in eval metrics', () => {
 
 describe('the unknown rule', () => {
   test('far from every class centroid is unknown whatever the probability; override 0 turns both checks off', () => {
-    const meta = { unknownBelow: 0.5, unknownFar: { beyond: [0.1, 0.1], centroids: [[1, 0, 0], [0, 1, 0]] } };
+    const meta = {
+      unknownBelow: 0.5,
+      unknownFar: {
+        beyond: [0.1, 0.1],
+        centroids: [
+          [1, 0, 0],
+          [0, 1, 0],
+        ],
+      },
+    };
     const rule = unknownRuleOf(meta);
     expect(isUnknown(rule, 0.99, [0.95, 0.05, 0])).toBe(false);
     expect(isUnknown(rule, 0.99, [0, 0, 1])).toBe(true); // unlike the training data

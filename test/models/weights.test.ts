@@ -74,7 +74,10 @@ describe('resolution order', () => {
     await fakeModel(join(modelsDir, ID));
     expect(await resolveWeights(ID, { modelsDir, cacheDir, fetch: offline })).toMatchObject({ source: 'models-dir', dir: join(modelsDir, ID) });
     const search = await findLocalWeights(ID, { modelsDir, cacheDir });
-    expect(search.searched.map((s) => [s.source, s.present])).toEqual([['models-dir', true], ['cache', true]]);
+    expect(search.searched.map((s) => [s.source, s.present])).toEqual([
+      ['models-dir', true],
+      ['cache', true],
+    ]);
   });
 
   test('a models folder without <id>/model.json falls through to the cache', async () => {
@@ -178,7 +181,11 @@ describe('folder IOHandler', () => {
       ['bad-json', '{ not json', /not valid JSON/],
       ['no-manifest', '{"modelTopology": {}}', /not a TF.js model/],
       ['layers', await readFile(join(SHARED, 'layers', 'model.json'), 'utf8'), /not a graph model/],
-      ['escape', JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['../../etc/passwd'], weights: [] }] }), /leaves the model folder/],
+      [
+        'escape',
+        JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [{ paths: ['../../etc/passwd'], weights: [] }] }),
+        /leaves the model folder/,
+      ],
     ];
     for (const [name, text, why] of cases) {
       const dir = join(tmp, name);

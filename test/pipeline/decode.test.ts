@@ -149,7 +149,23 @@ describe('frame count and timestamps', () => {
     const direct = await new Promise<Buffer>((ok, fail) =>
       execFile(
         'ffmpeg',
-        ['-v', 'error', '-i', clip25, '-map', '0:V:0', '-vf', decodeFilters(options).join(','), '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo', '-'],
+        [
+          '-v',
+          'error',
+          '-i',
+          clip25,
+          '-map',
+          '0:V:0',
+          '-vf',
+          decodeFilters(options).join(','),
+          '-fps_mode',
+          'passthrough',
+          '-pix_fmt',
+          'rgb24',
+          '-f',
+          'rawvideo',
+          '-',
+        ],
         { encoding: 'buffer', maxBuffer: 1 << 26 },
         (err, stdout) => (err ? fail(err) : ok(stdout)),
       ),
@@ -442,7 +458,10 @@ describe('bad inputs', () => {
       expect(viaStream.error!.code).toBe(ErrorCodes.FFMPEG_MISSING);
       expect(viaStream.error!.message).toMatch(/apt-get install ffmpeg/);
     } finally {
-      for (const [k, v] of [['FFMPEG_PATH', saved.ffmpeg], ['FFPROBE_PATH', saved.ffprobe]] as const) {
+      for (const [k, v] of [
+        ['FFMPEG_PATH', saved.ffmpeg],
+        ['FFPROBE_PATH', saved.ffprobe],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }

@@ -83,7 +83,10 @@ describe('embed operator (fake embedder)', () => {
   test('a source error arrives after the frames received before it are embedded', async () => {
     const fake = fakeEmbedder();
     const seen: EmbeddedFrame[] = [];
-    const source = concat(from([frame(0), frame(1), frame(2)]), throwError(() => new FramewiseError('E_DECODE_FAILED', 'truncated')));
+    const source = concat(
+      from([frame(0), frame(1), frame(2)]),
+      throwError(() => new FramewiseError('E_DECODE_FAILED', 'truncated')),
+    );
     const err = await new Promise<unknown>((resolve) =>
       source.pipe(embed(fake, { batchSize: 2 })).subscribe({ next: (f) => seen.push(f), error: resolve, complete: () => resolve('completed') }),
     );

@@ -23,7 +23,7 @@ test('the system ffmpeg comes first; an explicit FFMPEG_PATH that is wrong is no
   expect(locateBinary('ffmpeg', { PATH: '/usr/bin', FFMPEG_PATH: '/nope/ffmpeg' })).toBeUndefined();
 });
 
-describe.skipIf(!packaged || !packagedProbe)('the npm packages\' binaries (installed for this platform)', () => {
+describe.skipIf(!packaged || !packagedProbe)("the npm packages' binaries (installed for this platform)", () => {
   test('found when the PATH has no ffmpeg, named by their package', () => {
     expect(packaged!.source).toBe('@ffmpeg-installer/ffmpeg');
     expect(packaged!.path).toContain(join('node_modules', '@ffmpeg-installer'));
@@ -39,7 +39,25 @@ describe.skipIf(!packaged || !packagedProbe)('the npm packages\' binaries (insta
     const clip = await makeClip({ durationSec: 2, fps: 25, width: 320, height: 240, codec: 'mpeg4', container: 'avi', dir: dir.path });
     const out = join(dir.path, 'out') + '/';
     const env = { ...process.env, ...NO_SYSTEM, FRAMEWISE_MODELS: MODELS_DIR, FFMPEG_PATH: '', FFPROBE_PATH: '' };
-    const { stderr } = await run(process.execPath, [join(REPO_ROOT, 'bin/framewise.js'), 'embed', clip, '--embedder', 'mobilenet_v1_0.25_224', '--fps', '10', '--out', out, '--workers', '1', '--engine', 'tfjs'], { env, cwd: REPO_ROOT });
+    const { stderr } = await run(
+      process.execPath,
+      [
+        join(REPO_ROOT, 'bin/framewise.js'),
+        'embed',
+        clip,
+        '--embedder',
+        'mobilenet_v1_0.25_224',
+        '--fps',
+        '10',
+        '--out',
+        out,
+        '--workers',
+        '1',
+        '--engine',
+        'tfjs',
+      ],
+      { env, cwd: REPO_ROOT },
+    );
     const file = await readEmbeddingFile(join(out, `${basename(clip, extname(clip))}.emb`));
     expect(file.embeddings.length).toBe(await countFramesAtFps(clip, 10, dir.path));
     expect(stderr).not.toMatch(/fps_mode|Unrecognized option/);

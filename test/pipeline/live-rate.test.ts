@@ -32,7 +32,10 @@ describe('FpsResampler (the fps filter rule)', () => {
   };
 
   test('30 fps to 10: ticks take frames 1, 4, 7 (the latest at or before each tick, rounded to the nearest)', () => {
-    const out = ticks(10, Array.from({ length: 9 }, (_, i) => (i * 1000) / 30));
+    const out = ticks(
+      10,
+      Array.from({ length: 9 }, (_, i) => (i * 1000) / 30),
+    );
     expect(out.filter((s) => !s.startsWith('skip'))).toEqual(['1+0', '4+0', '7+0', '8+0']);
     expect(out.filter((s) => s.startsWith('skip'))).toEqual(['skip 0', 'skip 2', 'skip 3', 'skip 5', 'skip 6']);
   });
@@ -119,27 +122,31 @@ describe('live labels equal offline labels at the bundle rate', () => {
       .map((l) => JSON.parse(l) as { index: number; probs: Record<string, number> });
   }
 
-  test.each([30, 15])('a %i fps clip streamed at its rate: labels of the frames ffmpeg picks at 10 fps (1e-4)', async (rate) => {
-    expect(meta.fps).toBe(10);
-    const clip = await makeClip({ durationSec: 3, fps: rate, width: 320, height: 240, dir: dir.path });
-    const [got, ref] = await Promise.all([live(clip, meta.fps), offline(clip, meta.fps, `clip${rate}`)]);
-    expect(got.drops.every((d) => d.reason === 'resampled')).toBe(true);
-    const t0 = got.sent[0]!.timestampMs;
-    const tickOf = (t: number) => Math.round(((t - t0) * meta.fps!) / 1000);
-    // Each labeled frame is the latest one of its tick; its label is the offline label of that tick.
-    let compared = 0;
-    for (const [index, l] of got.labels) {
-      const k = tickOf(l.timestampMs);
-      const latest = got.sent.filter((s) => tickOf(s.timestampMs) <= k).at(-1)!;
-      expect(latest.index).toBe(index);
-      if (k >= ref.length) continue; // offline stops at the clip's end
-      meta.classes.forEach((c, j) => expect(l.probs[j]!).toBeCloseTo(ref[k]!.probs[c]!, 4));
-      compared++;
-    }
-    expect(compared).toBeGreaterThanOrEqual(ref.length - 1);
-    // Every frame but the last (held for the next frame that never comes) is answered once.
-    expect(got.labels.size + got.drops.flatMap((d) => d.frames).length).toBe(got.sent.length - 1);
-  }, 240_000);
+  test.each([30, 15])(
+    'a %i fps clip streamed at its rate: labels of the frames ffmpeg picks at 10 fps (1e-4)',
+    async (rate) => {
+      expect(meta.fps).toBe(10);
+      const clip = await makeClip({ durationSec: 3, fps: rate, width: 320, height: 240, dir: dir.path });
+      const [got, ref] = await Promise.all([live(clip, meta.fps), offline(clip, meta.fps, `clip${rate}`)]);
+      expect(got.drops.every((d) => d.reason === 'resampled')).toBe(true);
+      const t0 = got.sent[0]!.timestampMs;
+      const tickOf = (t: number) => Math.round(((t - t0) * meta.fps!) / 1000);
+      // Each labeled frame is the latest one of its tick; its label is the offline label of that tick.
+      let compared = 0;
+      for (const [index, l] of got.labels) {
+        const k = tickOf(l.timestampMs);
+        const latest = got.sent.filter((s) => tickOf(s.timestampMs) <= k).at(-1)!;
+        expect(latest.index).toBe(index);
+        if (k >= ref.length) continue; // offline stops at the clip's end
+        meta.classes.forEach((c, j) => expect(l.probs[j]!).toBeCloseTo(ref[k]!.probs[c]!, 4));
+        compared++;
+      }
+      expect(compared).toBeGreaterThanOrEqual(ref.length - 1);
+      // Every frame but the last (held for the next frame that never comes) is answered once.
+      expect(got.labels.size + got.drops.flatMap((d) => d.frames).length).toBe(got.sent.length - 1);
+    },
+    240_000,
+  );
 
   test('a bundle at the source rate takes every frame, as offline does', async () => {
     const clip = await makeClip({ durationSec: 2, fps: 15, width: 320, height: 240, dir: dir.path });

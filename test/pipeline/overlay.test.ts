@@ -22,7 +22,9 @@ const LABELS = labelsFromProbs(
 
 function ffprobeJson(file: string): { streams: { codec_type: string; nb_read_frames?: string; duration?: string }[] } {
   return JSON.parse(
-    execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,nb_read_frames,duration', '-of', 'json', file], { encoding: 'utf8' }),
+    execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,nb_read_frames,duration', '-of', 'json', file], {
+      encoding: 'utf8',
+    }),
   );
 }
 
@@ -36,7 +38,8 @@ function frameRgb(file: string, n: number): Buffer {
 /** Mean absolute difference over a rectangle of two RGB frames. */
 function meanDiff(a: Buffer, b: Buffer, r: Rect): number {
   let sum = 0;
-  for (let y = r.y; y < r.y + r.h; y++) for (let x = r.x; x < r.x + r.w; x++) for (let c = 0; c < 3; c++) sum += Math.abs(a[(y * W + x) * 3 + c] - b[(y * W + x) * 3 + c]);
+  for (let y = r.y; y < r.y + r.h; y++)
+    for (let x = r.x; x < r.x + r.w; x++) for (let c = 0; c < 3; c++) sum += Math.abs(a[(y * W + x) * 3 + c] - b[(y * W + x) * 3 + c]);
   return sum / (r.w * r.h * 3);
 }
 
@@ -44,10 +47,27 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fw-overlay-'));
   source = path.join(dir, 'src.mp4');
   execFileSync('ffmpeg', [
-    '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=25:duration=3`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440:duration=3',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest', source,
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${W}x${H}:rate=25:duration=3`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:duration=3',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:a',
+    'aac',
+    '-shortest',
+    source,
   ]);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -107,7 +127,9 @@ describe('renderOverlay', () => {
     const blocker = path.join(dir, 'blocker');
     fs.writeFileSync(blocker, '');
     const base = { labels: LABELS, classes: CLASSES };
-    await expect(renderOverlay({ ...base, input: path.join(dir, 'missing.mp4'), output: path.join(dir, 'x.mp4') })).rejects.toMatchObject({ code: 'E_INPUT_NOT_FOUND' });
+    await expect(renderOverlay({ ...base, input: path.join(dir, 'missing.mp4'), output: path.join(dir, 'x.mp4') })).rejects.toMatchObject({
+      code: 'E_INPUT_NOT_FOUND',
+    });
     await expect(renderOverlay({ ...base, input: text, output: path.join(dir, 'x.mp4') })).rejects.toMatchObject({ code: 'E_DECODE_FAILED' });
     await expect(renderOverlay({ ...base, input: source, output: path.join(blocker, 'x.mp4') })).rejects.toMatchObject({
       code: 'E_OUTPUT_FAILED',

@@ -103,7 +103,7 @@ describe('ffmpegAvailable', () => {
 
 describe('stderr digest', () => {
   const stderr = [
-    '[info] Input #0, avi, from \'x.avi\':',
+    "[info] Input #0, avi, from 'x.avi':",
     '[info]   Duration: 00:00:03.64, start: 0.000000, bitrate: 837 kb/s',
     '[swscaler @ 0x5622ab5c6f40] [warning] deprecated pixel format used, make sure you did set range correctly',
     '[avi @ 0x55c795c00900] [warning] Packet corrupt (stream = 0, dts = 49).',

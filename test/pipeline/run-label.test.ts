@@ -27,7 +27,13 @@ afterAll(() => {
 });
 
 const run = (input: string, name: string, outDir = join(dir.path, 'out')) =>
-  labelVideo({ model: { head: model.head, embedder, meta: { classes: model.meta.classes, fps: null, crop: 'center' } }, input, name, outDir, formats: ['jsonl', 'activitynet'] });
+  labelVideo({
+    model: { head: model.head, embedder, meta: { classes: model.meta.classes, fps: null, crop: 'center' } },
+    input,
+    name,
+    outDir,
+    formats: ['jsonl', 'activitynet'],
+  });
 
 test('a truncated file: every decoded frame is in the JSONL, then E_DECODE_FAILED', async () => {
   const clip = await makeClip({ durationSec: 8, fps: 10, width: 160, height: 120, dir: dir.path });
@@ -41,6 +47,9 @@ test('a truncated file: every decoded frame is in the JSONL, then E_DECODE_FAILE
 
   const err = (await run(truncated, 'cut').catch((e: unknown) => e)) as FramewiseError;
   expect(err.code).toBe('E_DECODE_FAILED');
-  const lines = readFileSync(join(dir.path, 'out', 'cut.frames.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { index: number });
+  const lines = readFileSync(join(dir.path, 'out', 'cut.frames.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { index: number });
   expect(lines.map((l) => l.index)).toEqual(Array.from({ length: decoded }, (_, i) => i));
 });

@@ -37,9 +37,7 @@ describe('segmentLabels', () => {
     // Ten frames at 0.8 and the blip frame where A has 0.1.
     expect(segs[0].score).toBeCloseTo((10 * 0.8 + 0.1) / 11, 6);
     // The same blip survives when it is long enough.
-    expect(brief(segmentLabels(labelsFromString(ABC, 'AAAAABBBAAAAA'), ABC, { ...RAW, minSegmentMs: 300 }))).toBe(
-      'A[0,5) B[5,8) A[8,13)',
-    );
+    expect(brief(segmentLabels(labelsFromString(ABC, 'AAAAABBBAAAAA'), ABC, { ...RAW, minSegmentMs: 300 }))).toBe('A[0,5) B[5,8) A[8,13)');
   });
 
   test('a short run between two labels goes to the neighbour more probable over its frames', () => {
@@ -147,9 +145,7 @@ describe('Segmenter (streaming)', () => {
     const seg = new Segmenter(ABC, RAW);
     seg.push(f1);
     expect(() => seg.push(f0)).toThrow(FramewiseError);
-    expect(() => seg.push({ ...f1, index: 5, timestampMs: 900, probs: new Float32Array(2) })).toThrow(
-      expect.objectContaining({ code: 'E_MODEL_INVALID' }),
-    );
+    expect(() => seg.push({ ...f1, index: 5, timestampMs: 900, probs: new Float32Array(2) })).toThrow(expect.objectContaining({ code: 'E_MODEL_INVALID' }));
     seg.flush();
     expect(() => seg.push({ ...f1, index: 9, timestampMs: 2000 })).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
     expect(new Segmenter(ABC).flush()).toEqual([]);
@@ -165,10 +161,18 @@ describe('unknown frames in segments', () => {
       return { streamId: 's', index: i, timestampMs: i * 100, label: unknown ? 'unknown' : 'a', score: probs[0]!, probs };
     });
     const segs = segmentLabels(frames, classes, { hysteresisFrames: 1, minSegmentMs: 0 });
-    expect(segs.map((s) => [s.label, s.startFrame, s.endFrame])).toEqual([['a', 0, 10], ['unknown', 10, 20], ['a', 20, 30]]);
+    expect(segs.map((s) => [s.label, s.startFrame, s.endFrame])).toEqual([
+      ['a', 0, 10],
+      ['unknown', 10, 20],
+      ['a', 20, 30],
+    ]);
     expect(segs[1]!.score).toBeCloseTo(0.55, 5);
     // The same probabilities labeled without the threshold: one segment.
-    const plain = segmentLabels(frames.map((f) => ({ ...f, label: 'a' })), classes, { hysteresisFrames: 1, minSegmentMs: 0 });
+    const plain = segmentLabels(
+      frames.map((f) => ({ ...f, label: 'a' })),
+      classes,
+      { hysteresisFrames: 1, minSegmentMs: 0 },
+    );
     expect(plain.map((s) => s.label)).toEqual(['a']);
   });
 });

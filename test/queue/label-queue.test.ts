@@ -15,23 +15,18 @@ import { labelVideo } from '../../pipeline/run-label.ts';
 import { FORMAT_SUFFIX, OUTPUT_FORMATS } from '../../pipeline/sinks/index.ts';
 import { main } from '../../scripts/cli.ts';
 import { bundleLocation, inputLocation, outputLocation, STAGING_DIR } from '../../queue/locations.ts';
-import {
-  bundleId,
-  closeRedis,
-  connectRedis,
-  labelJobId,
-  openLabelQueue,
-  parseFailureReason,
-  parseJobData,
-  type LabelQueue,
-} from '../../queue/label-queue.ts';
+import { bundleId, closeRedis, connectRedis, labelJobId, openLabelQueue, parseFailureReason, parseJobData, type LabelQueue } from '../../queue/label-queue.ts';
 import { queueStatus } from '../../queue/status.ts';
 import { MODELS_DIR, REPO_ROOT } from '../helpers/real-models.ts';
 import { startRedis, type RedisServer } from '../helpers/redis-server.ts';
 import { makeClip, makeTextFile, tmpDir, type TmpDir } from '../helpers/video.ts';
 
 const EMBEDDER = 'mobilenet_v1_0.25_224';
-const SMOOTHING = { minSegmentMs: DEFAULTS.smoothing.minSegmentMs, hysteresisFrames: DEFAULTS.smoothing.hysteresisFrames, windowFrames: DEFAULTS.smoothing.windowFrames };
+const SMOOTHING = {
+  minSegmentMs: DEFAULTS.smoothing.minSegmentMs,
+  hysteresisFrames: DEFAULTS.smoothing.hysteresisFrames,
+  windowFrames: DEFAULTS.smoothing.windowFrames,
+};
 // Short lock and stall check so a killed worker's job comes back in seconds, not a minute.
 const LOCK_MS = 3000;
 const STALLED_MS = 1500;
@@ -44,7 +39,11 @@ let bad: string;
 let longer: string[] = []; // two more long clips for the SIGTERM test
 const refDir = () => join(dir.path, 'ref');
 const outDir = () => join(dir.path, 'out');
-const stem = (p: string) => p.split('/').pop()!.replace(/\.[^.]+$/, '');
+const stem = (p: string) =>
+  p
+    .split('/')
+    .pop()!
+    .replace(/\.[^.]+$/, '');
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -137,7 +136,10 @@ beforeAll(async () => {
   ];
   videos = [];
   for (const s of specs) videos.push(await makeClip(s));
-  longer = [await makeClip({ durationSec: 30, fps: 15, width: 176, height: 120, dir: clips }), await makeClip({ durationSec: 30, fps: 16, width: 160, height: 128, dir: clips })];
+  longer = [
+    await makeClip({ durationSec: 30, fps: 15, width: 176, height: 120, dir: clips }),
+    await makeClip({ durationSec: 30, fps: 16, width: 160, height: 128, dir: clips }),
+  ];
   bad = makeTextFile(dir.path, 'broken.mp4');
 
   // The single-machine reference: labelVideo in this process, as `framewise label` calls it.
@@ -193,7 +195,17 @@ describe('job data, ids and locations', () => {
   });
 
   test('job data from Redis is checked before a worker acts on it', () => {
-    const good = { v: 1, input: '/in/a.mp4', name: 'a', output: '/out', bundle: '/b', bundleId: 'c'.repeat(64), sha256: 'd'.repeat(64), bytes: 10, options: { formats: ['jsonl'] } };
+    const good = {
+      v: 1,
+      input: '/in/a.mp4',
+      name: 'a',
+      output: '/out',
+      bundle: '/b',
+      bundleId: 'c'.repeat(64),
+      sha256: 'd'.repeat(64),
+      bytes: 10,
+      options: { formats: ['jsonl'] },
+    };
     expect(parseJobData(good)).toEqual(good);
     expect(() => parseJobData({ ...good, v: 2 })).toThrow(/version/);
     expect(() => parseJobData({ ...good, input: 'relative.mp4' })).toThrow(/input/);
@@ -319,7 +331,11 @@ describe('3 worker processes label 12 videos', () => {
     const long = await queue.getJob(longId);
     expect(long!.stalledCounter).toBeGreaterThanOrEqual(1);
     expect(long!.returnvalue.worker).not.toBe(`${long!.returnvalue.worker.split(':')[0]}:${killed!.pid}`);
-    expect(long!.returnvalue.frames).toBe(readFileSync(join(refDir(), `${stem(videos[0]!)}.frames.jsonl`), 'utf8').trim().split('\n').length);
+    expect(long!.returnvalue.frames).toBe(
+      readFileSync(join(refDir(), `${stem(videos[0]!)}.frames.jsonl`), 'utf8')
+        .trim()
+        .split('\n').length,
+    );
 
     // Each worker's tensor count is the same after every job it ran: no leak per job.
     const done = await queue.getCompleted(0, 100);
@@ -339,7 +355,16 @@ describe('3 worker processes label 12 videos', () => {
     expect(s.counts).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 12, failed: 1 });
     expect(s.workers).toBe(2);
     expect(s.throughput!.jobs).toBe(12);
-    expect(s.throughput!.frames).toBe(videos.reduce((n, v) => n + readFileSync(join(refDir(), `${stem(v)}.frames.jsonl`), 'utf8').trim().split('\n').length, 0));
+    expect(s.throughput!.frames).toBe(
+      videos.reduce(
+        (n, v) =>
+          n +
+          readFileSync(join(refDir(), `${stem(v)}.frames.jsonl`), 'utf8')
+            .trim()
+            .split('\n').length,
+        0,
+      ),
+    );
     expect(s.throughput!.framesPerSec).toBeGreaterThan(0);
     expect(s.failed).toEqual([expect.objectContaining({ name: 'broken', code: 'E_DECODE_FAILED', attempts: 2 })]);
     const text = await cli(['queue', 'status', '--redis', redis.url, '--queue', QUEUE]);

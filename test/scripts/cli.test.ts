@@ -32,7 +32,10 @@ test('--version prints the package version', async () => {
 test('option help shows one default and the variable that sets it', async () => {
   const out = capture();
   expect(await main(['eval', '--help'], { stdout: out.stream, stderr: capture().stream })).toBe(0);
-  const workers = out.text().split('\n').find((l) => l.includes('--workers'))!;
+  const workers = out
+    .text()
+    .split('\n')
+    .find((l) => l.includes('--workers'))!;
   expect(workers.match(/default:/g)).toHaveLength(1);
   expect(workers).toMatch(/\(default: \d+, the cores here; env FRAMEWISE_WORKERS\)$/);
   expect(out.text()).not.toMatch(/\) \(default/);

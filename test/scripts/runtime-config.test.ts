@@ -43,7 +43,11 @@ describe('readRuntimeConfig', () => {
   test('an option given on the command line wins over the environment', () => {
     const runtime = readRuntimeConfig({ FRAMEWISE_ENGINE: 'onnx', FRAMEWISE_WORKERS: '4', FRAMEWISE_MODELS: '/env' });
     expect(modelRequest({ values: {}, runtime })).toMatchObject({ engine: 'onnx', workers: 4, modelsDir: '/env' });
-    expect(modelRequest({ values: { engine: 'tfjs', workers: '1', 'models-dir': '/flag' }, runtime })).toMatchObject({ engine: 'tfjs', workers: 1, modelsDir: '/flag' });
+    expect(modelRequest({ values: { engine: 'tfjs', workers: '1', 'models-dir': '/flag' }, runtime })).toMatchObject({
+      engine: 'tfjs',
+      workers: 1,
+      modelsDir: '/flag',
+    });
     expect(() => modelRequest({ values: { workers: '0' }, runtime })).toThrow(/--workers/);
   });
 });

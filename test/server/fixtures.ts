@@ -41,7 +41,11 @@ export async function ffmpeg(args: string[]): Promise<void> {
 }
 
 /** A clip of consecutive parts, each SMPTE bars or black, e.g. [['bars', 2], ['off', 2]]. */
-export async function barsClip(out: string, parts: [('bars' | 'off'), number][], o: { fps: number; width?: number; height?: number; codec?: string[] }): Promise<string> {
+export async function barsClip(
+  out: string,
+  parts: ['bars' | 'off', number][],
+  o: { fps: number; width?: number; height?: number; codec?: string[] },
+): Promise<string> {
   const size = `${o.width ?? 320}x${o.height ?? 240}`;
   const inputs = parts.flatMap(([kind, sec]) => [
     '-f',

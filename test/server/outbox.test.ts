@@ -12,7 +12,15 @@ function fakeSocket() {
 }
 
 const label = (index: number): ServerMessage => ({ type: 'label', streamId: 's', index, timestampMs: index, label: 'a', score: 1, probs: [1] });
-const dropped = (index: number): ServerMessage => ({ type: 'dropped', streamId: 's', index, timestampMs: index, frames: [index], count: 1, reason: 'superseded' });
+const dropped = (index: number): ServerMessage => ({
+  type: 'dropped',
+  streamId: 's',
+  index,
+  timestampMs: index,
+  frames: [index],
+  count: 1,
+  reason: 'superseded',
+});
 
 test('a fast reader gets every message at once, in order', () => {
   const { ws, sent } = fakeSocket();

@@ -87,7 +87,10 @@ test('3x the sustainable rate: bounded latency, every drop reported, flat memory
   expect(dropped).toBeGreaterThan(sent / 3);
   expect(labeled).toBeGreaterThan(sent / 10);
   // Latest-wins: a frame waits at most for the round in progress, then its own.
-  const p95 = quantile(latencies.map((l) => l.ms), 0.95);
+  const p95 = quantile(
+    latencies.map((l) => l.ms),
+    0.95,
+  );
   expect(p95).toBeLessThan(6 * serviceMs + 250);
   // No backlog building up: the last third is not slower than the first third.
   const third = (k: number) => latencies.filter((l) => l.at >= start + (k * durationMs) / 3 && l.at < start + ((k + 1) * durationMs) / 3).map((l) => l.ms);
@@ -103,7 +106,10 @@ test('3x the sustainable rate: bounded latency, every drop reported, flat memory
   expect(stats!.dropped).toBeLessThanOrEqual(dropped);
   console.log(
     `overload: service ${serviceMs.toFixed(1)} ms, sent ${sent} at ${rate.toFixed(0)} fps, labeled ${labeled}, dropped ${dropped}, ` +
-      `latency p50 ${quantile(latencies.map((l) => l.ms), 0.5).toFixed(0)} p95 ${p95.toFixed(0)} ms, rss growth ${(growth / 1e6).toFixed(1)} MB`,
+      `latency p50 ${quantile(
+        latencies.map((l) => l.ms),
+        0.5,
+      ).toFixed(0)} p95 ${p95.toFixed(0)} ms, rss growth ${(growth / 1e6).toFixed(1)} MB`,
   );
   await c.close();
 });

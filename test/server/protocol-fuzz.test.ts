@@ -44,7 +44,10 @@ function mutatedFrame(size: number): fc.Arbitrary<Uint8Array> {
     .map((h) => encodeFrame({ ...h, width: size, height: size }, new Uint8Array(h.format === 'rgb24' ? size * size * 3 : 40).fill(7)));
   const flips = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 });
   // A length near the valid one, or a cut inside or just after the header.
-  const length = fc.oneof(fc.integer({ min: -30, max: 30 }).map((d) => (n: number) => n + d), fc.nat(FRAME_HEADER_BYTES + 8).map((k) => () => k));
+  const length = fc.oneof(
+    fc.integer({ min: -30, max: 30 }).map((d) => (n: number) => n + d),
+    fc.nat(FRAME_HEADER_BYTES + 8).map((k) => () => k),
+  );
   return fc.tuple(valid, flips, length).map(([bytes, changes, lengthOf]) => {
     const out = new Uint8Array(Math.max(0, lengthOf(bytes.length)));
     out.set(bytes.subarray(0, out.length));
@@ -56,7 +59,17 @@ function mutatedFrame(size: number): fc.Arbitrary<Uint8Array> {
 
 /** JSON text that is often nearly a control message: a known type with random fields, or anything. */
 const controlText: fc.Arbitrary<string> = fc.oneof(
-  fc.record({ type: fc.constantFrom(...CONTROL_TYPES), version: fc.oneof(fc.constant(PROTOCOL_VERSION), fc.jsonValue()), jobId: fc.oneof(fc.string(), fc.jsonValue()), client: fc.jsonValue() }, { requiredKeys: ['type'] }).map((m) => JSON.stringify(m)),
+  fc
+    .record(
+      {
+        type: fc.constantFrom(...CONTROL_TYPES),
+        version: fc.oneof(fc.constant(PROTOCOL_VERSION), fc.jsonValue()),
+        jobId: fc.oneof(fc.string(), fc.jsonValue()),
+        client: fc.jsonValue(),
+      },
+      { requiredKeys: ['type'] },
+    )
+    .map((m) => JSON.stringify(m)),
   fc.jsonValue().map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 300 }),
   fc.string({ minLength: 4000, maxLength: 5000 }),
@@ -64,7 +77,10 @@ const controlText: fc.Arbitrary<string> = fc.oneof(
 
 describe('parsers', () => {
   test('decodeFrame: random bytes and mutated frames are parsed or refused with E_PROTOCOL', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => void acceptsOrRefuses(() => decodeFrame(bytes, { size: 8 }))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => void acceptsOrRefuses(() => decodeFrame(bytes, { size: 8 }))),
+      { numRuns: 2000 },
+    );
     fc.assert(
       fc.property(mutatedFrame(8), (bytes) => {
         if (acceptsOrRefuses(() => decodeFrame(bytes, { size: 8 }))) {

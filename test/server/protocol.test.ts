@@ -261,7 +261,12 @@ describe('HTTP: media paths, ranges and file jobs', () => {
       expect(r.status, path).toBe(403);
       expect(((await r.json()) as { code: string }).code).toBe('E_FORBIDDEN');
     }
-    for (const path of ['/media/..%2Fsecret.mp4', '/media/sub%2F..%2F..%2Fsecret.mp4', '/media/sub/escape.mp4', `/media/${encodeURIComponent(join(dir.path, 'secret.mp4'))}`]) {
+    for (const path of [
+      '/media/..%2Fsecret.mp4',
+      '/media/sub%2F..%2F..%2Fsecret.mp4',
+      '/media/sub/escape.mp4',
+      `/media/${encodeURIComponent(join(dir.path, 'secret.mp4'))}`,
+    ]) {
       const r = await get(path);
       expect(r.status, path).toBe(403);
       await r.text();

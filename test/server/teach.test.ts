@@ -19,7 +19,17 @@ const teachDir = dir.file('teach');
 let server: RunningServer;
 
 beforeAll(async () => {
-  server = await createServer({ embedder: TEST_EMBEDDER, teachDir, modelsDir: MODELS_DIR, engine: 'tfjs', workers: 1, port: 0, clientDir: dir.file('client'), jobsDir: dir.file('jobs'), cacheDir: dir.file('cache') });
+  server = await createServer({
+    embedder: TEST_EMBEDDER,
+    teachDir,
+    modelsDir: MODELS_DIR,
+    engine: 'tfjs',
+    workers: 1,
+    port: 0,
+    clientDir: dir.file('client'),
+    jobsDir: dir.file('jobs'),
+    cacheDir: dir.file('cache'),
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -49,7 +59,12 @@ describe('Teach routes', () => {
         c.close();
       },
     });
-    const streamed = await fetch(`${server.url}/api/teach/clips?class=wave`, { method: 'POST', body: chunked, duplex: 'half', headers: { 'Content-Type': 'video/webm' } } as RequestInit);
+    const streamed = await fetch(`${server.url}/api/teach/clips?class=wave`, {
+      method: 'POST',
+      body: chunked,
+      duplex: 'half',
+      headers: { 'Content-Type': 'video/webm' },
+    } as RequestInit);
     expect(streamed.status).toBe(400);
     expect(readdirSync(join(teachDir, 'data', 'wave'))).toEqual([]);
     expect((await api('POST', '/api/teach/train', '{}')).body.message).toMatch(/at least two activities/);

@@ -96,21 +96,35 @@ describe('annotation datasets on generated clips', () => {
   test('overlaps and frame-rate mismatches are errors that name the file and the place', async () => {
     const cv = join(dir.path, 'overlap-cvat');
     writeExport(cv, 'cvat', [{ path: clip25, name: 'a', labels: labels25 }], 25);
-    const xml = readFileSync(join(cv, 'a.xml'), 'utf8').replace('</annotations>', '<track id="9" label="sit" source="manual"><box frame="5" keyframe="1" outside="0" occluded="0" xtl="0" ytl="0" xbr="1" ybr="1" z_order="0"/><box frame="12" keyframe="1" outside="1" occluded="0" xtl="0" ytl="0" xbr="1" ybr="1" z_order="0"/></track></annotations>');
+    const xml = readFileSync(join(cv, 'a.xml'), 'utf8').replace(
+      '</annotations>',
+      '<track id="9" label="sit" source="manual"><box frame="5" keyframe="1" outside="0" occluded="0" xtl="0" ytl="0" xbr="1" ybr="1" z_order="0"/><box frame="12" keyframe="1" outside="1" occluded="0" xtl="0" ytl="0" xbr="1" ybr="1" z_order="0"/></track></annotations>',
+    );
     writeFileSync(join(cv, 'a.xml'), xml);
-    await expect(loadDataset(cv)).rejects.toMatchObject({ code: 'E_DATASET_INVALID', message: expect.stringMatching(/a\.xml: track 9 \(frames 5-11\) "sit" overlaps track 0 \(frames 0-9\) "wave" from frame 5/) });
+    await expect(loadDataset(cv)).rejects.toMatchObject({
+      code: 'E_DATASET_INVALID',
+      message: expect.stringMatching(/a\.xml: track 9 \(frames 5-11\) "sit" overlaps track 0 \(frames 0-9\) "wave" from frame 5/),
+    });
 
     const ls = join(dir.path, 'fps-ls');
     writeExport(ls, 'labelstudio', [{ path: clip25, name: 'a', labels: labels25 }], 25);
     await expect(loadDataset(ls)).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('--ls-fps') });
-    writeFileSync(join(ls, 'config.xml'), '<View><TimelineLabels name="videoLabels" toName="video"><Label value="wave"/></TimelineLabels><Video name="video" value="$video" frameRate="24"/></View>');
+    writeFileSync(
+      join(ls, 'config.xml'),
+      '<View><TimelineLabels name="videoLabels" toName="video"><Label value="wave"/></TimelineLabels><Video name="video" value="$video" frameRate="24"/></View>',
+    );
     await expect(loadDataset(ls, { labelStudio: { config: join(ls, 'config.xml') } })).rejects.toMatchObject({
-      code: 'E_DATASET_INVALID', message: expect.stringMatching(/project-1-at-2024\.json: task 1: frames count at 24 fps \(<Video frameRate="24"> in .*config\.xml\) but a\.mp4 is 25 fps/),
+      code: 'E_DATASET_INVALID',
+      message: expect.stringMatching(
+        /project-1-at-2024\.json: task 1: frames count at 24 fps \(<Video frameRate="24"> in .*config\.xml\) but a\.mp4 is 25 fps/,
+      ),
     });
 
     const el = join(dir.path, 'long-elan');
     writeExport(el, 'elan', [{ path: clip25, name: 'a', labels: [...labels25, ...Array(10).fill('wave')] }], 25);
-    await expect(loadDataset(el)).rejects.toMatchObject({ message: expect.stringMatching(/a\.eaf: annotation a\d on tier "framewise" \(\d+-2400 ms\) ends at frame 59 but the video has 50 frames/) });
+    await expect(loadDataset(el)).rejects.toMatchObject({
+      message: expect.stringMatching(/a\.eaf: annotation a\d on tier "framewise" \(\d+-2400 ms\) ends at frame 59 but the video has 50 frames/),
+    });
 
     const mixed = join(dir.path, 'mixed');
     writeExport(mixed, 'elan', [{ path: clip25, name: 'a', labels: labels25 }], 25);
@@ -141,8 +155,18 @@ describe('annotation datasets on generated clips', () => {
       for (const [layout, { root, opts }] of Object.entries(roots)) {
         const out = join(dir.path, `bundle-${layout}`);
         const config = resolveTrainConfig({
-          data: root, dataOptions: opts, out, embedder: TEST_EMBEDDER, modelsDir: MODELS_DIR, cacheDir: join(dir.path, 'cache'),
-          epochs: 2, hidden: 8, valSplit: 0.34, augCopies: 0, seed: 4, inputNorm: 0,
+          data: root,
+          dataOptions: opts,
+          out,
+          embedder: TEST_EMBEDDER,
+          modelsDir: MODELS_DIR,
+          cacheDir: join(dir.path, 'cache'),
+          epochs: 2,
+          hidden: 8,
+          valSplit: 0.34,
+          augCopies: 0,
+          seed: 4,
+          inputNorm: 0,
         });
         const data = await prepareData(config, embedder, () => {});
         expect(data.layout).toBe(layout);

@@ -50,9 +50,7 @@ describe('loadDataset', () => {
     await touch(join(dir, 'annotations.json'), JSON.stringify(ann));
     const ds = await loadDataset(dir);
     expect(ds.classes).toEqual(['background', 'jump']);
-    expect(labelsAtTimes(ds.videos[0]!.labels, [0, 999, 1000, 2499, 2500], 30)).toEqual([
-      'background', 'background', 'jump', 'jump', 'background',
-    ]);
+    expect(labelsAtTimes(ds.videos[0]!.labels, [0, 999, 1000, 2499, 2500], 30)).toEqual(['background', 'background', 'jump', 'jump', 'background']);
     ann.database.v1.annotations[0]!.segment = [3, 2];
     await touch(join(dir, 'annotations.json'), JSON.stringify(ann));
     await expect(loadDataset(dir)).rejects.toMatchObject({ code: 'E_DATASET_INVALID' });

@@ -20,7 +20,12 @@ test('videos under the folder, at any depth, become background clips; classes st
   await writeFile(join(dir, 'tai chi.mp4'), '');
   await writeFile(join(dir, 'sports', 'golf', 'swing.avi'), '');
   await writeFile(join(dir, 'sports', 'notes.txt'), '');
-  const ds: Dataset = { root: '/data', layout: 'folders', classes: ['wave', 'clap'].sort(), videos: [{ name: 'wave/P1T1', path: '/data/wave/P1T1.avi', labels: { kind: 'clip', label: 'wave' } }] };
+  const ds: Dataset = {
+    root: '/data',
+    layout: 'folders',
+    classes: ['wave', 'clap'].sort(),
+    videos: [{ name: 'wave/P1T1', path: '/data/wave/P1T1.avi', labels: { kind: 'clip', label: 'wave' } }],
+  };
   const out = await withNegatives(ds, dir);
   expect(out.classes).toEqual(['background', 'clap', 'wave']);
   expect(out.videos.slice(1).map((v) => [v.name, v.labels])).toEqual([

@@ -35,8 +35,18 @@ beforeAll(async () => {
   }
   bundle = join(work, 'bundle');
   const config = resolveTrainConfig({
-    data, out: bundle, embedder: TEST_EMBEDDER, modelsDir: MODELS_DIR, cacheDir: join(work, 'cache'),
-    epochs: 40, valSplit: 0.34, augCopies: 0, hidden: 32, seed: 3, inputNorm: 0, patience: 0,
+    data,
+    out: bundle,
+    embedder: TEST_EMBEDDER,
+    modelsDir: MODELS_DIR,
+    cacheDir: join(work, 'cache'),
+    epochs: 40,
+    valSplit: 0.34,
+    augCopies: 0,
+    hidden: 32,
+    seed: 3,
+    inputNorm: 0,
+    patience: 0,
   });
   const embedder = await loadEmbedder({ id: TEST_EMBEDDER, modelsDir: MODELS_DIR });
   try {

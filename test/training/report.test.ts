@@ -16,8 +16,15 @@ const dir = tmpDir('framewise-report-');
 afterAll(() => dir.cleanup());
 
 const history: EpochRecord[] = Array.from({ length: 12 }, (_, i) => ({
-  epoch: i + 1, trainLoss: 1.1 / (i + 1), trainAccuracy: Math.min(1, 0.4 + i * 0.06), valLoss: 1.2 / (i + 1) + (i > 6 ? (i - 6) * 0.05 : 0),
-  valAccuracy: Math.min(0.9, 0.35 + i * 0.05), lr: 1e-3 * (1 - i / 12), gradNorm: 0.5 + 0.1 * i, framesPerSecond: 900, seconds: 1,
+  epoch: i + 1,
+  trainLoss: 1.1 / (i + 1),
+  trainAccuracy: Math.min(1, 0.4 + i * 0.06),
+  valLoss: 1.2 / (i + 1) + (i > 6 ? (i - 6) * 0.05 : 0),
+  valAccuracy: Math.min(0.9, 0.35 + i * 0.05),
+  lr: 1e-3 * (1 - i / 12),
+  gradNorm: 0.5 + 0.1 * i,
+  framesPerSecond: 900,
+  seconds: 1,
 }));
 const classes = ['wave', 'swing', 'hold'];
 const videos = [
@@ -37,7 +44,13 @@ const report = {
   evaluationName: 'validation',
   perVideo: perVideoRows(videos, classes, { singleLabel: true }),
   config: { embedder: 'mobilenet_v1_0.25_224', hidden: 64, valGroups: ['2'] },
-  dataset: { root: '/data', layout: 'folders', classes, train: { videos: 9, frames: 900, framesPerClass: { wave: 300, swing: 300, hold: 300 }, names: ['a'] }, val: { videos: 3, frames: 9, framesPerClass: { wave: 4, swing: 3, hold: 2 }, names: ['b'] } },
+  dataset: {
+    root: '/data',
+    layout: 'folders',
+    classes,
+    train: { videos: 9, frames: 900, framesPerClass: { wave: 300, swing: 300, hold: 300 }, names: ['a'] },
+    val: { videos: 3, frames: 9, framesPerClass: { wave: 4, swing: 3, hold: 2 }, names: ['b'] },
+  },
 };
 
 test('per-video rows: accuracy, majority label and the clip truth', () => {
@@ -58,45 +71,54 @@ test('the page is one file: uPlot inlined, no external reference, raw JSON folde
   expect(JSON.parse(readFileSync(json, 'utf8')).folds[0].name).toBe('fold 1');
 });
 
-test.skipIf(!existsSync(CHROMIUM))('offline in Chromium: four charts, % axis, kept epoch, fold series, sortable table', async () => {
-  const { html } = await writeReport(join(dir.path, 'report'), report);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-    // Any request beyond the file itself would fail offline: refuse them all and count them.
-    const requests: string[] = [];
-    await page.route((url) => !url.href.startsWith('file:'), (route) => (requests.push(route.request().url()), route.abort()));
-    await page.goto(`file://${html}`);
-    await page.waitForSelector('#chart-grad canvas');
-    expect(await page.locator('.uplot').count()).toBe(4);
-    // Accuracy is drawn in % (data scaled, ticks labeled), as the tables show it.
-    const acc = await page.evaluate(() => {
-      const u = (window as unknown as { framewiseCharts: Record<string, { data: (number | null)[][]; axes: { values: (u: unknown, v: number[]) => string[] }[] }> }).framewiseCharts['chart-acc']!;
-      return { max: Math.max(...(u.data[2] as number[])), ticks: u.axes[1]!.values(u, [0, 50, 100]) };
-    });
-    expect(acc.max).toBeCloseTo(90, 5);
-    expect(acc.ticks).toEqual(['0%', '50%', '100%']);
-    const lossLegend = await page.locator('#chart-loss .u-legend').innerText();
-    expect(lossLegend).toContain('fold 1 validation');
-    // The marker is drawn on the canvas: a green pixel column at the kept epoch.
-    const green = await page.evaluate(() => {
-      const c = document.querySelector('#chart-loss canvas') as HTMLCanvasElement;
-      const ctx = c.getContext('2d')!;
-      const data = ctx.getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i] === 0x1b && data[i + 1] === 0x7f && data[i + 2] === 0x3b) n++;
-      return n;
-    });
-    expect(green).toBeGreaterThan(50);
-    await page.locator('table.sortable th', { hasText: 'frame accuracy' }).click();
-    expect(await page.locator('table.sortable tbody tr td:first-child').allInnerTexts()).toEqual(['swing/P2T1', 'wave/P2T1', 'hold/P2T1']);
-    await expect.poll(() => page.locator('table.sortable tr.wrong').count()).toBe(1);
-    expect(requests).toEqual([]);
-    expect(problems).toEqual([]);
-  } finally {
-    await browser.close();
-  }
-}, 60_000);
+test.skipIf(!existsSync(CHROMIUM))(
+  'offline in Chromium: four charts, % axis, kept epoch, fold series, sortable table',
+  async () => {
+    const { html } = await writeReport(join(dir.path, 'report'), report);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      // Any request beyond the file itself would fail offline: refuse them all and count them.
+      const requests: string[] = [];
+      await page.route(
+        (url) => !url.href.startsWith('file:'),
+        (route) => (requests.push(route.request().url()), route.abort()),
+      );
+      await page.goto(`file://${html}`);
+      await page.waitForSelector('#chart-grad canvas');
+      expect(await page.locator('.uplot').count()).toBe(4);
+      // Accuracy is drawn in % (data scaled, ticks labeled), as the tables show it.
+      const acc = await page.evaluate(() => {
+        const u = (
+          window as unknown as { framewiseCharts: Record<string, { data: (number | null)[][]; axes: { values: (u: unknown, v: number[]) => string[] }[] }> }
+        ).framewiseCharts['chart-acc']!;
+        return { max: Math.max(...(u.data[2] as number[])), ticks: u.axes[1]!.values(u, [0, 50, 100]) };
+      });
+      expect(acc.max).toBeCloseTo(90, 5);
+      expect(acc.ticks).toEqual(['0%', '50%', '100%']);
+      const lossLegend = await page.locator('#chart-loss .u-legend').innerText();
+      expect(lossLegend).toContain('fold 1 validation');
+      // The marker is drawn on the canvas: a green pixel column at the kept epoch.
+      const green = await page.evaluate(() => {
+        const c = document.querySelector('#chart-loss canvas') as HTMLCanvasElement;
+        const ctx = c.getContext('2d')!;
+        const data = ctx.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] === 0x1b && data[i + 1] === 0x7f && data[i + 2] === 0x3b) n++;
+        return n;
+      });
+      expect(green).toBeGreaterThan(50);
+      await page.locator('table.sortable th', { hasText: 'frame accuracy' }).click();
+      expect(await page.locator('table.sortable tbody tr td:first-child').allInnerTexts()).toEqual(['swing/P2T1', 'wave/P2T1', 'hold/P2T1']);
+      await expect.poll(() => page.locator('table.sortable tr.wrong').count()).toBe(1);
+      expect(requests).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  },
+  60_000,
+);

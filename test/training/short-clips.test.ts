@@ -42,7 +42,9 @@ test('a one-frame clip gets its frame and label in every view at 10 fps; a stale
   expect(jittered.embeddings.every((e) => e instanceof Float32Array)).toBe(true);
 
   // What the old decoder cached for this clip: a matching header with 0 frames.
-  const files = readdirSync(cacheDir, { recursive: true }).map(String).filter((f) => f.endsWith('.center.emb'));
+  const files = readdirSync(cacheDir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.center.emb'));
   expect(files).toHaveLength(1);
   const file = join(cacheDir, files[0]!);
   const { header } = await readEmbeddingFile(file);

@@ -34,7 +34,10 @@ async function head(path: string, bytes = 4096): Promise<string> {
 /** The annotation files of each kind in `root` (top level only). */
 export async function findAnnotationFiles(root: string): Promise<Record<AnnotationLayout, string[]>> {
   const found: Record<AnnotationLayout, string[]> = { cvat: [], labelstudio: [], elan: [] };
-  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const entries = (await readdir(root, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   for (const f of entries) {
     const ext = extname(f).toLowerCase();
     if (ext === '.eaf') found.elan.push(f);
@@ -65,11 +68,20 @@ export async function loadAnnotatedVideos(root: string, layout: AnnotationLayout
   }
   const videos = await SourceVideos.scan(root);
   const found = { root, files };
-  const list = layout === 'cvat' ? await loadCvat(found, videos) : layout === 'elan' ? await loadElan(found, videos, o.tier) : await loadLabelStudio(found, videos, o.labelStudio ?? {});
+  const list =
+    layout === 'cvat'
+      ? await loadCvat(found, videos)
+      : layout === 'elan'
+        ? await loadElan(found, videos, o.tier)
+        : await loadLabelStudio(found, videos, o.labelStudio ?? {});
   const byName = new Map<string, AnnotatedVideo>();
   for (const v of list) {
     const other = byName.get(v.name);
-    if (other) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `two annotation files label videos named "${v.name}" (${basename(other.path)}, ${basename(v.path)}): one file per video`);
+    if (other)
+      throw new FramewiseError(
+        ErrorCodes.DATASET_INVALID,
+        `two annotation files label videos named "${v.name}" (${basename(other.path)}, ${basename(v.path)}): one file per video`,
+      );
     byName.set(v.name, v);
   }
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));

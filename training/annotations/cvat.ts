@@ -38,13 +38,17 @@ export async function loadCvat(found: AnnotationFiles, videos: SourceVideos): Pr
     const task = parseCvatXml(await readCvatFile(found.root, file), file);
     const path = task.source ? videos.find(task.source) : videos.findStem(basename(file, extname(file)));
     if (!path) {
-      throw invalid(task.source
-        ? `${file}: meta/task/source names "${task.source}" but no such video is in ${videos.describe()}`
-        : `${file}: no meta/task/source and no video named ${basename(file, extname(file))}.<ext> in ${videos.describe()}`);
+      throw invalid(
+        task.source
+          ? `${file}: meta/task/source names "${task.source}" but no such video is in ${videos.describe()}`
+          : `${file}: no meta/task/source and no video named ${basename(file, extname(file))}.<ext> in ${videos.describe()}`,
+      );
     }
     const info = await videos.info(path);
     if (task.stopFrame !== undefined && task.stopFrame >= info.frameCount) {
-      throw invalid(`${file}: the task's stop_frame is ${task.stopFrame} but ${basename(path)} has ${info.frameCount} frames (frames 0-${info.frameCount - 1}): a different video or a re-encoded one`);
+      throw invalid(
+        `${file}: the task's stop_frame is ${task.stopFrame} but ${basename(path)} has ${info.frameCount} frames (frames 0-${info.frameCount - 1}): a different video or a re-encoded one`,
+      );
     }
     out.push({ name: basename(path, extname(path)), path, labels: runsToFrameLabels(task.intervals, info, file) });
   }

@@ -12,7 +12,11 @@ import type { AnnotatedVideo, AnnotationFiles } from './annotated-video.ts';
 import { msToFrameRuns, runsToFrameLabels } from './frame-labels.ts';
 import type { SourceVideos } from './source-videos.ts';
 
-const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
+const isFile = (p: string) =>
+  stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 
 async function mediaOf(doc: ReturnType<typeof parseEaf>, eafPath: string, videos: SourceVideos): Promise<string | undefined> {
   for (const m of doc.media) {
@@ -49,8 +53,15 @@ export async function loadElan(found: AnnotationFiles, videos: SourceVideos, tie
     const doc = parseEaf(await readFile(eafPath, 'utf8'), file, tier);
     const path = await mediaOf(doc, eafPath, videos);
     if (!path) {
-      const named = doc.media.map((m) => m.relative ?? m.url).filter(Boolean).join(', ') || 'none';
-      throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: its media (${named}) is not found, and no video named ${basename(file, '.eaf')}.<ext> is in ${videos.describe()}`);
+      const named =
+        doc.media
+          .map((m) => m.relative ?? m.url)
+          .filter(Boolean)
+          .join(', ') || 'none';
+      throw new FramewiseError(
+        ErrorCodes.DATASET_INVALID,
+        `${file}: its media (${named}) is not found, and no video named ${basename(file, '.eaf')}.<ext> is in ${videos.describe()}`,
+      );
     }
     const info = await videos.info(path);
     out.push({ name: basename(path, extname(path)), path, labels: runsToFrameLabels(msToFrameRuns(doc.intervals, info.fps), info, file) });

@@ -31,7 +31,9 @@ export function runsToFrameLabels(runs: readonly FrameRun[], video: SourceVideo,
   runs.forEach((r, i) => {
     const end = r.end ?? video.frameCount;
     if (end > video.frameCount) {
-      problems.push(`${r.where} ends at frame ${end - 1 + firstFrame} but the video has ${video.frameCount} frames (${video.fps} fps): a different video, frame rate or frame numbering`);
+      problems.push(
+        `${r.where} ends at frame ${end - 1 + firstFrame} but the video has ${video.frameCount} frames (${video.fps} fps): a different video, frame rate or frame numbering`,
+      );
       return;
     }
     for (let f = Math.max(0, r.start); f < end; f++) {

@@ -31,13 +31,23 @@ export async function loadLabelStudio(found: AnnotationFiles, videos: SourceVide
     for (const task of tasks.filter((t) => t.annotated)) {
       const ref = task.video ?? task.fileUpload;
       const path = (ref && videos.find(ref)) || (task.fileUpload && videos.find(task.fileUpload)) || undefined;
-      if (!path) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: task ${task.id}: its video (${ref ?? 'no video in the task data'}) is not in ${videos.describe()}`);
+      if (!path)
+        throw new FramewiseError(
+          ErrorCodes.DATASET_INVALID,
+          `${file}: task ${task.id}: its video (${ref ?? 'no video in the task data'}) is not in ${videos.describe()}`,
+        );
       if (fps === undefined) {
-        throw new FramewiseError(ErrorCodes.USAGE, `${file}: Label Studio exports do not say at which frame rate their frame numbers count: pass --ls-fps N or the project's labeling config with --ls-config FILE`);
+        throw new FramewiseError(
+          ErrorCodes.USAGE,
+          `${file}: Label Studio exports do not say at which frame rate their frame numbers count: pass --ls-fps N or the project's labeling config with --ls-config FILE`,
+        );
       }
       const info = await videos.info(path);
       if (Math.abs(fps - info.fps) > FPS_TOLERANCE * info.fps) {
-        throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${file}: task ${task.id}: frames count at ${fps} fps (${from}) but ${basename(path)} is ${+info.fps.toFixed(3)} fps: set the <Video frameRate> of the project to the video's rate`);
+        throw new FramewiseError(
+          ErrorCodes.DATASET_INVALID,
+          `${file}: task ${task.id}: frames count at ${fps} fps (${from}) but ${basename(path)} is ${+info.fps.toFixed(3)} fps: set the <Video frameRate> of the project to the video's rate`,
+        );
       }
       const where = `${file} task ${task.id}`;
       const before = seen.get(path);

@@ -18,7 +18,10 @@ export class SourceVideos {
   static async scan(root: string): Promise<SourceVideos> {
     const s = new SourceVideos(root);
     for (const dir of [root, join(root, 'videos')]) {
-      const isDir = await stat(dir).then((st) => st.isDirectory(), () => false);
+      const isDir = await stat(dir).then(
+        (st) => st.isDirectory(),
+        () => false,
+      );
       if (!isDir) continue;
       for (const f of (await readdir(dir)).sort()) {
         if (!isVideoFile(f)) continue;
@@ -55,7 +58,8 @@ export class SourceVideos {
     if (!p) {
       p = (async () => {
         const [info, times] = await Promise.all([probe(path), sourceFrameTimes(path)]);
-        if (!(info.fps > 0)) throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${path}: the container gives no frame rate, so annotation frame numbers cannot be placed`);
+        if (!(info.fps > 0))
+          throw new FramewiseError(ErrorCodes.DATASET_INVALID, `${path}: the container gives no frame rate, so annotation frame numbers cannot be placed`);
         return { path, fps: info.fps, frameCount: times.length };
       })();
       this.probed.set(path, p);

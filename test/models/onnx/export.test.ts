@@ -28,7 +28,12 @@ describe('kernel layouts', () => {
     const [kh, kw, ci, co] = [2, 3, 4, 5];
     const w = Float32Array.from({ length: kh * kw * ci * co }, (_, n) => n);
     const out = hwioToOihw(w, [kh, kw, ci, co]);
-    for (const [h, x, i, o] of [[0, 0, 0, 0], [1, 2, 3, 4], [1, 0, 2, 3], [0, 2, 1, 0]] as const) {
+    for (const [h, x, i, o] of [
+      [0, 0, 0, 0],
+      [1, 2, 3, 4],
+      [1, 0, 2, 3],
+      [0, 2, 1, 0],
+    ] as const) {
       expect(out[((o * ci + i) * kh + h) * kw + x]).toBe(w[((h * kw + x) * ci + i) * co + o]);
     }
   });

@@ -104,7 +104,10 @@ describe('precision choice', () => {
     const slower = chooseAutoPrecision(ID, { ok: true, cpu, fp32Fps: 100, int8Fps: 90 }, cpu);
     expect(slower).toEqual({ precision: 'fp32', reason: expect.stringContaining('0.90x') });
     expect(chooseAutoPrecision(ID, { ok: false, cpu, fp32Fps: 100, int8Fps: 200 }, cpu).precision).toBe('fp32');
-    expect(chooseAutoPrecision(ID, { ok: true, cpu, fp32Fps: 100, int8Fps: 200 }, cpu)).toEqual({ precision: 'int8', reason: expect.stringContaining('2.00x') });
+    expect(chooseAutoPrecision(ID, { ok: true, cpu, fp32Fps: 100, int8Fps: 200 }, cpu)).toEqual({
+      precision: 'int8',
+      reason: expect.stringContaining('2.00x'),
+    });
   });
 
   test('the engine prints the choice: auto takes the measured-faster int8, or keeps fp32 and says why', async () => {

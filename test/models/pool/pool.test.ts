@@ -37,7 +37,6 @@ const copyFrames = <T extends RgbImage>(fs: readonly T[]): T[] => fs.map((f) => 
 const osThreads = () => readdirSync('/proc/self/task').length;
 const linux = process.platform === 'linux';
 
-
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -71,7 +70,15 @@ describe('results', () => {
     const before = pool.stats();
     const seen: Frame[] = [];
     const out = await lastValueFrom(
-      decodeThrough(clip, { size: 224 }, pipe(map((f: Frame) => (seen.push(f), f)), embed(pool)), 16).pipe(toArray()),
+      decodeThrough(
+        clip,
+        { size: 224 },
+        pipe(
+          map((f: Frame) => (seen.push(f), f)),
+          embed(pool),
+        ),
+        16,
+      ).pipe(toArray()),
     );
     expect(out.map((e) => e.index)).toEqual(frames.map((f) => f.index));
     out.forEach((e, i) => expect(Array.from(e.embedding)).toEqual(Array.from(reference[i]!)));

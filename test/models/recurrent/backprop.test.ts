@@ -21,7 +21,10 @@ const cases: [string, Partial<HeadOptions>][] = [
 
 describe('chunkGradients', () => {
   test.each(cases)('%s: equals tf.variableGrads on head.forward (with dropout, mask, carried state)', (_, opts) => {
-    const D = 7, C = 3, T = 5, B = 2;
+    const D = 7,
+      C = 3,
+      T = 5,
+      B = 2;
     const head = createHead({ inputDim: D, classes: C, hidden: 6, dropout: 0.4, seed: 3, ...opts });
     const rng = new SeededRandom(9);
     const N = T * B;

@@ -21,7 +21,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const D = 16, C = 3;
+const D = 16,
+  C = 3;
 const info: BundleInfo = {
   classes: ['idle', 'wave', 'clap'],
   embedderId: 'mobilenet_v1_0.25_224', // a known id; the head's 16-d input is this test's own
@@ -126,10 +127,34 @@ describe('model bundle', () => {
         change(m);
         await writeFile(join(d, 'framewise.json'), JSON.stringify(m));
       };
-      await expectInvalid(await broken('bad-crop', editMeta((m) => (m.crop = 'zoom'))), /crop must be "center" or "pad", got "zoom"/);
-      await expectInvalid(await broken('dup-classes', editMeta((m) => (m.classes = ['idle', 'wave', 'idle']))), /distinct/);
-      await expectInvalid(await broken('empty-class', editMeta((m) => (m.classes = ['idle', '', 'clap']))), /non-empty/);
-      await expectInvalid(await broken('bad-embedder', editMeta((m) => (m.embedderId = 'resnet_9000'))), /unknown embedderId "resnet_9000"/);
+      await expectInvalid(
+        await broken(
+          'bad-crop',
+          editMeta((m) => (m.crop = 'zoom')),
+        ),
+        /crop must be "center" or "pad", got "zoom"/,
+      );
+      await expectInvalid(
+        await broken(
+          'dup-classes',
+          editMeta((m) => (m.classes = ['idle', 'wave', 'idle'])),
+        ),
+        /distinct/,
+      );
+      await expectInvalid(
+        await broken(
+          'empty-class',
+          editMeta((m) => (m.classes = ['idle', '', 'clap'])),
+        ),
+        /non-empty/,
+      );
+      await expectInvalid(
+        await broken(
+          'bad-embedder',
+          editMeta((m) => (m.embedderId = 'resnet_9000')),
+        ),
+        /unknown embedderId "resnet_9000"/,
+      );
     });
     test('embedding dim in meta differs from the model, classes disagree, unknown version', async () => {
       const editMeta = (f: (m: Record<string, unknown>) => void) => async (d: string) => {
@@ -137,9 +162,27 @@ describe('model bundle', () => {
         f(m);
         await writeFile(join(d, 'framewise.json'), JSON.stringify(m));
       };
-      await expectInvalid(await broken('dim', editMeta((m) => (m.embeddingDim = 1280))), /16-d embeddings.*1280/);
-      await expectInvalid(await broken('classes', editMeta((m) => (m.classes = ['a', 'b', 'c', 'd']))), /does not match/);
-      await expectInvalid(await broken('version', editMeta((m) => (m.formatVersion = 99))), /format version 99/);
+      await expectInvalid(
+        await broken(
+          'dim',
+          editMeta((m) => (m.embeddingDim = 1280)),
+        ),
+        /16-d embeddings.*1280/,
+      );
+      await expectInvalid(
+        await broken(
+          'classes',
+          editMeta((m) => (m.classes = ['a', 'b', 'c', 'd'])),
+        ),
+        /does not match/,
+      );
+      await expectInvalid(
+        await broken(
+          'version',
+          editMeta((m) => (m.formatVersion = 99)),
+        ),
+        /format version 99/,
+      );
     });
   });
 

@@ -9,7 +9,8 @@ beforeAll(async () => {
   await ensureBackend();
 });
 
-const D = 12, C = 4;
+const D = 12,
+  C = 4;
 function frames(n: number, seed: number): Float32Array[] {
   const rng = new SeededRandom(seed);
   return Array.from({ length: n }, () => Float32Array.from({ length: D }, () => rng.normal()));
@@ -38,7 +39,12 @@ describe('recurrent head stepping', () => {
     // Irregular chunk sizes through explicit state.
     let state = head.zeroState();
     const out: Float32Array[] = [];
-    for (const [a, b] of [[0, 3], [3, 4], [4, 40], [40, 70]]) {
+    for (const [a, b] of [
+      [0, 3],
+      [3, 4],
+      [4, 40],
+      [40, 70],
+    ]) {
       const r = head.step(state, seq.slice(a, b));
       out.push(...r.probs);
       state = r.state;

@@ -33,7 +33,10 @@ function train(o: { cell: CellType; classes: number; data: TaskSequence[]; epoch
 
 /** Streaming accuracy (zero state per sequence, as live use) over the frames `keep` selects. */
 function accuracy(head: RecurrentHead, data: TaskSequence[], keep: (s: TaskSequence, t: number) => boolean): number {
-  const { probs } = evaluatePass(head, data.map((s) => ({ frames: s.frames })));
+  const { probs } = evaluatePass(
+    head,
+    data.map((s) => ({ frames: s.frames })),
+  );
   let correct = 0;
   let n = 0;
   data.forEach((s, i) =>

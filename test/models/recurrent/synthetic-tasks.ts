@@ -21,7 +21,10 @@ function noisy(rng: SeededRandom, base: Float32Array, sigma: number): Float32Arr
  * frame off or blinking: only the recent history tells. Segments of random classes are stitched so
  * the head also learns transitions.
  */
-export function lightSequences(count: number, o: { dim: number; seed: number; period?: number; segments?: [number, number]; segLen?: [number, number] }): TaskSequence[] {
+export function lightSequences(
+  count: number,
+  o: { dim: number; seed: number; period?: number; segments?: [number, number]; segLen?: [number, number] },
+): TaskSequence[] {
   const rng = new SeededRandom(o.seed);
   const period = o.period ?? 2;
   const [sMin, sMax] = o.segments ?? [3, 5];

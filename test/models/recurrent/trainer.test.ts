@@ -15,7 +15,10 @@ beforeAll(async () => {
   await ensureBackend();
 });
 
-const D = 6, C = 3, B = 4, K = 5;
+const D = 6,
+  C = 3,
+  B = 4,
+  K = 5;
 function randomChunk(seed: number): TrainChunk {
   const rng = new SeededRandom(seed);
   return {
@@ -28,7 +31,13 @@ function randomChunk(seed: number): TrainChunk {
 describe('global-norm clipping', () => {
   test('matches a hand computation: g <- min(1, λ/||g||) g', () => {
     const before = tf.memory().numTensors;
-    const g = [tf.tensor([3, 0]), tf.tensor([[0, 4], [0, 0]])]; // ||g|| = 5
+    const g = [
+      tf.tensor([3, 0]),
+      tf.tensor([
+        [0, 4],
+        [0, 0],
+      ]),
+    ]; // ||g|| = 5
     const r = clipByGlobalNorm(g, 1);
     expect(r.norm).toBeCloseTo(5, 6);
     expect(r.scale).toBeCloseTo(0.2, 6);

@@ -38,8 +38,20 @@ describe('annotation formats round trip frame-exactly at the source rate', () =>
   for (const fps of [25, 30000 / 1001, 60]) {
     test(`${fps.toFixed(2)} fps: labels -> cvat / labelstudio / elan -> the same frames`, () => {
       const media = { path: '/videos/clip.mp4', fps, frameCount: 200, width: 64, height: 48 };
-      const segs = segmentsAt(fps, [['walk', 0, 17], ['unknown', 17, 30], ['sit', 30, 31], ['wave', 31, 120], ['background', 120, 150], ['walk', 150, 200]]);
-      const want = [{ label: 'walk', start: 0, end: 17 }, { label: 'sit', start: 30, end: 31 }, { label: 'wave', start: 31, end: 120 }, { label: 'walk', start: 150, end: 200 }];
+      const segs = segmentsAt(fps, [
+        ['walk', 0, 17],
+        ['unknown', 17, 30],
+        ['sit', 30, 31],
+        ['wave', 31, 120],
+        ['background', 120, 150],
+        ['walk', 150, 200],
+      ]);
+      const want = [
+        { label: 'walk', start: 0, end: 17 },
+        { label: 'sit', start: 30, end: 31 },
+        { label: 'wave', start: 31, end: 120 },
+        { label: 'walk', start: 150, end: 200 },
+      ];
       const back = roundTrip(segs, { media });
       expect(back.cvat).toEqual(want);
       expect(back.labelstudio).toEqual(want);
@@ -49,24 +61,52 @@ describe('annotation formats round trip frame-exactly at the source rate', () =>
 
   test('--keep-unknown writes unknown as a label; unicode and XML-special labels survive', () => {
     const media = { path: '/videos/clip.mp4', fps: 25, frameCount: 50 };
-    const segs = segmentsAt(25, [['café <&> "ok"', 0, 10], ['unknown', 10, 20], ['手を振る', 20, 50]]);
-    const want = [{ label: 'café <&> "ok"', start: 0, end: 10 }, { label: 'unknown', start: 10, end: 20 }, { label: '手を振る', start: 20, end: 50 }];
+    const segs = segmentsAt(25, [
+      ['café <&> "ok"', 0, 10],
+      ['unknown', 10, 20],
+      ['手を振る', 20, 50],
+    ]);
+    const want = [
+      { label: 'café <&> "ok"', start: 0, end: 10 },
+      { label: 'unknown', start: 10, end: 20 },
+      { label: '手を振る', start: 20, end: 50 },
+    ];
     const back = roundTrip(segs, { media, keepUnknown: true });
     expect(back).toEqual({ cvat: want, labelstudio: want, elan: want });
   });
 
   test('a head slower than the source: segment boundaries land on the nearest source frame', () => {
     // Head at 10 fps on a 30 fps video: head frame k is source frame 3k.
-    const segs = segmentsAt(10, [['a', 0, 4], ['b', 4, 10]]);
-    expect(segmentsToIntervals(segs, 30)).toEqual([{ label: 'a', start: 0, end: 12, score: 0.8 }, { label: 'b', start: 12, end: 30, score: 0.8 }]);
+    const segs = segmentsAt(10, [
+      ['a', 0, 4],
+      ['b', 4, 10],
+    ]);
+    expect(segmentsToIntervals(segs, 30)).toEqual([
+      { label: 'a', start: 0, end: 12, score: 0.8 },
+      { label: 'b', start: 12, end: 30, score: 0.8 },
+    ]);
   });
 });
 
 describe('writers', () => {
   test('Label Studio predictions carry model_version, per-region scores, from/to names and the video URL', () => {
-    const segs = segmentsAt(25, [['walk', 0, 10], ['sit', 10, 40]]);
+    const segs = segmentsAt(25, [
+      ['walk', 0, 10],
+      ['sit', 10, 40],
+    ]);
     segs[1]!.score = 0.5;
-    const [task] = labelStudioTasks(segs, { media: { path: '/v/clip.mp4', fps: 25 }, modelVersion: 'run-7', fromName: 'act', toName: 'vid', videoUrl: '/data/local-files/?d=clips/clip.mp4', dataKey: 'video_url' }, 'clip');
+    const [task] = labelStudioTasks(
+      segs,
+      {
+        media: { path: '/v/clip.mp4', fps: 25 },
+        modelVersion: 'run-7',
+        fromName: 'act',
+        toName: 'vid',
+        videoUrl: '/data/local-files/?d=clips/clip.mp4',
+        dataKey: 'video_url',
+      },
+      'clip',
+    );
     expect(task!.data).toEqual({ video_url: '/data/local-files/?d=clips/clip.mp4' });
     const p = task!.predictions[0]!;
     expect(p.model_version).toBe('run-7');
@@ -78,7 +118,14 @@ describe('writers', () => {
   });
 
   test('CVAT: a track ending before the video gets an outside keyframe; one running to the end does not', () => {
-    const xml = cvatXml(segmentsAt(25, [['a', 5, 10], ['b', 10, 50]]), { media: { path: '/v/clip.mp4', fps: 25, frameCount: 50, width: 64, height: 48 } }, 'clip');
+    const xml = cvatXml(
+      segmentsAt(25, [
+        ['a', 5, 10],
+        ['b', 10, 50],
+      ]),
+      { media: { path: '/v/clip.mp4', fps: 25, frameCount: 50, width: 64, height: 48 } },
+      'clip',
+    );
     expect(xml).toContain('<source>clip.mp4</source>');
     expect(xml).toContain('<stop_frame>49</stop_frame>');
     expect(xml.match(/outside="1"/g)).toHaveLength(1);
@@ -102,13 +149,19 @@ describe('writers', () => {
     const classes = ['a', 'b'];
     expect(() => openOutputs({ name: 'clip', outDir: dir, classes, formats: ['cvat'] })).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
     const out = openOutputs({
-      name: 'clip', outDir: dir, classes, formats: parseFormats('cvat,labelstudio,elan'),
+      name: 'clip',
+      outDir: dir,
+      classes,
+      formats: parseFormats('cvat,labelstudio,elan'),
       smoothing: { minSegmentMs: 0, hysteresisFrames: 1 },
       annotation: { media: { path: path.join(dir, 'clip.mp4'), fps: 10, frameCount: 10, width: 32, height: 32 } },
     });
     for (const l of labelsFromString(classes, 'aaaabbbbbb')) await out.write(l);
     await out.close(1000);
-    const want = [{ label: 'a', start: 0, end: 4 }, { label: 'b', start: 4, end: 10 }];
+    const want = [
+      { label: 'a', start: 0, end: 4 },
+      { label: 'b', start: 4, end: 10 },
+    ];
     const cvat = parseCvatXml(fs.readFileSync(out.files.cvat!, 'utf8'), 'clip.cvat.xml');
     expect(cvat.intervals.map((r) => ({ label: r.label, start: r.start, end: r.end ?? 10 }))).toEqual(want);
     expect(plain(parseLabelStudioExport(fs.readFileSync(out.files.labelstudio!, 'utf8'), 'x', { from: 'predictions' })[0]!.intervals)).toEqual(want);
@@ -148,29 +201,55 @@ describe('readers on the tools’ documented shapes', () => {
       { label: 'pour', start: 20, end: 24 },
       { label: 'pour', start: 26, end: 28 },
     ]);
-    expect(() => parseCvatXml(xml.replace('frame="26"', 'frame="27"'), 'kitchen.xml')).toThrow(/kitchen\.xml: tag: frame 27 is not a frame of the task \(start_frame 10, step 2/);
+    expect(() => parseCvatXml(xml.replace('frame="26"', 'frame="27"'), 'kitchen.xml')).toThrow(
+      /kitchen\.xml: tag: frame 27 is not a frame of the task \(start_frame 10, step 2/,
+    );
     expect(() => parseCvatXml('<annotations><meta><project><name>p</name></project></meta></annotations>', 'p.xml')).toThrow(/project export/);
     expect(() => parseCvatXml('<annotations><track id="0"', 'broken.xml')).toThrow(/broken\.xml: not well-formed XML/);
   });
 
   test('Label Studio: the config gives the frame rate and video key; cancelled and empty annotations are skipped', () => {
-    const config = parseLabelStudioConfig(`<View>
+    const config = parseLabelStudioConfig(
+      `<View>
   <TimelineLabels name="videoLabels" toName="video"><Label value="Movement" background="#c813ec"/><Label value="Still"/></TimelineLabels>
   <Video name="video" value="$video_url" frameRate="25.0" timelineHeight="120"/>
-</View>`, 'config.xml');
+</View>`,
+      'config.xml',
+    );
     expect(config).toEqual({ frameRate: 25, dataKey: 'video_url', videoName: 'video', labels: ['Movement', 'Still'] });
     expect(parseLabelStudioConfig('<View><Video name="v" value="$v"/></View>', 'c.xml').frameRate).toBe(24);
-    const region = (label: string, start: number, end: number) => ({ id: `r${start}`, type: 'timelinelabels', from_name: 'videoLabels', to_name: 'video', origin: 'manual', value: { ranges: [{ start, end }], timelinelabels: [label] } });
-    const tasks = parseLabelStudioExport(JSON.stringify([
-      { id: 1, data: { video_url: '/data/upload/3/1a2b3c4d-clip.mp4' }, annotations: [
-        { id: 10, was_cancelled: false, updated_at: '2024-05-02T10:00:00Z', result: [region('Still', 1, 10), region('Movement', 20, 25)] },
-        { id: 11, was_cancelled: true, updated_at: '2024-05-03T10:00:00Z', result: [region('Still', 1, 100)] },
-        { id: 9, was_cancelled: false, updated_at: '2024-05-01T10:00:00Z', result: [region('Movement', 1, 2)] },
-      ] },
-      { id: 2, data: { video_url: '/data/local-files/?d=clips/other.mp4' }, annotations: [], predictions: [{ result: [region('Still', 1, 5)] }] },
-    ]), 'export.json', { dataKey: config.dataKey });
-    expect(tasks.map((t) => [t.id, t.video, t.annotated])).toEqual([['1', '/data/upload/3/1a2b3c4d-clip.mp4', true], ['2', '/data/local-files/?d=clips/other.mp4', false]]);
-    expect(plain(tasks[0]!.intervals)).toEqual([{ label: 'Still', start: 0, end: 10 }, { label: 'Movement', start: 19, end: 25 }]);
+    const region = (label: string, start: number, end: number) => ({
+      id: `r${start}`,
+      type: 'timelinelabels',
+      from_name: 'videoLabels',
+      to_name: 'video',
+      origin: 'manual',
+      value: { ranges: [{ start, end }], timelinelabels: [label] },
+    });
+    const tasks = parseLabelStudioExport(
+      JSON.stringify([
+        {
+          id: 1,
+          data: { video_url: '/data/upload/3/1a2b3c4d-clip.mp4' },
+          annotations: [
+            { id: 10, was_cancelled: false, updated_at: '2024-05-02T10:00:00Z', result: [region('Still', 1, 10), region('Movement', 20, 25)] },
+            { id: 11, was_cancelled: true, updated_at: '2024-05-03T10:00:00Z', result: [region('Still', 1, 100)] },
+            { id: 9, was_cancelled: false, updated_at: '2024-05-01T10:00:00Z', result: [region('Movement', 1, 2)] },
+          ],
+        },
+        { id: 2, data: { video_url: '/data/local-files/?d=clips/other.mp4' }, annotations: [], predictions: [{ result: [region('Still', 1, 5)] }] },
+      ]),
+      'export.json',
+      { dataKey: config.dataKey },
+    );
+    expect(tasks.map((t) => [t.id, t.video, t.annotated])).toEqual([
+      ['1', '/data/upload/3/1a2b3c4d-clip.mp4', true],
+      ['2', '/data/local-files/?d=clips/other.mp4', false],
+    ]);
+    expect(plain(tasks[0]!.intervals)).toEqual([
+      { label: 'Still', start: 0, end: 10 },
+      { label: 'Movement', start: 19, end: 25 },
+    ]);
   });
 
   test('ELAN: the first time-aligned tier by default, --tier by name, TIME_ORIGIN applied', () => {
@@ -200,7 +279,10 @@ describe('readers on the tools’ documented shapes', () => {
     expect(doc.tier).toBe('gesture');
     expect(doc.tiers).toEqual(['gesture', 'posture', 'broken']);
     // At 25 fps (40 ms frames), shifted by the video's TIME_ORIGIN of 40 ms.
-    expect(plain(msToFrameRuns(doc.intervals, 25))).toEqual([{ label: 'wave', start: 1, end: 10 }, { label: 'point', start: 20, end: 26 }]);
+    expect(plain(msToFrameRuns(doc.intervals, 25))).toEqual([
+      { label: 'wave', start: 1, end: 10 },
+      { label: 'point', start: 20, end: 26 },
+    ]);
     expect(plain(msToFrameRuns(parseEaf(eaf, 'session.eaf', 'posture').intervals, 25))).toEqual([{ label: 'sit', start: 1, end: 26 }]);
     expect(() => parseEaf(eaf, 'session.eaf', 'speech')).toThrow(/session\.eaf: no tier "speech" \(tiers: gesture, posture, broken\)/);
     expect(() => parseEaf(eaf, 'session.eaf', 'broken')).toThrow(/annotation a4 on tier "broken" has a time slot without a time value/);

@@ -23,13 +23,27 @@ const tmp = () => {
 function readOutputs(dir: string, name: string) {
   const jsonl = fs.readFileSync(path.join(dir, `${name}.frames.jsonl`), 'utf8');
   expect(jsonl === '' || jsonl.endsWith('\n')).toBe(true);
-  const frames = jsonl.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  const csvRows = fs.readFileSync(path.join(dir, `${name}.csv`), 'utf8').trimEnd().split('\n');
+  const frames = jsonl
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  const csvRows = fs
+    .readFileSync(path.join(dir, `${name}.csv`), 'utf8')
+    .trimEnd()
+    .split('\n');
   const vtt = parseVtt(fs.readFileSync(path.join(dir, `${name}.vtt`), 'utf8'));
   expect(vtt.errors).toEqual([]);
   const json = JSON.parse(fs.readFileSync(path.join(dir, `${name}.segments.json`), 'utf8'));
   const anet = expectActivityNet(json, path.basename(name));
-  return { frames, csvRows, cues: vtt.cues, anet, complete: json.complete, frameCount: json.frames, vttText: fs.readFileSync(path.join(dir, `${name}.vtt`), 'utf8') };
+  return {
+    frames,
+    csvRows,
+    cues: vtt.cues,
+    anet,
+    complete: json.complete,
+    frameCount: json.frames,
+    vttText: fs.readFileSync(path.join(dir, `${name}.vtt`), 'utf8'),
+  };
 }
 
 describe('openOutputs', () => {
@@ -165,7 +179,11 @@ describe('openOutputs', () => {
     for (const l of labels) await live.write(l);
     const segs = await live.close();
     expect(segs.length).toBeGreaterThan(0);
-    const lines = text.join('').trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = text
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(labels.length);
     expect(lines.every((l) => l.streamId === 'clip.mp4' && Object.keys(l.probs).join() === CLASSES.join())).toBe(true);
     expect(pipe.writableEnded).toBe(false); // shared by other inputs: not ended

@@ -24,7 +24,10 @@ describe('JSONL sinks', () => {
     sink.close();
     const text = fs.readFileSync(file, 'utf8');
     expect(text.endsWith('\n')).toBe(true);
-    const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(labels.length);
     lines.forEach((row, i) => {
       expect(Object.keys(row)).toEqual(['index', 'timestampMs', 'label', 'score', 'probs']);

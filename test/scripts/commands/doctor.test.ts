@@ -17,7 +17,10 @@ describe('framewise doctor', () => {
   test('with the shared weights this machine can label: backend, ffmpeg, ffprobe and all embedders found', async () => {
     const r = await diagnose({ modelsDir: MODELS_DIR, cacheDir: join(tmp, 'cache') });
     expect(r.backend.choice?.name).toBeDefined();
-    expect(r.tools.map((t) => [t.name, !!t.version, t.problem])).toEqual([['ffmpeg', true, undefined], ['ffprobe', true, undefined]]);
+    expect(r.tools.map((t) => [t.name, !!t.version, t.problem])).toEqual([
+      ['ffmpeg', true, undefined],
+      ['ffprobe', true, undefined],
+    ]);
     expect(r.embedders.map((e) => [e.id, e.source, e.problem])).toEqual(EMBEDDER_IDS.map((id) => [id, 'models-dir', undefined]));
     expect(r.canLabel).toBe(true);
     const text = renderReport(r);
@@ -37,7 +40,10 @@ describe('framewise doctor', () => {
   });
 
   test('a forced backend that is absent makes it not ready', async () => {
-    const gpuPresent = await defaultLoader('node-gpu').then(() => true, () => false);
+    const gpuPresent = await defaultLoader('node-gpu').then(
+      () => true,
+      () => false,
+    );
     if (gpuPresent) return; // a CUDA machine: nothing is absent to test with
     const r = await diagnose({ backend: 'node-gpu', modelsDir: MODELS_DIR, cacheDir: join(tmp, 'cache') });
     expect(r.backend.problem).toMatch(/tfjs-node-gpu/);

@@ -54,7 +54,10 @@ describe('framewise label', () => {
     const out = join(dir.path, 'out');
     const r = await cli(['label', video, '--model', fx.bundle, '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    const lines = readFileSync(join(out, 'heldout.frames.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, 'heldout.frames.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.length).toBe(await countFramesAtFps(video, 10, dir.path));
     lines.forEach((l, i) => {
       expect(l.index).toBe(i);
@@ -81,7 +84,10 @@ describe('framewise label', () => {
   test('--out - streams JSONL to stdout and writes no files', async () => {
     const r = await cli(['label', video, '--model', fx.bundle, '--out', '-']);
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThan(100);
     expect(lines[0]).toMatchObject({ streamId: 'heldout', index: 0 });
   });
@@ -136,7 +142,9 @@ describe('framewise label', () => {
   const stagedJsonl = (out: string, name: string): string | undefined => {
     const root = join(out, '.framewise-tmp');
     if (!existsSync(root)) return undefined;
-    return readdirSync(root).map((d) => join(root, d, `${name}.frames.jsonl`)).find((f) => existsSync(f));
+    return readdirSync(root)
+      .map((d) => join(root, d, `${name}.frames.jsonl`))
+      .find((f) => existsSync(f));
   };
   /** Sends `signal` once the run has written more than 20 lines. */
   const killAfter20 = (out: string, name: string, signal: NodeJS.Signals, sent: { done: boolean }) => (p: ReturnType<typeof spawn>) => {
@@ -160,24 +168,31 @@ describe('framewise label', () => {
   test.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
-  ] as const)('%s finishes the outputs of the frames already labeled, in place and marked partial: whole lines, closed JSON, exit %i', async (signal, code) => {
-    const out = join(dir.path, `interrupted-${signal}`);
-    const sent = { done: false };
-    const r = await cli(['label', await longVideo(), '--model', fx.bundle, '--out', out], { kill: killAfter20(out, 'long', signal, sent) });
-    expect(sent.done).toBe(true);
-    expect(r.code, r.stderr).toBe(code);
-    const text = readFileSync(join(out, 'long.frames.jsonl'), 'utf8');
-    expect(text.endsWith('\n')).toBe(true);
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.length).toBeGreaterThan(20);
-    expect(lines.length).toBeLessThan(900);
-    lines.forEach((l, i) => expect(l.index).toBe(i));
-    const json = JSON.parse(readFileSync(join(out, 'long.segments.json'), 'utf8'));
-    expectActivityNet(json, 'long');
-    expect([json.complete, json.frames]).toEqual([false, lines.length]);
-    expect(readdirSync(out).sort()).toEqual(['long.csv', 'long.frames.jsonl', 'long.segments.json', 'long.vtt']);
-    expect(r.stderr).toMatch(new RegExp(`interrupted \\(${signal}\\)`));
-  }, 180_000);
+  ] as const)(
+    '%s finishes the outputs of the frames already labeled, in place and marked partial: whole lines, closed JSON, exit %i',
+    async (signal, code) => {
+      const out = join(dir.path, `interrupted-${signal}`);
+      const sent = { done: false };
+      const r = await cli(['label', await longVideo(), '--model', fx.bundle, '--out', out], { kill: killAfter20(out, 'long', signal, sent) });
+      expect(sent.done).toBe(true);
+      expect(r.code, r.stderr).toBe(code);
+      const text = readFileSync(join(out, 'long.frames.jsonl'), 'utf8');
+      expect(text.endsWith('\n')).toBe(true);
+      const lines = text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.length).toBeGreaterThan(20);
+      expect(lines.length).toBeLessThan(900);
+      lines.forEach((l, i) => expect(l.index).toBe(i));
+      const json = JSON.parse(readFileSync(join(out, 'long.segments.json'), 'utf8'));
+      expectActivityNet(json, 'long');
+      expect([json.complete, json.frames]).toEqual([false, lines.length]);
+      expect(readdirSync(out).sort()).toEqual(['long.csv', 'long.frames.jsonl', 'long.segments.json', 'long.vtt']);
+      expect(r.stderr).toMatch(new RegExp(`interrupted \\(${signal}\\)`));
+    },
+    180_000,
+  );
 
   test('after SIGKILL only staging files remain; the next run removes them, says so, and labels a one-frame clip', async () => {
     const out = join(dir.path, 'killed');
@@ -190,13 +205,18 @@ describe('framewise label', () => {
     // A one-frame clip: ffmpeg's fps filter alone emits nothing for it.
     const one = join(dir.path, 'one.mp4');
     await new Promise<void>((ok, fail) =>
-      spawn('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2', '-frames:v', '1', '-pix_fmt', 'yuv420p', one]).on('close', (c) => (c === 0 ? ok() : fail(new Error(`ffmpeg ${c}`)))),
+      spawn('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2', '-frames:v', '1', '-pix_fmt', 'yuv420p', one]).on('close', (c) =>
+        c === 0 ? ok() : fail(new Error(`ffmpeg ${c}`)),
+      ),
     );
     const r2 = await cli(['label', one, '--model', fx.bundle, '--out', out]);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stderr).toMatch(/one: removed 4 staging file\(s\) of an earlier run that was killed before it finished: .*long\.frames\.jsonl/);
     expect(readdirSync(out).sort()).toEqual(['one.csv', 'one.frames.jsonl', 'one.segments.json', 'one.vtt']);
-    const lines = readFileSync(join(out, 'one.frames.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, 'one.frames.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.index, l.timestampMs])).toEqual([[0, 0]]);
     expect(fx.classes).toContain(lines[0].label);
     const json = JSON.parse(readFileSync(join(out, 'one.segments.json'), 'utf8'));
@@ -216,8 +236,13 @@ describe('labelVideo', () => {
     const { head, meta } = await loadBundle(fx.bundle);
     try {
       const res = await labelVideo({ model: { head, embedder, meta }, input: video, name: 'v', outDir: join(dir.path, 'lv'), formats: ['jsonl'], chunk: 16 });
-      const lines = readFileSync(res.files.jsonl!, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      const frames = await lastValueFrom(decodeThrough(video, { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }, embed(embedder), 8).pipe(toArray()));
+      const lines = readFileSync(res.files.jsonl!, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      const frames = await lastValueFrom(
+        decodeThrough(video, { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }, embed(embedder), 8).pipe(toArray()),
+      );
       expect(frames.length).toBe(lines.length);
       let state = head.zeroState();
       frames.forEach((f, i) => {
