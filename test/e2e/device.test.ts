@@ -12,7 +12,7 @@ import { buildClient } from '../../scripts/build-client.ts';
 import { createServer, type LoadedModel, type RunningServer } from '../../server/server.ts';
 import { connectLive, type LiveClient } from '../../server/ws-client.ts';
 import type { LabelMessage } from '../../server/protocol.ts';
-import { REPO_ROOT } from '../helpers/real-models.ts';
+import { MODELS_DIR, REPO_ROOT } from '../helpers/real-models.ts';
 import { tmpDir } from '../helpers/video.ts';
 import { barsClip, loadTestEmbedder, trainBarsHead } from '../server/fixtures.ts';
 
@@ -43,7 +43,7 @@ beforeAll(async () => {
   const head = await trainBarsHead(embedder, dir.path);
   // No bundle folder: the server writes one from the loaded head when the page asks for its files.
   model = { embedder, head, meta: { classes: ['bars', 'off'], embedderId: embedder.id, fps: 10, crop: 'center' } };
-  server = await createServer({ model, port: 0, clientDir: dir.file('client'), jobsDir: dir.file('jobs') });
+  server = await createServer({ model, port: 0, clientDir: dir.file('client'), jobsDir: dir.file('jobs'), modelsDir: MODELS_DIR });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -114,7 +114,8 @@ describe('on the device', () => {
       try {
         client = await connectLive(server.url, 'device-test');
         for (const t of trace) {
-          client.sendFrame({ index: t.index, timestampMs: t.index }, new Uint8Array(Buffer.from(t.rgb, 'base64')));
+          // One frame per tick of the bundle's 10 fps, as the page captured them.
+          client.sendFrame({ index: t.index, timestampMs: t.index * 100 }, new Uint8Array(Buffer.from(t.rgb, 'base64')));
           const m = await client.next<LabelMessage>((x) => x.type === 'label' && x.index === t.index, 20_000);
           labels.add(m.label);
           for (let c = 0; c < m.probs.length; c++) worst = Math.max(worst, Math.abs(m.probs[c]! - t.probs[c]!));
