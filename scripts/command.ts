@@ -76,7 +76,7 @@ export const modelOptions: Record<string, OptionSpec> = {
     defaultHelp: 'auto',
     env: 'FRAMEWISE_PRECISION',
     description:
-      'embedder precision: auto (int8 where its export is verified and measured faster on this CPU), fp32, int8 (ONNX engine; exported and calibrated on first use)',
+      'embedder precision: auto (int8 where its export is verified and measured faster on this CPU), fp32, or int8 for the ONNX engine, exported and calibrated on first use',
   },
   calibrate: {
     type: 'string',
