@@ -7,16 +7,16 @@
 // (a missing favicon would be one). Screenshots go to test/artifacts/.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import type { Embedder } from '../../models/embedder.ts';
 import { buildClient } from '../../scripts/build-client.ts';
 import { createServer, type LoadedModel, type RunningServer } from '../../server/server.ts';
 import { REPO_ROOT } from '../helpers/real-models.ts';
+import { CHROMIUM, launchWithCamera } from '../helpers/chromium.ts';
 import { tmpDir } from '../helpers/video.ts';
 import { barsClip, loadTestEmbedder, trainBarsHead } from '../server/fixtures.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const dir = tmpDir('framewise-e2e-');
 let embedder: Embedder;
@@ -62,21 +62,7 @@ beforeAll(async () => {
   const head = await trainBarsHead(embedder, dir.path);
   model = { embedder, head, meta: { classes: ['bars', 'off'], embedderId: embedder.id, fps: 10, crop: 'center' } };
   server = await createServer({ model, port: 0, mediaDir: media, clientDir: dir.file('client'), jobsDir: dir.file('jobs'), cacheDir: dir.file('cache') });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-video-capture=${camera}`,
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchWithCamera(camera, ['--autoplay-policy=no-user-gesture-required']);
 }, 120_000);
 
 afterAll(async () => {

@@ -5,7 +5,7 @@
 // have sent a binary frame message. Also: the on-device labels follow the clip (bars, then off).
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Embedder } from '../../models/embedder.ts';
 import { buildClient } from '../../scripts/build-client.ts';
@@ -13,10 +13,10 @@ import { createServer, type LoadedModel, type RunningServer } from '../../server
 import { connectLive, type LiveClient } from '../../server/ws-client.ts';
 import type { LabelMessage } from '../../server/protocol.ts';
 import { MODELS_DIR, REPO_ROOT } from '../helpers/real-models.ts';
+import { CHROMIUM, launchWithCamera } from '../helpers/chromium.ts';
 import { tmpDir } from '../helpers/video.ts';
 import { barsClip, loadTestEmbedder, trainBarsHead } from '../server/fixtures.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const dir = tmpDir('framewise-device-');
 let embedder: Embedder;
@@ -44,20 +44,7 @@ beforeAll(async () => {
   // No bundle folder: the server writes one from the loaded head when the page asks for its files.
   model = { embedder, head, meta: { classes: ['bars', 'off'], embedderId: embedder.id, fps: 10, crop: 'center' } };
   server = await createServer({ model, port: 0, clientDir: dir.file('client'), jobsDir: dir.file('jobs'), modelsDir: MODELS_DIR });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-video-capture=${camera}`,
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchWithCamera(camera);
 }, 120_000);
 
 afterAll(async () => {

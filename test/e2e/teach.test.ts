@@ -8,15 +8,15 @@
 // folder (clips, bundle) and prints the server's log with times.
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildClient } from '../../scripts/build-client.ts';
 import { createServer, type RunningServer } from '../../server/server.ts';
 import { REPO_ROOT, MODELS_DIR } from '../helpers/real-models.ts';
+import { CHROMIUM, launchWithCamera } from '../helpers/chromium.ts';
 import { tmpDir } from '../helpers/video.ts';
 import { barsClip, TEST_EMBEDDER } from '../server/fixtures.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
 const CLIPS = 2;
 /** Small settings: a tiny head, few epochs, still scenes (no input normalisation), no held-out clips. */
@@ -26,23 +26,6 @@ if (process.env.FRAMEWISE_KEEP_TEST_DIR) process.stderr.write(`teach test folder
 const teachDir = dir.file('teach');
 let server: RunningServer;
 const browsers: Browser[] = [];
-
-function launch(camera: string): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-video-capture=${camera}`,
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
-}
 
 function serve(): Promise<RunningServer> {
   return createServer({
@@ -67,7 +50,7 @@ beforeAll(async () => {
     barsClip(dir.file('off.y4m'), [['off', 2]], { fps: 15, codec: ['-f', 'yuv4mpegpipe'] }),
   ]);
   server = await serve();
-  if (existsSync(CHROMIUM)) browsers.push(await launch(bars), await launch(off));
+  if (existsSync(CHROMIUM)) browsers.push(await launchWithCamera(bars), await launchWithCamera(off));
 }, 120_000);
 
 afterAll(async () => {
