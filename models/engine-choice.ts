@@ -21,20 +21,20 @@ export const ENGINES = ['auto', 'tfjs', 'onnx'] as const;
 export type EngineRequest = (typeof ENGINES)[number];
 
 export interface EngineConfig {
-  /** 'auto' (default: env FRAMEWISE_ENGINE, else auto), 'tfjs' or 'onnx' (forced: no fallback). */
+  /** 'auto' (default), 'tfjs' or 'onnx' (forced: no fallback). */
   engine?: EngineRequest;
   /** Embedder id from models/registry.ts. Default DEFAULTS.embedder. */
   id?: string;
-  /** Folder holding <id>/model.json and <id>/layers/. Default env FRAMEWISE_MODELS. */
+  /** Folder holding <id>/model.json and <id>/layers/; without it, the cache, then a download. */
   modelsDir?: string;
   /** Cache root (downloaded weights, ONNX exports). Default DEFAULTS.cacheDir. */
   cacheDir?: string;
-  /** tfjs backend for the head and the tfjs engine. Default env FRAMEWISE_BACKEND, else auto. */
+  /** tfjs backend for the head and the tfjs engine. Default 'auto'. */
   backend?: BackendRequest;
   /**
    * Worker threads embedding, an integer in [1, 64], each with its own model instance: the tfjs
    * wasm/cpu engine (1 runs it on this thread) and ONNX Runtime (one session per worker).
-   * Default env FRAMEWISE_WORKERS, else the number of cores. tfjs-node is multi-threaded
+   * Default: the number of cores. tfjs-node is multi-threaded
    * already and ignores it.
    */
   workers?: number;
@@ -65,8 +65,7 @@ export interface EngineConfig {
   onProgress?: (line: string) => void;
   /**
    * fp32, int8 (the quantized ONNX export, made on first use: forced, so a refused export is an
-   * error) or auto (int8 where its export is verified and measured faster here). Default env
-   * FRAMEWISE_PRECISION, else auto.
+   * error) or auto (int8 where its export is verified and measured faster here). Default auto.
    */
   precision?: PrecisionRequest;
   /** Images/videos (files or folders) to calibrate an int8 export on (`--calibrate`). */

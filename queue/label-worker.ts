@@ -51,7 +51,7 @@ export interface LabelWorkerOptions {
   backend?: BackendRequest;
   /** Embedding engine and tfjs pool threads (models/engine-choice.ts), as `label` takes them. */
   engine?: EngineRequest;
-  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  /** Embedder precision (models/precision.ts); default auto. */
   precision?: PrecisionRequest;
   workers?: number;
   /** Lock duration and stall-check interval, ms (tests shorten them to see stalls quickly). */
