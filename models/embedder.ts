@@ -18,13 +18,13 @@ export interface RgbImage {
 export interface EmbedderConfig {
   /** Embedder id from models/registry.ts. Default DEFAULTS.embedder (mobilenet_v2_1.0_224). */
   id?: string;
-  /** Folder holding <id>/model.json. Default env FRAMEWISE_MODELS; then the cache is searched. */
+  /** Folder holding <id>/model.json. Without it, the cache is searched, then the download. */
   modelsDir?: string;
   /** Cache root for downloaded weights (<cacheDir>/models/<id>). Default DEFAULTS.cacheDir. */
   cacheDir?: string;
   /**
    * tfjs backend; the first model-facing call in a process fixes it (tfjs backends are global).
-   * Default env FRAMEWISE_BACKEND, else auto.
+   * Default 'auto'.
    */
   backend?: BackendRequest;
   /** Fetch the official weights when no local copy exists. Default true. */

@@ -24,7 +24,7 @@ export interface OpenModelOptions {
   /** Embedding engine and its threads (models/engine-choice.ts); defaults there (auto, cores). */
   engine?: EngineRequest;
   workers?: number;
-  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  /** Embedder precision (models/precision.ts); default auto. */
   precision?: PrecisionRequest;
   /** Where an int8 export is calibrated when one must be made: `--calibrate`, else the run's inputs. */
   calibrate?: readonly string[];

@@ -91,7 +91,7 @@ export interface ServerConfig {
   backend?: BackendRequest;
   /** Embedding engine and wasm worker threads for a bundle loaded here (models/engine-choice.ts defaults). */
   engine?: EngineRequest;
-  /** Embedder precision (models/precision.ts); default env FRAMEWISE_PRECISION, else auto. */
+  /** Embedder precision (models/precision.ts); default auto. */
   precision?: PrecisionRequest;
   workers?: number;
   log?: (line: string) => void;
