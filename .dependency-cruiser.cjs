@@ -29,7 +29,7 @@ const BROWSER_SAFE = [
   '^core/(errors|live-frame|types|seeded-random)\\.ts$',
   '^models/recurrent/(cells|head-math|bundle-meta|state|input-norm|init)\\.ts$',
   '^pipeline/frame-label\\.ts$',
-  '^models/registry\\.ts$',
+  '^models/(registry|motion)\\.ts$',
 ];
 
 module.exports = {

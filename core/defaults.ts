@@ -6,6 +6,8 @@ import type { CropPolicy } from './types.ts';
 export const DEFAULTS = {
   /** Embedder used when none is named: the 1280-d MobileNetV2 (best ImageNet transfer of the three). */
   embedder: 'mobilenet_v2_1.0_224',
+  /** The head's per-frame input: the embedding alone, or with the motion stream appended (models/motion.ts). */
+  features: 'appearance' as 'appearance' | 'appearance+motion',
   /** Model input side in pixels (all registered MobileNets are 224). */
   inputSize: 224,
   crop: 'center' as CropPolicy,

@@ -16,6 +16,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import type { CropPolicy } from '../core/types.ts';
+import type { FeatureSet } from './motion.ts';
 
 export interface EmbeddingFileHeader {
   format: 'framewise-embeddings';
@@ -41,6 +42,8 @@ export interface EmbeddingFileHeader {
   augmentation?: unknown;
   /** The embedder's precision (models/precision.ts); absent in files from before int8, which are fp32. */
   precision?: 'fp32' | 'int8';
+  /** What each frame's floats are (models/motion.ts); absent in files from before the motion stream: 'appearance'. */
+  features?: FeatureSet;
 }
 
 const MAGIC = Buffer.from('FWEMB1\n\0', 'latin1');
@@ -128,9 +131,11 @@ export function defaultEmbeddingPath(
   fps: number | null,
   crop: CropPolicy,
   precision: 'fp32' | 'int8' = 'fp32',
+  features: FeatureSet = 'appearance',
 ): string {
   const p = precision === 'int8' ? '.int8' : '';
-  return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}${p}.${fps ?? 'src'}.${crop}.emb`);
+  const m = features === 'appearance+motion' ? '.motion' : '';
+  return join(resolve(cacheDir), 'embeddings', `${sha256.slice(0, 16)}.${embedder}${p}${m}.${fps ?? 'src'}.${crop}.emb`);
 }
 
 /** What a cached file must have been computed from to be reused. */
@@ -142,6 +147,8 @@ export interface EmbeddingRequest {
   decoder: string;
   /** Default fp32. */
   precision?: 'fp32' | 'int8';
+  /** Default 'appearance'. */
+  features?: FeatureSet;
 }
 
 /** Whether a file with this header answers the request (same bytes, embedder, fps, crop and decoder). */
@@ -152,7 +159,8 @@ export function headerMatches(header: EmbeddingFileHeader, want: EmbeddingReques
     header.crop === want.crop &&
     header.source.sha256 === want.sha256 &&
     header.decoder === want.decoder &&
-    (header.precision ?? 'fp32') === (want.precision ?? 'fp32')
+    (header.precision ?? 'fp32') === (want.precision ?? 'fp32') &&
+    (header.features ?? 'appearance') === (want.features ?? 'appearance')
   );
 }
 

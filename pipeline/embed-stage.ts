@@ -11,6 +11,7 @@
 // at a time would get.
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
+import { MotionStream, withMotion, type FeatureSet } from '../models/motion.ts';
 import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError, integerIn } from '../core/errors.ts';
 import type { EmbeddedFrame, Frame } from '../core/types.ts';
@@ -20,6 +21,9 @@ export interface EmbedOptions {
   batchSize?: number;
   /** Most embedder calls in flight, an integer in [1, 64]. Default DEFAULTS.embedConcurrency. */
   concurrency?: number;
+  /** The per-frame features to emit: the embedding alone (default) or with the motion stream
+   * appended (models/motion.ts; computed here, in arrival order, per streamId). */
+  features?: FeatureSet;
 }
 
 /**
@@ -32,17 +36,33 @@ export interface EmbedOptions {
 export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorFunction<Frame, EmbeddedFrame> {
   const batchSize = integerIn('embed batchSize', options.batchSize ?? DEFAULTS.embedBatch, 1, 1024);
   const concurrency = integerIn('embed concurrency', options.concurrency ?? DEFAULTS.embedConcurrency, 1, 64);
+  const addMotion = options.features === 'appearance+motion';
   return (source) =>
     new Observable<EmbeddedFrame>((subscriber) => {
       const waiting: Frame[] = [];
       /** Calls in flight, oldest first; results are emitted in this order whatever order they finish in. */
-      const calls: { batch: Frame[]; result?: Float32Array[] }[] = [];
+      const calls: { batch: Frame[]; motion?: Float32Array[]; result?: Float32Array[] }[] = [];
+      const streams = new Map<string, MotionStream>();
+      // Before the embedder sees the frames: a worker pool takes their pixels.
+      const motionOf = (batch: Frame[]): Float32Array[] =>
+        batch.map((f) => {
+          let stream = streams.get(f.streamId);
+          if (!stream) streams.set(f.streamId, (stream = new MotionStream()));
+          return stream.next(f);
+        });
       let ended: { error?: unknown } | undefined;
 
       const emitDone = (): void => {
         while (calls.length > 0 && calls[0]!.result && !subscriber.closed) {
-          const { batch, result } = calls.shift()!;
-          batch.forEach((f, i) => subscriber.next({ streamId: f.streamId, index: f.index, timestampMs: f.timestampMs, embedding: result![i] }));
+          const { batch, motion, result } = calls.shift()!;
+          batch.forEach((f, i) =>
+            subscriber.next({
+              streamId: f.streamId,
+              index: f.index,
+              timestampMs: f.timestampMs,
+              embedding: motion ? withMotion(result![i]!, motion[i]!) : result![i]!,
+            }),
+          );
         }
       };
 
@@ -50,7 +70,8 @@ export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorF
         if (subscriber.closed) return;
         // The first call takes whatever waits (latency); further ones only full batches (efficiency).
         while (waiting.length > 0 && calls.length < concurrency && (calls.length === 0 || waiting.length >= batchSize || ended)) {
-          const call: (typeof calls)[number] = { batch: waiting.splice(0, batchSize) };
+          const batch = waiting.splice(0, batchSize);
+          const call: (typeof calls)[number] = { batch, motion: addMotion ? motionOf(batch) : undefined };
           calls.push(call);
           embedder.embed(call.batch).then(
             (embeddings) => {
@@ -96,6 +117,7 @@ export function embed(embedder: Embedder, options: EmbedOptions = {}): OperatorF
         subscription.unsubscribe();
         waiting.length = 0;
         calls.length = 0;
+        streams.clear();
       };
     });
 }

@@ -8,6 +8,7 @@
 // served, embeds them in ONE embedder call and steps them in ONE head.stepBatch call (each
 // stream with its own state). Frames arriving during a round wait for the next one.
 import type { Embedder } from '../models/embedder.ts';
+import { MotionStream, repeatedFrame, withMotion, type FeatureSet } from '../models/motion.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import type { RecurrentState } from '../models/recurrent/state.ts';
 import { asFramewiseError, ErrorCodes, type FramewiseError } from '../core/errors.ts';
@@ -68,6 +69,8 @@ class Stream implements LiveStream {
   pending: Pending | null = null;
   /** The embedding the head saw last: it fills the ticks of a gap. */
   lastEmbedding: Float32Array | undefined;
+  /** The stream's motion features, when the head takes them (models/motion.ts). */
+  readonly motion: MotionStream | undefined;
   private readonly resampler: FpsResampler<PendingFrame>;
   private holdTimer: NodeJS.Timeout | undefined;
   /** Bumped by reset(): a round that started before it must not write its state back. */
@@ -81,6 +84,7 @@ class Stream implements LiveStream {
   ) {
     this.state = scheduler.head.zeroState();
     this.resampler = new FpsResampler(scheduler.fps);
+    this.motion = scheduler.features === 'appearance+motion' ? new MotionStream() : undefined;
   }
 
   submit(frame: PendingFrame): void {
@@ -113,6 +117,7 @@ class Stream implements LiveStream {
     this.epoch += 1;
     this.state = this.scheduler.head.zeroState();
     this.lastEmbedding = undefined;
+    this.motion?.reset();
     clearTimeout(this.holdTimer);
     const dropped = [this.pending?.frame, this.resampler.reset()].filter((f): f is PendingFrame => f !== undefined);
     this.pending = null;
@@ -138,6 +143,8 @@ export interface LiveSchedulerOptions {
   classes: readonly string[];
   /** The bundle's frames per second; null when it runs at the source's rate. */
   fps: number | null;
+  /** What the head takes per frame (the bundle's); default the embedding alone. */
+  features?: FeatureSet;
   /** Most streams served in one round. */
   maxBatch: number;
   /** Grace past a held frame's tick before it is decided without a next frame; default one tick. */
@@ -158,6 +165,7 @@ export class LiveScheduler {
   readonly head: RecurrentHead;
   /** Frames per second the head runs at (the bundle's); null: the source's own rate. */
   readonly fps: number | null;
+  readonly features: FeatureSet;
   /** Wait past the end of a held frame's tick before deciding it without a next frame. */
   readonly holdGraceMs: number;
   private readonly classes: readonly string[];
@@ -168,6 +176,7 @@ export class LiveScheduler {
     this.embedder = o.embedder;
     this.head = o.head;
     this.fps = o.fps;
+    this.features = o.features ?? 'appearance';
     this.holdGraceMs = o.holdGraceMs ?? (o.fps ? 1000 / o.fps : 0);
     this.classes = o.classes;
     this.maxBatch = o.maxBatch;
@@ -250,6 +259,8 @@ export class LiveScheduler {
       }
     }
     if (ok.length === 0) return;
+    // Before the embedder takes the pixels (a worker pool transfers them).
+    const motion = ok.map((p) => p.stream.motion?.next({ rgb: p.rgb, width: size, height: size }));
     this.stats.rounds += 1;
     this.stats.maxBatch = Math.max(this.stats.maxBatch, ok.length);
     let embeddings: Float32Array[];
@@ -268,7 +279,7 @@ export class LiveScheduler {
         p.stream.cb.onDropped([p.frame.index], 'reset');
         return false;
       }
-      (p as { emb?: Float32Array }).emb = embeddings[i];
+      (p as { emb?: Float32Array }).emb = motion[i] ? withMotion(embeddings[i]!, motion[i]!) : embeddings[i];
       return true;
     }) as ((typeof ok)[number] & { emb: Float32Array })[];
     if (live.length === 0) return;
@@ -292,7 +303,7 @@ export class LiveScheduler {
     const now = performance.now();
     live.forEach((p, b) => {
       p.stream.state = result.states[b]!;
-      p.stream.lastEmbedding = p.emb;
+      p.stream.lastEmbedding = p.stream.motion ? repeatedFrame(p.emb) : p.emb;
       p.stream.cb.onLabel({ ...result.labels[b]!, serverMs: now - p.frame.receivedAt });
     });
   }

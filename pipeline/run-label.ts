@@ -5,6 +5,7 @@
 import { basename, extname } from 'node:path';
 import { pipe } from 'rxjs';
 import type { Embedder } from '../models/embedder.ts';
+import type { FeatureSet } from '../models/motion.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { decodeThrough } from './decode.ts';
 import { embed, embedCredit } from './embed-stage.ts';
@@ -30,6 +31,8 @@ export interface LabelingModel {
     /** Frames per second the head runs at; null = the source's own rate. */
     readonly fps: number | null;
     readonly crop: CropPolicy;
+    /** What the head takes per frame (default the embedding alone). */
+    readonly features?: FeatureSet;
     /** Top probability below which a frame is `unknown` (the bundle's calibration; absent: never). */
     readonly unknownBelow?: number;
     /** The bundle's distance check against its training data (absent: none). */
@@ -111,7 +114,11 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   let frames = 0;
   let aborted = false;
   const chunk = o.chunk ?? 16;
-  const stage = pipe(embed(embedder), label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }), writeEach(write));
+  const stage = pipe(
+    embed(embedder, { features: meta.features }),
+    label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }),
+    writeEach(write),
+  );
   const frames$ = decodeThrough(
     o.input,
     { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined, streamId: name },

@@ -12,8 +12,9 @@ import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { LiveScheduler } from '../pipeline/live-scheduler.ts';
 import type { ModelInfo } from './protocol.ts';
+import { featureDim } from '../models/motion.ts';
 
-export type ModelMeta = Pick<BundleMeta, 'classes' | 'embedderId' | 'fps' | 'crop' | 'unknownBelow' | 'unknownFar'>;
+export type ModelMeta = Pick<BundleMeta, 'classes' | 'embedderId' | 'features' | 'fps' | 'crop' | 'unknownBelow' | 'unknownFar'>;
 
 interface Current {
   head: RecurrentHead;
@@ -70,7 +71,13 @@ export class LiveModel {
     if (c.bundleDir) return c.bundleDir;
     this.writing ??= (async () => {
       const dir = join(mkdtempSync(join(this.scratchDir, 'bundle-')), 'bundle');
-      await saveBundle(dir, c.head, { classes: [...c.meta.classes], embedderId: c.meta.embedderId, fps: c.meta.fps, crop: c.meta.crop });
+      await saveBundle(dir, c.head, {
+        classes: [...c.meta.classes],
+        embedderId: c.meta.embedderId,
+        features: c.meta.features,
+        fps: c.meta.fps,
+        crop: c.meta.crop,
+      });
       if (this.current === c) c.bundleDir = dir;
       return dir;
     })().finally(() => (this.writing = undefined));
@@ -80,7 +87,7 @@ export class LiveModel {
   /** Makes the bundle in `dir` the current model (it must use this server's embedder). */
   async load(dir: string): Promise<ModelInfo> {
     const { head, meta } = await loadBundle(dir);
-    if (meta.embedderId !== this.embedder.id || meta.embeddingDim !== this.embedder.dim) {
+    if (meta.embedderId !== this.embedder.id || meta.embeddingDim !== featureDim(this.embedder.dim, meta.features ?? 'appearance')) {
       head.dispose();
       throw new FramewiseError(ErrorCodes.MODEL_INVALID, `bundle ${dir} was trained on ${meta.embedderId}; this server runs ${this.embedder.id}`);
     }
@@ -97,8 +104,10 @@ export class LiveModel {
   }
 
   private make(head: RecurrentHead, meta: ModelMeta, bundleDir: string | undefined): Current {
-    if (head.spec.inputDim !== this.embedder.dim) {
-      throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d embeddings, ${this.embedder.id} gives ${this.embedder.dim}`);
+    const features = meta.features ?? 'appearance';
+    const dim = featureDim(this.embedder.dim, features);
+    if (head.spec.inputDim !== dim) {
+      throw new FramewiseError(ErrorCodes.MODEL_INVALID, `the head takes ${head.spec.inputDim}-d inputs, ${this.embedder.id} with ${features} gives ${dim}`);
     }
     return {
       head,
@@ -109,6 +118,7 @@ export class LiveModel {
         head,
         classes: meta.classes,
         fps: meta.fps,
+        features,
         maxBatch: this.maxBatch,
         unknown: unknownRuleOf(meta),
       }),

@@ -4,6 +4,7 @@ import { DEFAULTS } from '../core/defaults.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import type { CropPolicy } from '../core/types.ts';
 import type { CellType } from '../models/recurrent/state.ts';
+import { FEATURE_SETS, type FeatureSet } from '../models/motion.ts';
 import type { DatasetOptions } from './dataset.ts';
 
 export interface TrainConfig {
@@ -14,6 +15,8 @@ export interface TrainConfig {
   /** Output bundle folder. */
   out: string;
   embedder: string;
+  /** The head's per-frame input: the embedding alone, or with the motion stream (models/motion.ts). */
+  features: FeatureSet;
   /** Frames per second the head sees (decode resamples to it); null = source rate. */
   fps: number | null;
   crop: CropPolicy;
@@ -69,6 +72,7 @@ export interface TrainConfig {
 
 export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data' | 'out'> = {
   embedder: DEFAULTS.embedder,
+  features: DEFAULTS.features,
   fps: DEFAULTS.fps,
   crop: DEFAULTS.crop,
   cell: DEFAULTS.cell,
@@ -126,6 +130,7 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> & Pick<TrainCon
   const { min, max } = DEFAULTS.fpsRange;
   if (c.fps !== null && !(c.fps >= min && c.fps <= max)) bad(`--fps must be in [${min}, ${max}] or "source", got ${c.fps}`);
   if (!['lstm', 'gru'].includes(c.cell)) bad(`--cell must be lstm or gru, got ${c.cell}`);
+  if (!FEATURE_SETS.includes(c.features)) bad(`--features must be ${FEATURE_SETS.join(' or ')}, got ${c.features}`);
   if (!['center', 'pad'].includes(c.crop)) bad(`--crop must be center or pad, got ${c.crop}`);
   if (c.groupBy !== undefined) {
     try {

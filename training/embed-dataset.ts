@@ -10,6 +10,7 @@ import { probe } from '../pipeline/probe.ts';
 import { seededRandom } from '../core/seeded-random.ts';
 import type { CropPolicy } from '../core/types.ts';
 import type { Embedder } from '../models/embedder.ts';
+import { featureDim, type FeatureSet } from '../models/motion.ts';
 import { defaultEmbeddingPath, hashFile, headerMatches, readEmbeddingFile, writeEmbeddingFile } from '../models/embedding-file.ts';
 import { describeView, randomView, viewFilters, type View } from './augment.ts';
 import type { LabeledSequence } from './sequences.ts';
@@ -26,6 +27,8 @@ export interface EmbedDatasetOptions {
   classes: readonly string[];
   fps: number | null;
   crop: CropPolicy;
+  /** Default 'appearance' (the embedding alone). */
+  features?: FeatureSet;
   cacheDir: string;
   /** Augmented copies per video besides the center view (0 for evaluation). */
   copies?: number;
@@ -44,19 +47,20 @@ const hashes = new Map<string, Promise<{ sha256: string; bytes: number }>>();
 export async function embedVideoView(
   path: string,
   view: View | undefined,
-  o: Pick<EmbedDatasetOptions, 'embedder' | 'fps' | 'crop' | 'cacheDir'>,
+  o: Pick<EmbedDatasetOptions, 'embedder' | 'fps' | 'crop' | 'cacheDir' | 'features'>,
 ): Promise<{ timestampsMs: number[]; embeddings: Float32Array[]; cached: boolean }> {
   if (!hashes.has(path)) hashes.set(path, hashFile(path));
   const source = await hashes.get(path)!;
   const viewName = view ? describeView(view) : 'center';
   const precision = o.embedder.precision ?? 'fp32';
-  const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop, precision).replace(/\.emb$/, `.${viewName}.emb`);
+  const features = o.features ?? 'appearance';
+  const file = defaultEmbeddingPath(o.cacheDir, source.sha256, o.embedder.id, o.fps, o.crop, precision, features).replace(/\.emb$/, `.${viewName}.emb`);
   try {
     const { header, embeddings } = await readEmbeddingFile(file);
     // An empty entry may come from a decoder that dropped the frame of a one-frame clip: decode again.
     if (
       embeddings.length > 0 &&
-      headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision })
+      headerMatches(header, { embedder: o.embedder.id, fps: o.fps, crop: o.crop, sha256: source.sha256, decoder: DECODE_REVISION, precision, features })
     ) {
       return { timestampsMs: header.timestampsMs, embeddings, cached: true };
     }
@@ -68,7 +72,7 @@ export async function embedVideoView(
     decodeThrough(
       path,
       { size, crop: o.crop, fps: o.fps ?? undefined, preFilters: view ? viewFilters(view, size) : undefined },
-      embed(o.embedder),
+      embed(o.embedder, { features }),
       embedCredit(),
     ).pipe(toArray()),
   );
@@ -78,7 +82,7 @@ export async function embedVideoView(
     file,
     {
       embedder: o.embedder.id,
-      dim: o.embedder.dim,
+      dim: featureDim(o.embedder.dim, features),
       fps: o.fps,
       crop: o.crop,
       decoder: DECODE_REVISION,
@@ -87,6 +91,7 @@ export async function embedVideoView(
       timestampsMs,
       augmentation: view ?? null,
       precision,
+      features,
     },
     embeddings,
   );

@@ -3,6 +3,7 @@
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { SeededRandom } from '../core/seeded-random.ts';
 import type { Embedder } from '../models/embedder.ts';
+import { featureDim, type FeatureSet } from '../models/motion.ts';
 import type { TrainConfig } from './config.ts';
 import { loadDataset, splitDataset, type Dataset } from './dataset.ts';
 import { embedDataset, type EmbeddedVideo } from './embed-dataset.ts';
@@ -12,7 +13,9 @@ import { stitchClips, temporalJitter, type LabeledSequence } from './sequences.t
 export interface PreparedData {
   layout: Dataset['layout'];
   classes: string[];
+  /** Floats per frame the head takes (the embedding, plus the motion stream if `features` has it). */
   dim: number;
+  features: FeatureSet;
   /** Per training video: its views (center first, then augmented copies). */
   train: EmbeddedVideo[][];
   /** Per validation video: the center view only. */
@@ -34,7 +37,16 @@ export async function prepareData(config: Readonly<TrainConfig>, embedder: Embed
   });
   if (train.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, 'the split left no training videos');
   log(`dataset ${ds.root}: ${ds.layout} layout, ${ds.classes.length} classes (${ds.classes.join(', ')}), ${train.length} train / ${val.length} val videos`);
-  const common = { embedder, classes: ds.classes, fps: config.fps, crop: config.crop, cacheDir: config.cacheDir, seed: config.seed, onProgress: log };
+  const common = {
+    embedder,
+    classes: ds.classes,
+    fps: config.fps,
+    crop: config.crop,
+    features: config.features,
+    cacheDir: config.cacheDir,
+    seed: config.seed,
+    onProgress: log,
+  };
   const trainEmb = await embedDataset(train, { ...common, copies: config.augCopies });
   const valEmb = await embedDataset(val, { ...common, copies: 0 });
   if (trainEmb.length === 0) throw new FramewiseError(ErrorCodes.DATASET_INVALID, 'no training video has a decodable frame');
@@ -46,7 +58,8 @@ export async function prepareData(config: Readonly<TrainConfig>, embedder: Embed
   return {
     layout: ds.layout,
     classes: ds.classes,
-    dim: embedder.dim,
+    dim: featureDim(embedder.dim, config.features),
+    features: config.features,
     precision: embedder.precision ?? 'fp32',
     train: trainEmb,
     val: valEmb,

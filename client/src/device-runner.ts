@@ -11,6 +11,7 @@ import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import type { FrameLabel } from '../../core/types.ts';
 import { headFromLayersModel, parseMeta, type BundleMeta } from '../../models/recurrent/bundle-meta.ts';
 import type { RecurrentHead } from '../../models/recurrent/head-math.ts';
+import { MotionStream, withMotion } from '../../models/motion.ts';
 import type { RecurrentState } from '../../models/recurrent/state.ts';
 import { toFrameLabel } from '../../pipeline/frame-label.ts';
 
@@ -31,6 +32,8 @@ export interface DeviceResult extends FrameLabel {
 export class DeviceRunner {
   private state: RecurrentState;
   private disposed = false;
+  /** The motion stream, when the bundle's head takes it: the server's code on the same pixels. */
+  private readonly motion: MotionStream | undefined;
 
   private constructor(
     readonly backend: string,
@@ -40,6 +43,7 @@ export class DeviceRunner {
     readonly inputSize: number,
   ) {
     this.state = head.zeroState();
+    this.motion = meta.features === 'appearance+motion' ? new MotionStream() : undefined;
   }
 
   /**
@@ -81,6 +85,7 @@ export class DeviceRunner {
     if (this.disposed) throw new FramewiseError(ErrorCodes.USAGE, 'device runner used after dispose()');
     const t0 = performance.now();
     const s = this.inputSize;
+    const motion = this.motion?.next({ rgb, width: s, height: s });
     const input = tf.tensor4d(rgb, [1, s, s, 3], 'int32');
     let emb: tf.Tensor | undefined;
     let embedding: Float32Array;
@@ -91,7 +96,7 @@ export class DeviceRunner {
       input.dispose();
       emb?.dispose();
     }
-    const r = this.head.step(this.state, [embedding]);
+    const r = this.head.step(this.state, [motion ? withMotion(embedding, motion) : embedding]);
     this.state = r.state;
     const l = toFrameLabel({ streamId: 'device', index, timestampMs }, r.probs[0]!, this.meta.classes);
     return { ...l, ms: performance.now() - t0 };
@@ -99,6 +104,7 @@ export class DeviceRunner {
 
   reset(): void {
     this.state = this.head.zeroState();
+    this.motion?.reset();
   }
 
   dispose(): void {

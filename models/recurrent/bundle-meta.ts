@@ -4,12 +4,14 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FramewiseError } from '../../core/errors.ts';
 import type { CropPolicy } from '../../core/types.ts';
+import { FEATURE_SETS, type FeatureSet } from '../motion.ts';
 import { EMBEDDER_IDS } from '../registry.ts';
 import type { UnknownFarMeta } from '../unknown-rule.ts';
 import { headFromSpec, type HeadSpec, type NamedWeight, type RecurrentHead } from './head-math.ts';
 
 // Version 2 added `unknownBelow` and `unknownFar`; version 1 bundles (without them) still load and never say unknown.
-export const BUNDLE_FORMAT_VERSION = 2;
+// Version 3 added `features`; older bundles load as 'appearance' (the embedding alone).
+export const BUNDLE_FORMAT_VERSION = 3;
 /** The oldest format version this framewise still reads. */
 const OLDEST_READABLE_VERSION = 1;
 export const BUNDLE_FILES = { model: 'model.json', weights: 'weights.bin', meta: 'framewise.json' } as const;
@@ -20,6 +22,8 @@ export interface BundleInfo {
   classes: string[];
   /** Embedder id, e.g. 'mobilenet_v2_1.0_224'. */
   embedderId: string;
+  /** What the head takes per frame: the embedding alone or with the motion stream (models/motion.ts); absent in older bundles: 'appearance'. */
+  features?: FeatureSet;
   /** Precision of the embeddings it was trained on (models/precision.ts); absent in older bundles: fp32. */
   embeddingPrecision?: 'fp32' | 'int8';
   /** Frames per second the head was trained at; null = source rate. */
@@ -47,7 +51,7 @@ export interface BundleInfo {
  * normalisation, so a browser running it subtracts the running mean itself). */
 export interface BundleMeta extends BundleInfo, Omit<HeadSpec, 'inputDim' | 'classes'> {
   formatVersion: number;
-  /** Embedding length the head expects (= the embedder's output length). */
+  /** Floats per frame the head expects: the embedder's output length, plus the motion stream's if `features` has it. */
   embeddingDim: number;
   createdAt: string;
 }
@@ -111,6 +115,7 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
   // Refused here, not at the first input: a bundle that cannot run must not look loaded.
   need(EMBEDDER_IDS.includes(m.embedderId!), `unknown embedderId ${JSON.stringify(m.embedderId)} (known: ${EMBEDDER_IDS.join(', ')})`);
   need(m.crop === undefined || m.crop === 'center' || m.crop === 'pad', `crop must be "center" or "pad", got ${JSON.stringify(m.crop)}`);
+  need(m.features === undefined || FEATURE_SETS.includes(m.features), `features must be ${FEATURE_SETS.join(' or ')}, got ${JSON.stringify(m.features)}`);
   need(posInt(m.embeddingDim), 'embeddingDim must be a positive integer');
   need(m.cell === 'lstm' || m.cell === 'gru' || m.cell === 'none', 'cell must be lstm, gru or none');
   need(posInt(m.layers) && posInt(m.hidden), 'layers and hidden must be positive integers');
@@ -127,5 +132,5 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
     'unknownFar must have one distance (beyond) and one centroid of embeddingDim numbers per class',
   );
   need(m.unknownBelow === undefined || (typeof m.unknownBelow === 'number' && m.unknownBelow >= 0 && m.unknownBelow <= 1), 'unknownBelow must be in [0, 1]');
-  return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, ...m } as BundleMeta;
+  return { dropout: 0, seed: 0, crop: 'center', inputNorm: 0, features: 'appearance', ...m } as BundleMeta;
 }

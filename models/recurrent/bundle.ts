@@ -78,6 +78,7 @@ export async function saveBundle(dir: string, head: RecurrentHead, info: BundleI
   const meta: BundleMeta = {
     formatVersion: BUNDLE_FORMAT_VERSION,
     ...info,
+    features: info.features ?? 'appearance',
     embeddingDim: inputDim,
     ...architecture,
     createdAt: new Date().toISOString(),

@@ -8,6 +8,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { loadEmbeddingEngine, resolvePrecision } from '../../models/engine-choice.ts';
 import { defaultEmbeddingPath, hashFile, matchingEmbeddingFile, writeEmbeddingFile } from '../../models/embedding-file.ts';
 import { EMBEDDER_IDS, embedderInfo } from '../../models/registry.ts';
+import { FEATURE_SETS, featureDim, type FeatureSet } from '../../models/motion.ts';
 import { DECODE_REVISION, decodeThrough } from '../../pipeline/decode.ts';
 import { DEFAULTS } from '../../core/defaults.ts';
 import { embed, embedCredit } from '../../pipeline/embed-stage.ts';
@@ -25,6 +26,12 @@ export const command: CommandSpec = {
     embedder: { type: 'string', valueName: 'ID', description: `embedder: ${EMBEDDER_IDS.join(', ')}`, default: DEFAULTS.embedder },
     fps: { type: 'string', valueName: 'N', description: 'frames per second to sample, or "source" for the video\'s own rate', default: String(DEFAULTS.fps) },
     crop: { type: 'string', valueName: 'POLICY', description: 'center (scale the short side, crop the middle) or pad', default: DEFAULTS.crop },
+    features: {
+      type: 'string',
+      valueName: 'SET',
+      description: "'appearance' (the embedding) or 'appearance+motion' (plus the motion stream)",
+      default: DEFAULTS.features,
+    },
     out: {
       type: 'string',
       valueName: 'FILE|DIR',
@@ -44,6 +51,8 @@ export const command: CommandSpec = {
     const fps = fpsValue(values) ?? null;
     const crop = str(values, 'crop') ?? DEFAULTS.crop;
     if (crop !== 'center' && crop !== 'pad') throw usage(`--crop must be center or pad, got "${crop}"`);
+    const features = (str(values, 'features') ?? DEFAULTS.features) as FeatureSet;
+    if (!FEATURE_SETS.includes(features)) throw usage(`--features must be ${FEATURE_SETS.join(' or ')}, got "${features}"`);
     const batchSize = num(values, 'batch', 1, 1024)!;
     if (!Number.isInteger(batchSize)) throw usage(`--batch must be an integer, got ${batchSize}`);
     const request = modelRequest(ctx);
@@ -63,12 +72,12 @@ export const command: CommandSpec = {
     }
     if (!out) {
       if (input === '-') throw usage('reading stdin needs --out FILE (stdin has no identity to name a cache file by)');
-      out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop, precision);
+      out = defaultEmbeddingPath(cacheDir, source.sha256, info.id, fps, crop, precision, features);
     }
     if (
       !bool(values, 'force') &&
       input !== '-' &&
-      (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION, precision }))
+      (await matchingEmbeddingFile(out, { embedder: info.id, fps, crop, sha256: source.sha256, decoder: DECODE_REVISION, precision, features }))
     ) {
       log(`up to date: ${out}`);
       stdout.write(out + '\n');
@@ -96,7 +105,7 @@ export const command: CommandSpec = {
       const embedded = decodeThrough(
         input,
         { size: embedder.inputSize, crop, ...(fps !== null ? { fps } : {}), streamId: basename(input) },
-        embed(embedder, { batchSize }),
+        embed(embedder, { batchSize, features }),
         embedCredit({ batchSize }),
       );
       await drain(embedded, (f) => {
@@ -119,7 +128,7 @@ export const command: CommandSpec = {
       out,
       {
         embedder: info.id,
-        dim: info.dim,
+        dim: featureDim(info.dim, features),
         fps,
         crop: crop as CropPolicy,
         decoder: DECODE_REVISION,
@@ -127,6 +136,7 @@ export const command: CommandSpec = {
         frames: embeddings.length,
         timestampsMs,
         precision: embedder.precision,
+        features,
       },
       embeddings,
     );

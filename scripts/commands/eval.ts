@@ -70,6 +70,7 @@ export const command: CommandSpec = {
         classes: meta.classes,
         fps: meta.fps,
         crop: meta.crop,
+        features: meta.features,
         cacheDir: request.cacheDir,
         views,
         onProgress: log,

@@ -128,6 +128,9 @@ describe('embedding file', () => {
     const sha = 'f'.repeat(64);
     expect(defaultEmbeddingPath('/c', sha, 'mobilenet_v2_1.0_224', 10, 'center')).toBe(`/c/embeddings/${'f'.repeat(16)}.mobilenet_v2_1.0_224.10.center.emb`);
     expect(defaultEmbeddingPath('/c', sha, 'mobilenet_v2_1.0_224', null, 'pad')).toMatch(/\.src\.pad\.emb$/);
+    expect(defaultEmbeddingPath('/c', sha, 'mobilenet_v2_1.0_224', 10, 'center', 'int8', 'appearance+motion')).toMatch(
+      /\.mobilenet_v2_1\.0_224\.int8\.motion\.10\.center\.emb$/,
+    );
   });
 
   test('matchingEmbeddingFile accepts only the same source, embedder, fps, crop and decoder', async () => {
@@ -139,6 +142,9 @@ describe('embedding file', () => {
     expect(await matchingEmbeddingFile(path, { ...want, decoder: 'another-chain' })).toBe(false);
     expect(await matchingEmbeddingFile(path, { ...want, fps: 5 })).toBe(false);
     expect(await matchingEmbeddingFile(path, { ...want, sha256: '00' })).toBe(false);
+    // A file from before the motion stream holds the embedding alone.
+    expect(await matchingEmbeddingFile(path, { ...want, features: 'appearance' })).toBe(true);
+    expect(await matchingEmbeddingFile(path, { ...want, features: 'appearance+motion' })).toBe(false);
     expect(await matchingEmbeddingFile(join(tmp, 'none'), want)).toBe(false);
   });
 });

@@ -6,6 +6,7 @@ import { embed } from '../../pipeline/embed-stage.ts';
 import { FramewiseError } from '../../core/errors.ts';
 import type { EmbeddedFrame, Frame } from '../../core/types.ts';
 import { MODELS_DIR, loadPhotoRgb } from '../helpers/real-models.ts';
+import { MOTION_DIM, MotionStream } from '../../models/motion.ts';
 
 const frame = (index: number, size = 2): Frame => ({
   streamId: 's',
@@ -119,6 +120,25 @@ describe('embed operator (fake embedder)', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(fake.batches).toEqual([1, 2]); // [0], then the first full batch [1, 2]; both slots taken
     expect(seen).toEqual([]);
+  });
+
+  test('with the motion stream: each stream\'s own motion after its embedding, computed before the embedder takes the pixels', async () => {
+    const fake = fakeEmbedder();
+    const detaching: Embedder = {
+      ...fake,
+      // As a worker pool does: the frames' pixels are gone once handed over.
+      embed: (frames) => fake.embed(frames).then((r) => (frames.forEach((f) => ((f as { rgb: Uint8Array }).rgb = new Uint8Array(0))), r)),
+    };
+    const bright = (streamId: string, index: number): Frame => ({ ...frame(index, 8), streamId, rgb: new Uint8Array(8 * 8 * 3).fill((index * 40) & 0xff) });
+    // Two streams interleaved: a's frames change brightness every frame, b's never.
+    const frames = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? bright('a', i / 2) : { ...frame(0, 8), streamId: 'b', index: (i - 1) / 2 }));
+    const expected = { a: new MotionStream(), b: new MotionStream() };
+    const want = frames.map((f) => expected[f.streamId as 'a' | 'b'].next({ ...f, rgb: f.rgb.slice() }));
+    const out = await lastValueFrom(from(frames).pipe(embed(detaching, { batchSize: 3, features: 'appearance+motion' }), toArray()));
+    expect(out.every((f) => f.embedding.length === 2 + MOTION_DIM)).toBe(true);
+    out.forEach((f, i) => expect(Array.from(f.embedding.subarray(2))).toEqual(Array.from(want[i]!)));
+    expect(out.filter((f) => f.streamId === 'a' && f.index > 0).every((f) => f.embedding[2 + MOTION_DIM - 3]! > 0)).toBe(true);
+    expect(out.filter((f) => f.streamId === 'b').every((f) => Math.max(...f.embedding.subarray(2)) === 0)).toBe(true);
   });
 
   test('batchSize and concurrency are range-checked', () => {

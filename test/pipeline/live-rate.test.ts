@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Embedder } from '../../models/embedder.ts';
 import { loadBundle, type BundleMeta } from '../../models/recurrent/bundle.ts';
-import type { RecurrentHead } from '../../models/recurrent/head.ts';
+import { createHead, type RecurrentHead } from '../../models/recurrent/head.ts';
+import { featureDim } from '../../models/motion.ts';
 import { decodeFrames } from '../../pipeline/decode.ts';
 import { FpsResampler } from '../../pipeline/fps-resampler.ts';
 import { LiveScheduler, type LiveResult, type PendingFrame } from '../../pipeline/live-scheduler.ts';
@@ -59,6 +60,8 @@ describe('live labels equal offline labels at the bundle rate', () => {
   let embedder: Embedder;
   let head: RecurrentHead;
   let meta: BundleMeta;
+  let motionHead: RecurrentHead | undefined;
+  type Model = { head: RecurrentHead; meta: BundleMeta };
 
   beforeAll(async () => {
     dir = tmpDir('framewise-live-rate-');
@@ -69,6 +72,7 @@ describe('live labels equal offline labels at the bundle rate', () => {
 
   afterAll(() => {
     head?.dispose();
+    motionHead?.dispose();
     embedder?.dispose();
     dir?.cleanup();
   });
@@ -77,8 +81,8 @@ describe('live labels equal offline labels at the bundle rate', () => {
    * Streams every frame of `clip` through a scheduler at `fps` without drops: a frame is sent once
    * the frames before it are answered, except the one the resampler holds (decided by the next).
    */
-  async function live(clip: string, fps: number | null) {
-    const scheduler = new LiveScheduler({ embedder, head, classes: meta.classes, fps, maxBatch: 4, holdGraceMs: 60_000 });
+  async function live(clip: string, fps: number | null, m: Model = { head, meta }) {
+    const scheduler = new LiveScheduler({ embedder, head: m.head, classes: m.meta.classes, fps, features: m.meta.features, maxBatch: 4, holdGraceMs: 60_000 });
     const labels = new Map<number, LiveResult>();
     const drops: { frames: number[]; reason: DropReason }[] = [];
     const answered = new Set<number>();
@@ -113,21 +117,26 @@ describe('live labels equal offline labels at the bundle rate', () => {
     return { labels, drops, sent };
   }
 
-  async function offline(clip: string, fps: number | null, name: string) {
+  async function offline(clip: string, fps: number | null, name: string, m: Model = { head, meta }) {
     const out = join(dir.path, name);
-    await labelVideo({ model: { head, embedder, meta: { ...meta, fps } }, input: clip, name, outDir: out, formats: ['jsonl'] });
+    await labelVideo({ model: { head: m.head, embedder, meta: { ...m.meta, fps } }, input: clip, name, outDir: out, formats: ['jsonl'] });
     return readFileSync(join(out, `${name}.frames.jsonl`), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { index: number; probs: Record<string, number> });
   }
 
-  test.each([30, 15])(
-    'a %i fps clip streamed at its rate: labels of the frames ffmpeg picks at 10 fps (1e-4)',
-    async (rate) => {
+  test.each([
+    [30, 'appearance'],
+    [15, 'appearance'],
+    [30, 'appearance+motion'],
+  ] as const)(
+    'a %i fps clip streamed at its rate (%s): labels of the frames ffmpeg picks at 10 fps (1e-4)',
+    async (rate, features) => {
       expect(meta.fps).toBe(10);
+      const m = features === 'appearance' ? { head, meta } : motionModel();
       const clip = await makeClip({ durationSec: 3, fps: rate, width: 320, height: 240, dir: dir.path });
-      const [got, ref] = await Promise.all([live(clip, meta.fps), offline(clip, meta.fps, `clip${rate}`)]);
+      const [got, ref] = await Promise.all([live(clip, meta.fps, m), offline(clip, meta.fps, `clip${rate}-${features}`, m)]);
       expect(got.drops.every((d) => d.reason === 'resampled')).toBe(true);
       const t0 = got.sent[0]!.timestampMs;
       const tickOf = (t: number) => Math.round(((t - t0) * meta.fps!) / 1000);
@@ -147,6 +156,13 @@ describe('live labels equal offline labels at the bundle rate', () => {
     },
     240_000,
   );
+
+  /** A seeded head that takes the motion stream too (weights random: what is compared is the path, not the training). */
+  function motionModel(): Model {
+    const features = 'appearance+motion' as const;
+    motionHead ??= createHead({ inputDim: featureDim(embedder.dim, features), classes: meta.classes.length, hidden: 32, seed: 3, inputNorm: 0.05 });
+    return { head: motionHead, meta: { ...meta, features } };
+  }
 
   test('a bundle at the source rate takes every frame, as offline does', async () => {
     const clip = await makeClip({ durationSec: 2, fps: 15, width: 320, height: 240, dir: dir.path });

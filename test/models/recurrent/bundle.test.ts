@@ -73,7 +73,7 @@ describe('model bundle', () => {
 
     const before = tf.memory().numTensors;
     const { head: loaded, meta } = await loadBundle(dir);
-    expect(meta).toMatchObject({ ...info, formatVersion: 2, embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
+    expect(meta).toMatchObject({ ...info, formatVersion: 3, features: 'appearance', embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
     expect(loaded.spec).toEqual(head.spec);
     expect(maxDiff(loaded.predict(seq, 7), expected)).toBe(0);
     loaded.dispose();
@@ -155,6 +155,13 @@ describe('model bundle', () => {
         ),
         /unknown embedderId "resnet_9000"/,
       );
+      await expectInvalid(
+        await broken(
+          'bad-features',
+          editMeta((m) => (m.features = 'appearance+sound')),
+        ),
+        /features must be appearance or appearance\+motion, got "appearance\+sound"/,
+      );
     });
     test('embedding dim in meta differs from the model, classes disagree, unknown version', async () => {
       const editMeta = (f: (m: Record<string, unknown>) => void) => async (d: string) => {
@@ -210,6 +217,22 @@ describe('model bundle', () => {
     } finally {
       loaded.head.dispose();
     }
+  });
+
+  test('a format-2 bundle (before features) loads as appearance only; a motion bundle says so in framewise.json', async () => {
+    const head = createHead({ inputDim: D, classes: C, hidden: 6 });
+    const dir = join(root, 'format-2');
+    await saveBundle(dir, head, { ...info, features: 'appearance+motion' });
+    head.dispose();
+    const m = JSON.parse(await readFile(join(dir, 'framewise.json'), 'utf8'));
+    expect(m).toMatchObject({ formatVersion: 3, features: 'appearance+motion' });
+    expect((await loadBundle(dir).then((b) => (b.head.dispose(), b.meta))).features).toBe('appearance+motion');
+    m.formatVersion = 2;
+    delete m.features;
+    await writeFile(join(dir, 'framewise.json'), JSON.stringify(m));
+    const loaded = await loadBundle(dir);
+    loaded.head.dispose();
+    expect(loaded.meta).toMatchObject({ formatVersion: 2, features: 'appearance' });
   });
 
   test('saving with the wrong number of labels is a usage error', async () => {
