@@ -66,7 +66,10 @@ describe('MotionStream', () => {
 test('features are appended after the embedding; a repeated frame keeps its appearance and has no motion', () => {
   expect(featureDim(1280, 'appearance')).toBe(1280);
   expect(featureDim(1280, 'appearance+motion')).toBe(1280 + MOTION_DIM);
-  const joined = withMotion(Float32Array.of(1, 2), Float32Array.from({ length: MOTION_DIM }, () => 0.5));
+  const joined = withMotion(
+    Float32Array.of(1, 2),
+    Float32Array.from({ length: MOTION_DIM }, () => 0.5),
+  );
   expect(joined.length).toBe(2 + MOTION_DIM);
   expect(Array.from(joined.subarray(0, 3))).toEqual([1, 2, 0.5]);
   const repeated = repeatedFrame(joined);

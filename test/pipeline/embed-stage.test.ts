@@ -122,7 +122,7 @@ describe('embed operator (fake embedder)', () => {
     expect(seen).toEqual([]);
   });
 
-  test('with the motion stream: each stream\'s own motion after its embedding, computed before the embedder takes the pixels', async () => {
+  test("with the motion stream: each stream's own motion after its embedding, computed before the embedder takes the pixels", async () => {
     const fake = fakeEmbedder();
     const detaching: Embedder = {
       ...fake,
