@@ -8,6 +8,8 @@ import type { TrainConfig } from './config.ts';
 import { crossValidationFolds, type FoldPlan } from './folds.ts';
 import { fit, type EpochRecord } from './fit.ts';
 import type { PreparedData } from './prepare.ts';
+import { evaluatePass } from '../models/recurrent/evaluate.ts';
+import { classCentroids, distancesByClass, type CalibrationFrames } from './unknown-threshold.ts';
 
 export interface CrossValidation {
   by: FoldPlan['by'];
@@ -19,6 +21,9 @@ export interface CrossValidation {
   epochs: number;
   /** Each fold's own curves. */
   histories: EpochRecord[][];
+  /** Every clip once, as the head of the fold that held it out labels it (probabilities, and
+   * distances from the centroids of that fold's training clips): what new clips look like to a head. */
+  heldOut: CalibrationFrames;
 }
 
 export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: PreparedData, log: (m: string) => void): Promise<CrossValidation | undefined> {
@@ -33,6 +38,7 @@ export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: P
   const losses: number[][] = [];
   const accuracies: number[][] = [];
   const histories: EpochRecord[][] = [];
+  const heldOut = { probs: [] as Float32Array[][], truths: [] as Int32Array[], distances: data.classes.map(() => [] as number[]) };
   for (const [f, fold] of plan.folds.entries()) {
     const subset: PreparedData = {
       ...data,
@@ -40,7 +46,23 @@ export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: P
       val: fold.val.map((i) => [data.train[i]![0]!]),
     };
     const { head, history } = await fit({ ...config, patience: 0 }, subset, { log: () => {}, noCheckpoint: true });
-    head.dispose();
+    const clips = subset.val.map((v) => v[0]!);
+    try {
+      heldOut.probs.push(
+        ...evaluatePass(
+          head,
+          clips.map((v) => ({ frames: v.embeddings })),
+        ).probs,
+      );
+    } finally {
+      head.dispose();
+    }
+    heldOut.truths.push(...clips.map((v) => v.labels));
+    const centroids = classCentroids(
+      subset.train.map((v) => v[0]!),
+      data.classes.length,
+    );
+    distancesByClass(clips, centroids).forEach((d, c) => heldOut.distances[c]!.push(...d));
     histories.push(history);
     losses.push(history.map((h) => h.valLoss));
     accuracies.push(history.map((h) => h.valAccuracy));
@@ -57,5 +79,5 @@ export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: P
   log(
     `cross-validation over ${plan.folds.length} ${plan.by}-level folds: ${epochs} epochs (mean val loss ${valLoss[epochs - 1]!.toFixed(4)}, val acc ${(valAccuracy[epochs - 1]! * 100).toFixed(1)}%)`,
   );
-  return { by: plan.by, folds: plan.folds.length, valLoss, valAccuracy, epochs, histories };
+  return { by: plan.by, folds: plan.folds.length, valLoss, valAccuracy, epochs, histories, heldOut };
 }

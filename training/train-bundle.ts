@@ -14,7 +14,7 @@ import { writeReport } from './report.ts';
 import { describeScope } from './report-scope.ts';
 import { crossValidateEpochs } from './cross-validate.ts';
 import { checkInitialLoss } from './tuning.ts';
-import { calibrateUnknown } from './unknown-threshold.ts';
+import { calibrateFromFrames, calibrateUnknown, classCentroids } from './unknown-threshold.ts';
 
 export interface TrainedBundle {
   dir: string;
@@ -77,16 +77,18 @@ export async function trainBundle(
       crossValidation,
       ...ev.report,
     };
-    const unknown = calibrateUnknown(
-      head,
-      scoredVideos,
-      onVal ? 'validation' : 'training',
-      data.train.map((v) => v[0]!),
-    );
+    // Calibrated on frames the head did not train on: the validation videos, else every clip as
+    // cross-validation's fold heads saw it; only without either on the head's own training frames.
+    const trainClips = data.train.map((v) => v[0]!);
+    const unknown =
+      !onVal && cv
+        ? calibrateFromFrames(cv.heldOut, classCentroids(trainClips, data.classes.length), 'cross-validation')
+        : calibrateUnknown(head, scoredVideos, onVal ? 'validation' : 'training', trainClips);
     await mkdir(config.out, { recursive: true });
     await saveBundle(config.out, head, {
       classes: data.classes,
       embedderId: config.embedder,
+      features: data.features,
       embeddingPrecision: data.precision ?? 'fp32',
       fps: config.fps,
       crop: config.crop,

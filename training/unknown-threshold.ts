@@ -29,6 +29,13 @@ export const FAR_MARGIN_TRAINING = 2;
  */
 export const FAR_FLOOR = 0.1;
 
+/**
+ * What the frames calibrated on were: held out from the head ('validation'), held out from the
+ * fold's head in cross-validation ('cross-validation': every training clip once, by a head that did
+ * not train on it), or the head's own training frames ('training', over-confident: stricter quantiles).
+ */
+export type CalibratedOn = 'validation' | 'cross-validation' | 'training';
+
 export interface UnknownCalibration {
   /** The threshold (0 = never unknown). */
   unknownBelow: number;
@@ -36,7 +43,7 @@ export interface UnknownCalibration {
   unknownFar?: UnknownFarMeta;
   /** For framewise.json: what it was computed on. */
   record: {
-    on: 'validation' | 'training';
+    on: CalibratedOn;
     quantile: number;
     correctFrames: number;
     frames: number;
@@ -65,8 +72,8 @@ export function quantile(values: ArrayLike<number>, q: number): number {
 export function thresholdFromProbs(
   probs: readonly (readonly ArrayLike<number>[])[],
   truths: readonly ArrayLike<number>[],
-  on: 'validation' | 'training',
-  q = on === 'validation' ? UNKNOWN_QUANTILE_HELD_OUT : UNKNOWN_QUANTILE_TRAINING,
+  on: CalibratedOn,
+  q = on === 'training' ? UNKNOWN_QUANTILE_TRAINING : UNKNOWN_QUANTILE_HELD_OUT,
 ): UnknownCalibration {
   const top: number[] = [];
   let frames = 0;
@@ -110,10 +117,48 @@ export function classCentroids(videos: readonly { embeddings: readonly Float32Ar
   return sums.map((s, c) => Array.from(s, (x) => Math.round((x / Math.max(1, counts[c]!)) * 1e5) / 1e5));
 }
 
+/** Per class, the cosine distances of the videos' frames (labeled with it) from its centroid. */
+export function distancesByClass(
+  videos: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[],
+  centroids: readonly number[][],
+): number[][] {
+  const own = centroids.map(() => [] as number[]);
+  for (const v of videos) v.embeddings.forEach((e, t) => v.labels[t]! >= 0 && own[v.labels[t]!]!.push(cosineDistance(e, centroids[v.labels[t]!]!)));
+  return own;
+}
+
+/** Frames the head had not been trained on, with their probabilities and distances, to calibrate on. */
+export interface CalibrationFrames {
+  /** Per video, per frame: the head's probabilities (videos run as labeling runs them). */
+  probs: readonly (readonly ArrayLike<number>[])[];
+  truths: readonly ArrayLike<number>[];
+  /** Per class: its frames' cosine distances from the class centroid of the data the head was trained on. */
+  distances: readonly (readonly number[])[];
+}
+
+/**
+ * Both checks from frames the head saw or not (`on`): the probability threshold, and per class the
+ * distance from `centroids` (what the bundle stores, from all training videos) beyond which a frame
+ * is unlike the training data.
+ */
+export function calibrateFromFrames(frames: CalibrationFrames, centroids: number[][] | undefined, on: CalibratedOn): UnknownCalibration {
+  const result = thresholdFromProbs(frames.probs, frames.truths, on);
+  if (!centroids) return result;
+  const heldOut = on !== 'training';
+  const farQuantile = heldOut ? FAR_QUANTILE_HELD_OUT : FAR_QUANTILE_TRAINING;
+  const farMargin = heldOut ? FAR_MARGIN_HELD_OUT : FAR_MARGIN_TRAINING;
+  // A class without frames here gets the largest limit of the others (never a tight one).
+  const q = frames.distances.map((d) => (d.length > 0 ? quantile(d, farQuantile) : NaN));
+  const widest = Math.max(0, ...q.filter((x) => !Number.isNaN(x)));
+  if (widest === 0) return result;
+  // Rounded up, so the written value never moves a calibration frame beyond it.
+  const beyond = q.map((x) => Math.max(FAR_FLOOR, Math.ceil((Number.isNaN(x) ? widest : x) * farMargin * 1e4) / 1e4));
+  return { ...result, unknownFar: { beyond, centroids }, record: { ...result.record, farQuantile, farMargin, farFloor: FAR_FLOOR } };
+}
+
 /**
  * Runs the head over whole videos (held-out ones when `on` is 'validation') and calibrates both
- * checks: the probability threshold, and the distance to the class centroids of `train` (the
- * training videos) beyond which a frame is unlike the training data.
+ * checks on them, the distances against the class centroids of `train` (the training videos).
  */
 export function calibrateUnknown(
   head: RecurrentHead,
@@ -125,25 +170,11 @@ export function calibrateUnknown(
     head,
     videos.map((v) => ({ frames: v.embeddings })),
   );
-  const result = thresholdFromProbs(
-    pass.probs,
-    videos.map((v) => v.labels),
+  const centroids = train.length > 0 ? classCentroids(train, head.spec.classes) : undefined;
+  const from = videos.some((v) => v.embeddings.length > 0) ? videos : train;
+  return calibrateFromFrames(
+    { probs: pass.probs, truths: videos.map((v) => v.labels), distances: centroids ? distancesByClass(from, centroids) : [] },
+    centroids,
     on,
   );
-  if (train.length === 0) return result;
-  const C = head.spec.classes;
-  const centroids = classCentroids(train, C);
-  // Per class: the distances of its frames (held-out ones when there are) from its own centroid.
-  const own = Array.from({ length: C }, () => [] as number[]);
-  const from = videos.some((v) => v.embeddings.length > 0) ? videos : train;
-  for (const v of from) v.embeddings.forEach((e, t) => v.labels[t]! >= 0 && own[v.labels[t]!]!.push(cosineDistance(e, centroids[v.labels[t]!]!)));
-  const farQuantile = on === 'validation' ? FAR_QUANTILE_HELD_OUT : FAR_QUANTILE_TRAINING;
-  const farMargin = on === 'validation' ? FAR_MARGIN_HELD_OUT : FAR_MARGIN_TRAINING;
-  // A class without held-out frames gets the largest limit of the others (never a tight one).
-  const q = own.map((d) => (d.length > 0 ? quantile(d, farQuantile) : NaN));
-  const widest = Math.max(0, ...q.filter((x) => !Number.isNaN(x)));
-  if (widest === 0) return result;
-  // Rounded up, so the written value never moves a calibration frame beyond it.
-  const beyond = q.map((x) => Math.max(FAR_FLOOR, Math.ceil((Number.isNaN(x) ? widest : x) * farMargin * 1e4) / 1e4));
-  return { ...result, unknownFar: { beyond, centroids }, record: { ...result.record, farQuantile, farMargin, farFloor: FAR_FLOOR } };
 }

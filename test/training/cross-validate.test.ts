@@ -25,7 +25,7 @@ function data(): PreparedData {
       train.push([{ name, embeddings, labels: new Int32Array(12).fill(c), video, view: 'center', timestampsMs: embeddings.map((_, t) => t * 100) }]);
     }
   }
-  return { layout: 'folders', classes: ['c0', 'c1', 'c2'], dim: D, train, val: [], summary: {} };
+  return { layout: 'folders', classes: ['c0', 'c1', 'c2'], dim: D, features: 'appearance', train, val: [], summary: {} };
 }
 
 async function config() {
@@ -42,6 +42,14 @@ test('cross-validation is seeded: the same seed gives the same curves and epoch 
   expect(a!.folds).toBe(3);
   expect(a!.by).toBe('clip');
   expect(a!.valLoss).toHaveLength(5);
+  // Every clip once, labeled by the head of the fold that held it out.
+  expect(a!.heldOut.probs).toHaveLength(9);
+  expect(a!.heldOut.truths.flatMap((t) => Array.from(t)).sort()).toEqual(
+    data()
+      .train.flatMap((v) => Array.from(v[0]!.labels))
+      .sort(),
+  );
+  expect(a!.heldOut.distances.map((d) => d.length)).toEqual([36, 36, 36]);
   // Everything but the wall-clock fields of the fold curves is repeatable.
   const untimed = (cv: typeof a) => ({ ...cv, histories: cv!.histories.map((h) => h.map(({ seconds: _s, framesPerSecond: _f, ...r }) => r)) });
   expect(untimed(b)).toEqual(untimed(a));
@@ -62,4 +70,7 @@ test('the final fit on all clips is repeatable: same seed, same weights and reco
   expect(cv.folds).toBe(3);
   expect(runs[0]!.epochs).toBe(cv.epochs);
   expect(runs[0]!.meta.training.epochs).toBe(cv.epochs);
+  // The unknown rule is calibrated on the folds' held-out clips, not on the head's own training frames.
+  expect(runs[0]!.meta.unknownCalibration).toMatchObject({ on: 'cross-validation', quantile: 0.02, frames: 108, farQuantile: 0.99 });
+  expect(runs[1]!.meta.unknownBelow).toBe(runs[0]!.meta.unknownBelow);
 });

@@ -27,7 +27,7 @@ let model: OpenModel;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'framewise-open-set-'));
   const data = join(work, 'data');
-  // Folder per class, 3 clips of 3 s each; one clip per class is held out (validation).
+  // Folder per class, 3 clips of 3 s each; train's defaults: 3-fold cross-validation, whose held-out clips calibrate the rule.
   let seed = 1;
   for (const cls of KNOWN) {
     await mkdir(join(data, cls), { recursive: true });
@@ -41,7 +41,6 @@ beforeAll(async () => {
     modelsDir: MODELS_DIR,
     cacheDir: join(work, 'cache'),
     epochs: 40,
-    valSplit: 0.34,
     augCopies: 0,
     hidden: 32,
     seed: 3,
@@ -72,12 +71,12 @@ async function labelsOf(cls: SynthClass, seed: number, unknownBelow?: number): P
 const unknownShare = (ls: FrameLabel[]) => ls.filter((l) => l.label === 'unknown').length / ls.length;
 
 describe('open set', () => {
-  test('training calibrates unknownBelow on the validation frames and writes it in framewise.json', async () => {
+  test("training calibrates unknownBelow on the cross-validation folds' held-out frames and writes it in framewise.json", async () => {
     const meta = JSON.parse(await readFile(join(bundle, 'framewise.json'), 'utf8'));
-    expect(meta.formatVersion).toBe(2);
+    expect(meta.formatVersion).toBe(3);
     expect(meta.unknownBelow).toBeGreaterThan(0);
     expect(meta.unknownBelow).toBeLessThan(1);
-    expect(meta.unknownCalibration).toMatchObject({ on: 'validation', quantile: 0.02 });
+    expect(meta.unknownCalibration).toMatchObject({ on: 'cross-validation', quantile: 0.02, frames: 9 * 30 });
     expect(model.meta.unknownBelow).toBe(meta.unknownBelow);
     expect(meta.unknownFar.centroids).toHaveLength(KNOWN.length);
     expect(meta.unknownFar.beyond).toHaveLength(KNOWN.length);
