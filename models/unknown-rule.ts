@@ -17,7 +17,7 @@ export const NEVER_UNKNOWN: UnknownRule = Object.freeze({ below: 0 });
 export interface UnknownFarMeta {
   /** Per class: the cosine distance from its centroid within which its frames lie. */
   beyond: number[];
-  /** Per class (softmax order): the mean of its unit-length training embeddings. */
+  /** Per class (softmax order): the mean of its unit-length training embeddings (the appearance part: without the motion stream). */
   centroids: number[][];
 }
 
@@ -29,12 +29,12 @@ export function unknownRuleOf(meta: { unknownBelow?: number; unknownFar?: Unknow
   return f ? { below, far: { beyond: f.beyond, centroids: f.centroids.map((c) => Float32Array.from(c)) } } : { below };
 }
 
-/** 1 - cosine similarity between `x` and `c`. */
+/** 1 - cosine similarity between `c` and the first c.length values of `x` (its appearance part when a motion stream follows). */
 export function cosineDistance(x: ArrayLike<number>, c: ArrayLike<number>): number {
   let xx = 0;
   let dot = 0;
   let cc = 0;
-  for (let i = 0; i < x.length; i++) {
+  for (let i = 0; i < c.length; i++) {
     xx += x[i]! * x[i]!;
     dot += x[i]! * c[i]!;
     cc += c[i]! * c[i]!;
@@ -45,7 +45,7 @@ export function cosineDistance(x: ArrayLike<number>, c: ArrayLike<number>): numb
 /** Whether a frame with these probabilities (and embedding, for the distance check) is unknown. */
 export function isUnknown(rule: UnknownRule, topProbability: number, embedding?: ArrayLike<number>): boolean {
   if (topProbability < rule.below) return true;
-  if (rule.far && embedding && embedding.length === rule.far.centroids[0]?.length) {
+  if (rule.far && embedding && embedding.length >= (rule.far.centroids[0]?.length ?? Infinity)) {
     const { centroids, beyond } = rule.far;
     return centroids.every((c, k) => cosineDistance(embedding, c) > beyond[k]!);
   }

@@ -25,6 +25,7 @@ import { isVideoFile } from '../core/video-files.ts';
 import { readRuntimeConfig } from './runtime-config.ts';
 import { groupOf, loadDataset, type DatasetVideo } from '../training/dataset.ts';
 import { DEFAULTS } from '../core/defaults.ts';
+import { isUnknown, unknownRuleOf, type UnknownRule } from '../models/unknown-rule.ts';
 
 const SHARED = join(import.meta.dirname, '..', '..', 'shared', 'data', 'video');
 const { values: args } = parseArgs({
@@ -50,8 +51,27 @@ interface Run {
   clipFrameAccuracy: number;
   bestEpoch: number;
   trainSeconds: number;
-  /** Share of frames of the other-activity clips given to each class. */
+  /** Share of the frames in the middle half of each test clip labeled `unknown` (target: under 5%), in all and by each check. */
+  unknownOwn: number;
+  unknownOwnUnsure: number;
+  unknownOwnFar: number;
+  /** Share of frames of the other-activity clips given to each class and to `unknown`. */
   moreShare?: Record<string, number>;
+}
+
+/**
+ * Per class (and `unknown`), the share of these frames `label` would give it, in %; and, as
+ * `unknown: unsure` and `unknown: far`, the share each check alone makes unknown (a frame can fail both).
+ */
+function labelShares(probs: Float32Array[], embeddings: Float32Array[], classes: readonly string[], rule: UnknownRule): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries([...classes, 'unknown', 'unknown: unsure', 'unknown: far'].map((c) => [c, 0]));
+  probs.forEach((p, t) => {
+    const top = argmaxLabels([p])[0]!;
+    counts[isUnknown(rule, p[top]!, embeddings[t]) ? 'unknown' : classes[top]!]!++;
+    if (p[top]! < rule.below) counts['unknown: unsure']!++;
+    if (isUnknown({ ...rule, below: 0 }, 1, embeddings[t])) counts['unknown: far']!++;
+  });
+  return Object.fromEntries(Object.entries(counts).map(([c, n]) => [c, pct(n / Math.max(1, probs.length))]));
 }
 
 /** A folder-per-class copy of the dataset (symlinks) holding only the given group's clips. */
@@ -99,7 +119,9 @@ async function main(): Promise<void> {
   try {
     const moreEmbeddings = [];
     for (const f of moreFiles)
-      moreEmbeddings.push((await embedVideoView(f, undefined, { embedder, fps: base.fps, crop: base.crop, cacheDir: base.cacheDir })).embeddings);
+      moreEmbeddings.push(
+        (await embedVideoView(f, undefined, { embedder, fps: base.fps, crop: base.crop, cacheDir: base.cacheDir, features: base.features })).embeddings,
+      );
     for (const train of groups) {
       const tests = groups.filter((g) => g !== train);
       for (const seed of seeds) {
@@ -110,8 +132,23 @@ async function main(): Promise<void> {
         try {
           for (const test of tests) {
             const testSet = await loadDataset(join(work, 'groups', test));
-            const embedded = await embedDataset(testSet.videos, { embedder, classes: meta.classes, fps: meta.fps, crop: meta.crop, cacheDir: base.cacheDir });
+            const embedded = await embedDataset(testSet.videos, {
+              embedder,
+              classes: meta.classes,
+              fps: meta.fps,
+              crop: meta.crop,
+              features: meta.features,
+              cacheDir: base.cacheDir,
+            });
             const s = scoreDataset(head, meta.classes, embedded, true);
+            const rule = unknownRuleOf(meta);
+            const middle = <T>(xs: T[]) => xs.slice(Math.floor(xs.length / 4), Math.ceil((3 * xs.length) / 4));
+            const own = labelShares(
+              s.videos.flatMap((v) => middle(v.probs)),
+              embedded.flatMap((v) => middle(v[0]!.embeddings)),
+              meta.classes,
+              rule,
+            );
             const run: Run = {
               train,
               test,
@@ -122,20 +159,22 @@ async function main(): Promise<void> {
               clipFrameAccuracy: pct(s.report.accuracy),
               bestEpoch: trained.bestEpoch + 1,
               trainSeconds: trained.seconds,
+              unknownOwn: own.unknown!,
+              unknownOwnUnsure: own['unknown: unsure']!,
+              unknownOwnFar: own['unknown: far']!,
             };
             if (moreEmbeddings.length > 0) {
-              const counts = new Array<number>(meta.classes.length).fill(0);
-              for (const probs of evaluatePass(
+              const pass = evaluatePass(
                 head,
                 moreEmbeddings.map((frames) => ({ frames })),
-              ).probs)
-                for (const l of argmaxLabels(probs)) counts[l]!++;
-              const total = counts.reduce((a, b) => a + b, 0);
-              run.moreShare = Object.fromEntries(meta.classes.map((c, i) => [c, pct(counts[i]! / total)]));
+              );
+              run.moreShare = labelShares(pass.probs.flat(), moreEmbeddings.flat(), meta.classes, rule);
             }
             runs.push(run);
             process.stderr.write(
-              `${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)}, clips ${run.clipAccuracy.toFixed(1)}%, epoch ${run.bestEpoch}, ${run.trainSeconds.toFixed(1)} s\n`,
+              `${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)}, clips ${run.clipAccuracy.toFixed(1)}%, ` +
+                `unknown ${run.unknownOwn.toFixed(1)}% (middle halves; unsure ${run.unknownOwnUnsure.toFixed(1)}%, far ${run.unknownOwnFar.toFixed(1)}%), ` +
+                `other activities ${run.moreShare?.unknown?.toFixed(1) ?? '-'}% unknown (unsure ${run.moreShare?.['unknown: unsure']?.toFixed(1) ?? '-'}%, far ${run.moreShare?.['unknown: far']?.toFixed(1) ?? '-'}%), epoch ${run.bestEpoch}, ${run.trainSeconds.toFixed(1)} s\n`,
             );
           }
         } finally {
@@ -153,18 +192,18 @@ async function main(): Promise<void> {
 function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): void {
   const say = (s: string) => process.stdout.write(`${s}\n`);
   say(`dataset ${basename(args.data)}, embedder ${config.embedder}, seeds ${args.seeds}, overrides ${args.config}`);
-  say('train -> test | frames % (stitched) | Edit | clip acc % | frames % (per clip) | epochs | train s');
-  say('---|---|---|---|---|---|---');
+  say('train -> test | frames % (stitched) | Edit | clip acc % | frames % (per clip) | unknown % (middle halves) | of which unsure / far | epochs | train s');
+  say('---|---|---|---|---|---|---|---|---');
   const pairs = [...new Set(runs.map((r) => `${r.train} -> ${r.test}`))];
   for (const pair of pairs) {
     const rs = runs.filter((r) => `${r.train} -> ${r.test}` === pair);
     const col = (f: (r: Run) => number) => spread(rs.map(f));
     say(
-      `${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`,
+      `${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${col((r) => r.unknownOwn)} | ${col((r) => r.unknownOwnUnsure)} / ${col((r) => r.unknownOwnFar)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`,
     );
   }
   if (moreClips > 0) {
-    say(`\nshare of frames per class on ${moreClips} clips of other activities (mean over runs):`);
+    say(`\nshare of frames per label on ${moreClips} clips of other activities (mean over runs; unknown as label gives it):`);
     const classes = Object.keys(runs[0]?.moreShare ?? {});
     say(classes.map((c) => `${c} ${mean(runs.map((r) => r.moreShare![c]!)).toFixed(1)}%`).join(', '));
   }

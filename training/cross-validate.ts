@@ -9,7 +9,6 @@ import { crossValidationFolds, type FoldPlan } from './folds.ts';
 import { fit, type EpochRecord } from './fit.ts';
 import type { PreparedData } from './prepare.ts';
 import { evaluatePass } from '../models/recurrent/evaluate.ts';
-import { classCentroids, distancesByClass, type CalibrationFrames } from './unknown-threshold.ts';
 
 export interface CrossValidation {
   by: FoldPlan['by'];
@@ -21,9 +20,8 @@ export interface CrossValidation {
   epochs: number;
   /** Each fold's own curves. */
   histories: EpochRecord[][];
-  /** Every clip once, as the head of the fold that held it out labels it (probabilities, and
-   * distances from the centroids of that fold's training clips): what new clips look like to a head. */
-  heldOut: CalibrationFrames;
+  /** Every clip once, as the head of the fold that held it out labels it: what new clips look like to a head. */
+  heldOut: { probs: Float32Array[][]; truths: Int32Array[] };
 }
 
 export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: PreparedData, log: (m: string) => void): Promise<CrossValidation | undefined> {
@@ -38,7 +36,7 @@ export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: P
   const losses: number[][] = [];
   const accuracies: number[][] = [];
   const histories: EpochRecord[][] = [];
-  const heldOut = { probs: [] as Float32Array[][], truths: [] as Int32Array[], distances: data.classes.map(() => [] as number[]) };
+  const heldOut = { probs: [] as Float32Array[][], truths: [] as Int32Array[] };
   for (const [f, fold] of plan.folds.entries()) {
     const subset: PreparedData = {
       ...data,
@@ -58,11 +56,6 @@ export async function crossValidateEpochs(config: Readonly<TrainConfig>, data: P
       head.dispose();
     }
     heldOut.truths.push(...clips.map((v) => v.labels));
-    const centroids = classCentroids(
-      subset.train.map((v) => v[0]!),
-      data.classes.length,
-    );
-    distancesByClass(clips, centroids).forEach((d, c) => heldOut.distances[c]!.push(...d));
     histories.push(history);
     losses.push(history.map((h) => h.valLoss));
     accuracies.push(history.map((h) => h.valAccuracy));

@@ -14,7 +14,8 @@ import { writeReport } from './report.ts';
 import { describeScope } from './report-scope.ts';
 import { crossValidateEpochs } from './cross-validate.ts';
 import { checkInitialLoss } from './tuning.ts';
-import { calibrateFromFrames, calibrateUnknown, classCentroids } from './unknown-threshold.ts';
+import { calibrateUnknown, calibrateUnknownFrom } from './unknown-threshold.ts';
+import { MOTION_DIM } from '../models/motion.ts';
 
 export interface TrainedBundle {
   dir: string;
@@ -77,13 +78,14 @@ export async function trainBundle(
       crossValidation,
       ...ev.report,
     };
-    // Calibrated on frames the head did not train on: the validation videos, else every clip as
-    // cross-validation's fold heads saw it; only without either on the head's own training frames.
+    // The threshold from frames the head did not train on: the validation videos, else every clip as
+    // cross-validation's fold heads saw it; only without either from the head's own training frames.
     const trainClips = data.train.map((v) => v[0]!);
+    const appearanceDim = data.dim - (data.features === 'appearance+motion' ? MOTION_DIM : 0);
     const unknown =
       !onVal && cv
-        ? calibrateFromFrames(cv.heldOut, classCentroids(trainClips, data.classes.length), 'cross-validation')
-        : calibrateUnknown(head, scoredVideos, onVal ? 'validation' : 'training', trainClips);
+        ? calibrateUnknownFrom({ ...cv.heldOut, on: 'cross-validation' }, { train: trainClips, classes: data.classes.length, appearanceDim })
+        : calibrateUnknown(head, scoredVideos, onVal ? 'validation' : 'training', trainClips, appearanceDim);
     await mkdir(config.out, { recursive: true });
     await saveBundle(config.out, head, {
       classes: data.classes,

@@ -63,6 +63,9 @@ describe('the unknown rule', () => {
     expect(isUnknown(rule, 0.4, [1, 0, 0])).toBe(true); // unsure
     expect(isUnknown(unknownRuleOf(meta, 0), 0.01, [0, 0, 1])).toBe(false);
     expect(isUnknown(unknownRuleOf({}), 0.01)).toBe(false); // a bundle without the fields
+    // With a motion stream after the embedding, only the appearance part is compared: any motion is fine.
+    expect(isUnknown(rule, 0.99, [0.95, 0.05, 0, 0.9, 0.9])).toBe(false);
+    expect(isUnknown(rule, 0.99, [0, 0, 1, 0, 0])).toBe(true);
   });
 
   test('calibration: the threshold leaves the chosen share of correctly labeled frames below it', () => {
