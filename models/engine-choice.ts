@@ -93,6 +93,8 @@ export interface EngineEmbedder extends Embedder {
   readonly fallback: string | undefined;
   /** The pool, when there is one (stats, tests). */
   readonly pool: EmbeddingPool | undefined;
+  /** The int8 ONNX file it runs, when its precision is int8 (the per-bundle label check keys on its bytes). */
+  readonly int8File?: string;
   /** Disposes and, for worker threads, resolves once they have exited. */
   close(): Promise<void>;
 }
@@ -225,17 +227,20 @@ async function loadOnnx(
       log: config.onProgress,
       factory: { module: FACTORIES_MODULE, exportName: 'loadOnnxInWorker', config: { ...onnxConfig, backend: backend.name } },
     });
-    return fromPool(
-      pool,
-      'onnx',
-      `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`,
-      backend,
-      undefined,
-      precision,
-    );
+    return {
+      ...fromPool(
+        pool,
+        'onnx',
+        `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${workers} worker thread(s) x ${threads} intra-op thread(s)`,
+        backend,
+        undefined,
+        precision,
+      ),
+      ...(quantized ? { int8File: quantized } : {}),
+    };
   }
   const e = await mod.loadOnnxEmbedder({ ...onnxConfig, onProgress: config.onProgress });
-  return wrap(e, {
+  const wrapped = wrap(e, {
     engine: 'onnx',
     precision,
     description: `onnxruntime-node${precision === 'int8' ? ' int8' : ''}, ${threads} thread(s)`,
@@ -245,6 +250,7 @@ async function loadOnnx(
     fallback: undefined,
     pool: undefined,
   });
+  return quantized ? { ...wrapped, int8File: quantized } : wrapped;
 }
 
 async function loadTfjs(config: EngineConfig, id: string, backend: BackendChoice, workers: number, fallback: string | undefined): Promise<EngineEmbedder> {

@@ -106,16 +106,29 @@ export function decodeWithDemand(input: Input, options: DecodeOptions, demand$: 
 }
 
 /**
- * Decodes through a stage that emits exactly one output per input frame (embed, label, ...),
- * keeping at most `inFlight` frames between the decoder and the stage's output: the lossless
- * offline pipeline with bounded memory. A stage that drops frames would starve the credit loop.
+ * Decodes through a stage that emits exactly one output per input frame (embed, label, ...), or
+ * one output per run of frames with `framesOf` saying how many, keeping at most `inFlight` frames
+ * between the decoder and the stage's output: the lossless offline pipeline with bounded memory.
+ * A stage that drops frames would starve the credit loop.
  */
-export function decodeThrough<T>(input: Input, options: DecodeOptions, stage: OperatorFunction<Frame, T>, inFlight = 16): Observable<T> {
+export function decodeThrough<T>(
+  input: Input,
+  options: DecodeOptions,
+  stage: OperatorFunction<Frame, T>,
+  inFlight = 16,
+  /** Frames one emitted value stands for (a stage emitting chunks returns their length): the credit it gives back. */
+  framesOf: (value: T) => number = () => 1,
+): Observable<T> {
   if (!Number.isInteger(inFlight) || inFlight < 1) {
     throw new FramewiseError(ErrorCodes.USAGE, `decodeThrough inFlight must be a positive integer, got ${inFlight}`);
   }
   return defer(() => {
     const credit$ = new Subject<number>();
-    return stage(decodeWithDemand(input, options, credit$.pipe(startWith(inFlight)))).pipe(tap(() => credit$.next(1)));
+    return stage(decodeWithDemand(input, options, credit$.pipe(startWith(inFlight)))).pipe(
+      tap((v) => {
+        const n = framesOf(v);
+        if (n > 0) credit$.next(n);
+      }),
+    );
   });
 }

@@ -10,7 +10,7 @@ import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { decodeThrough } from './decode.ts';
 import { embed, embedCredit } from './embed-stage.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
-import { label } from './label-stage.ts';
+import { labelChunks } from './label-stage.ts';
 import { unknownRuleOf, type UnknownFarMeta } from '../models/unknown-rule.ts';
 import { isUrl, probe, sourceFrameTimes, type VideoInfo } from './probe.ts';
 import { annotationMedia, openOutputs, SourceFrameMapper, type AnnotationOptions, type OutputFormat } from './sinks/index.ts';
@@ -106,9 +106,10 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
     onNotice: o.onNotice,
   });
   // With --every-frame the per-frame files get source frames; segments are the same either way.
-  const write = async (l: FrameLabel) => {
-    if (!mapper) return outputs.write(l);
-    for (const s of mapper.push(l)) await outputs.write(s);
+  // A chunk of labels per call (see labelChunks).
+  const write = async (ls: FrameLabel[]) => {
+    if (!mapper) return outputs.writeMany(ls);
+    for (const l of ls) await outputs.writeMany(mapper.push(l));
   };
 
   let frames = 0;
@@ -116,7 +117,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
   const chunk = o.chunk ?? 16;
   const stage = pipe(
     embed(embedder, { features: meta.features }),
-    label(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }),
+    labelChunks(head, meta.classes, { chunk, unknown: unknownRuleOf(meta, o.unknownBelow) }),
     writeEach(write),
   );
   const frames$ = decodeThrough(
@@ -125,14 +126,17 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
     stage,
     // Enough for the embedder's calls and the head's chunk at once, so neither starves the other.
     o.inFlight ?? embedCredit() + chunk,
+    (ls) => ls.length,
   );
   try {
     await new Promise<void>((resolve, reject) => {
       const sub = frames$.subscribe({
-        next: (l) => {
-          frames++;
-          o.onLabel?.(l);
-          o.onProgress?.(frames, expected);
+        next: (ls) => {
+          for (const l of ls) {
+            frames++;
+            o.onLabel?.(l);
+            o.onProgress?.(frames, expected);
+          }
         },
         error: reject,
         complete: resolve,
@@ -154,7 +158,7 @@ export async function labelVideo(o: LabelVideoOptions): Promise<LabelVideoResult
     const segments = await outputs.abort();
     return { name, frames, segments, files: outputs.files, info, aborted };
   }
-  if (mapper) for (const s of mapper.flush()) await outputs.write(s);
+  if (mapper) await outputs.writeMany(mapper.flush());
   const segments = await outputs.close(info?.durationMs || undefined);
   return { name, frames, segments, files: outputs.files, info, aborted };
 }

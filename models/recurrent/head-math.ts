@@ -12,7 +12,7 @@ import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { gateCount, runLayer, type CellWeights, type RecurrentCellType } from './cells.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
 import { glorotUniform, orthogonalBlocks } from './init.ts';
-import { normalizeFrames } from './input-norm.ts';
+import { normalizeInto } from './input-norm.ts';
 import {
   assertStateFits,
   disposeStateTensors,
@@ -257,12 +257,12 @@ class Head implements RecurrentHead {
     if (T < 1) throw new FramewiseError(ErrorCodes.USAGE, 'stepBatch needs at least one frame');
     // Time-major packing: row t*B + b; streams with fewer frames get zero rows that are masked out.
     const x = new Float32Array(T * B * D);
-    const normed = frames.map((f, b) => {
+    // Normalised straight into x: no per-frame arrays.
+    const means = frames.map((f, b) => {
       const list: Float32Array[] = [];
       forEachFrame(f, D, (v) => list.push(v));
-      return normalizeFrames(list, states[b]!.mean, this.spec.inputNorm);
+      return normalizeInto(list, states[b]!.mean, this.spec.inputNorm, x, (t) => (t * B + b) * D);
     });
-    normed.forEach((n, b) => n.frames.forEach((v, t) => x.set(v, (t * B + b) * D)));
     const ragged = lengths.some((n) => n !== T);
     const C = this.spec.classes;
     const stacked = this.stackStates(states);
@@ -293,7 +293,7 @@ class Head implements RecurrentHead {
           states.map((s) => s.frames),
           lengths,
         ),
-        normed.map((n) => n.mean),
+        means,
       );
       return { probs, states: next };
     } finally {

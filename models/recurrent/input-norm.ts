@@ -25,3 +25,29 @@ export function normalizeFrames(
   });
   return { frames: out, mean: m };
 }
+
+/**
+ * normalizeFrames writing frame t's normalised values straight into `out` at `offset(t)` (the
+ * head's packed input), with the same float32 arithmetic, so no per-frame array is made. Returns
+ * the new mean; never writes into `frames` or `mean`.
+ */
+export function normalizeInto(
+  frames: readonly Float32Array[],
+  mean: Float32Array | undefined,
+  alpha: number,
+  out: Float32Array,
+  offset: (t: number) => number,
+): Float32Array | undefined {
+  if (alpha <= 0 || frames.length === 0) {
+    frames.forEach((x, t) => out.set(x, offset(t)));
+    return mean;
+  }
+  let m = mean ? Float32Array.from(mean) : undefined;
+  frames.forEach((x, t) => {
+    if (!m) m = Float32Array.from(x);
+    else for (let i = 0; i < x.length; i++) m[i] = (1 - alpha) * m[i]! + alpha * x[i]!;
+    const o = offset(t);
+    for (let i = 0; i < x.length; i++) out[o + i] = x[i]! - m[i]!;
+  });
+  return m;
+}

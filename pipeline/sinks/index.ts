@@ -50,6 +50,8 @@ export interface OutputSet {
   readonly segments: readonly Segment[];
   /** One labeled frame, in order. Rejects with E_OUTPUT_FAILED when a file cannot be written. */
   write(label: FrameLabel): Promise<void>;
+  /** Several labeled frames, in order: the same files as write() on each, with fewer calls. */
+  writeMany(labels: readonly FrameLabel[]): Promise<void>;
   /** Ends the input: `endMs` is where the last frame stops (e.g. the video's duration; ignored
    * unless after the last frame). Flushes the last segments, closes every file. */
   close(endMs?: number): Promise<Segment[]>;
@@ -146,6 +148,16 @@ export function openOutputs(options: OutputOptions): OutputSet {
     async write(label) {
       const segs = segmenter.push(label);
       for (const s of sinks) await s.frame(label);
+      await deliver(segs);
+    },
+    async writeMany(labels) {
+      if (labels.length === 0) return;
+      const segs: Segment[] = [];
+      for (const l of labels) for (const s of segmenter.push(l)) segs.push(s);
+      for (const s of sinks) {
+        if (s.frameBatch) await s.frameBatch(labels);
+        else for (const l of labels) await s.frame(l);
+      }
       await deliver(segs);
     },
     close: (endMs) => finish(endMs, false),

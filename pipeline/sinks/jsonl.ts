@@ -41,6 +41,13 @@ export class JsonlFileSink implements LabelSink {
     this.file.write(frameLine(label, this.classes));
   }
 
+  /** One write(2) for all the lines: the file still only ever ends on a whole line. */
+  frameBatch(labels: readonly FrameLabel[]): void {
+    let text = '';
+    for (const l of labels) text += frameLine(l, this.classes);
+    if (text) this.file.write(text);
+  }
+
   segments(): void {}
 
   close(): void {

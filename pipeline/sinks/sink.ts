@@ -8,6 +8,8 @@ export interface LabelSink {
   readonly path: string;
   /** One labeled frame, in index order. Resolves when the sink can take the next one (backpressure). */
   frame(label: FrameLabel): void | Promise<void>;
+  /** Several frames in index order, as `frame` on each would write them; optional (per-line files write them in one call). */
+  frameBatch?(labels: readonly FrameLabel[]): void | Promise<void>;
   /** Segments that became final, in time order. */
   segments(segments: readonly Segment[]): void | Promise<void>;
   /** Finishes the output (also after an abort: what was written stays valid). Idempotent.

@@ -98,7 +98,7 @@ export const command: CommandSpec = {
     const embedSeconds = quick ? 1.5 : num(values, 'embed-seconds', 0.1, 600)!;
     const rounds = quick ? 1 : num(values, 'rounds', 1, 100)!;
     if (!Number.isInteger(rounds)) throw usage(`--rounds must be an integer, got ${rounds}`);
-    const { workers, engine, modelsDir, cacheDir, backend: backendRequest } = modelRequest(ctx);
+    const { workers, engine, modelsDir, cacheDir, backend: backendRequest, precision } = modelRequest(ctx);
 
     const backend = await ensureBackend(backendRequest);
     const cpu = cpus()[0]?.model.trim() ?? 'unknown cpu';
@@ -165,7 +165,8 @@ export const command: CommandSpec = {
         const engines = await openRows(rows, { id, modelsDir, cacheDir, workers });
         const bundle = await makeBundle(work, id, null);
         const { head, meta } = await loadBundle(bundle);
-        const auto = await loadEmbeddingEngine({ id, engine, modelsDir, cacheDir, workers, log: note });
+        // --precision picks the auto engine's precision here too, so the CPU-budget figures exist for int8.
+        const auto = await loadEmbeddingEngine({ id, engine, modelsDir, cacheDir, workers, precision, log: note });
         const per: Record<string, number[]> = {};
         const push = (k: string, v: number) => (per[k] ??= []).push(v);
         try {

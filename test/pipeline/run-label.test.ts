@@ -7,6 +7,10 @@ import { FramewiseError } from '../../core/errors.ts';
 import type { Embedder } from '../../models/embedder.ts';
 import { decodeFrames } from '../../pipeline/decode.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
+import { embedCredit } from '../../pipeline/embed-stage.ts';
+import { toFrameLabel } from '../../pipeline/frame-label.ts';
+import { frameLine } from '../../pipeline/sinks/jsonl.ts';
+import type { Frame } from '../../core/types.ts';
 import type { LoadedModel } from '../../server/server.ts';
 import { makeClip, tmpDir, truncateCopy } from '../helpers/video.ts';
 import { loadTestEmbedder, testModel } from '../server/fixtures.ts';
@@ -52,4 +56,23 @@ test('a truncated file: every decoded frame is in the JSONL, then E_DECODE_FAILE
     .split('\n')
     .map((l) => JSON.parse(l) as { index: number });
   expect(lines.map((l) => l.index)).toEqual(Array.from({ length: decoded }, (_, i) => i));
+});
+
+test('a clip longer than the frames in flight: every frame labeled, lines equal to the head stepped frame by frame', async () => {
+  // More frames than the credit loop starts with (embed credit + one chunk), so the chunked label
+  // stage must give credit back per frame it stands for, or the run stalls.
+  const clip = await makeClip({ durationSec: 12, fps: 10, width: 160, height: 120, dir: dir.path });
+  const result = await run(clip, 'long');
+  const frames: Frame[] = [];
+  for await (const f of decodeFrames(clip, { size: embedder.inputSize, crop: 'center' })) frames.push(f);
+  expect(result.frames).toBe(frames.length);
+  expect(frames.length).toBeGreaterThan(embedCredit() + 16);
+  const embeddings = await embedder.embed(frames);
+  let state = model.head.zeroState();
+  const expected = frames.map((f, i) => {
+    const step = model.head.step(state, [embeddings[i]!]);
+    state = step.state;
+    return frameLine(toFrameLabel({ ...f, embedding: embeddings[i]! }, step.probs[0]!, model.meta.classes), model.meta.classes);
+  });
+  expect(readFileSync(join(dir.path, 'out', 'long.frames.jsonl'), 'utf8')).toBe(expected.join(''));
 });
