@@ -24,6 +24,7 @@ import { ensureOnnx, sha256 } from './cache.ts';
 import { INT8_THRESHOLDS } from './int8-agreement.ts';
 import { resolveModelsDir } from './layers-source.ts';
 import { embedderInfo } from '../registry.ts';
+import { MotionStream, withMotion, type FeatureSet } from '../motion.ts';
 import { openSession, runSession, type RgbFrame } from './verify.ts';
 
 /** Bump when what is measured changes, so older records are measured again. */
@@ -49,6 +50,7 @@ export interface LabelCheckOptions {
     readonly embedderId: string;
     readonly fps: number | null;
     readonly crop: CropPolicy;
+    readonly features?: FeatureSet;
     readonly unknownBelow?: number;
     readonly unknownFar?: UnknownFarMeta;
   };
@@ -101,8 +103,12 @@ export async function int8LabelAgreement(o: LabelCheckOptions): Promise<LabelAgr
     for (const v of videos) {
       const frames = await decodeRun(v, size, o.meta.fps, o.meta.crop, o.framesPerClip ?? 48);
       if (frames.length === 0) continue;
-      const a = await labelsOf(o.head, rule, await embedAll(fs, frames, size), o.meta.classes.length);
-      const b = await labelsOf(o.head, rule, await embedAll(qs, frames, size), o.meta.classes.length);
+      // The head's inputs as labeling makes them: the motion stream (the same for both) after the embedding.
+      const stream = o.meta.features === 'appearance+motion' ? new MotionStream() : undefined;
+      const motion = stream && frames.map((f) => stream.next({ rgb: f.rgb, width: size, height: size }));
+      const inputs = (embeddings: Float32Array[]) => (motion ? embeddings.map((e, t) => withMotion(e, motion[t]!)) : embeddings);
+      const a = await labelsOf(o.head, rule, inputs(await embedAll(fs, frames, size)), o.meta.classes.length);
+      const b = await labelsOf(o.head, rule, inputs(await embedAll(qs, frames, size)), o.meta.classes.length);
       for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
       total += a.length;
       clips.push(v);
