@@ -5,14 +5,17 @@
 // the speed away in one frame) and piped into ffmpeg as rgb24, so the clips are real H.264 videos
 // that go through decode like any other. Same seed, same bytes (x264 on one thread).
 //
-//   await speedDataset({ out: DIR, clipsPerClass: 12, seed: 1 });   // DIR/<class>/clip_000.mp4
+//   await speedDataset({ out: DIR, clipsPerClass: 16, seed: 1 });   // DIR/<class>/clip_000.mp4
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { seededRandom } from '../../core/seeded-random.ts';
 
-/** Pixels per frame at 10 fps: far enough apart that a few frames of travel tell them apart. */
-export const SPEEDS = { slow: 2, medium: 5, fast: 11 } as const;
+/**
+ * Pixels per frame at 10 fps, three times apart: the change of MobileNet's embedding from one
+ * frame to the next grows more slowly than the distance moved, so closer speeds blur together.
+ */
+export const SPEEDS = { slow: 1, medium: 3, fast: 9 } as const;
 export type SpeedClass = keyof typeof SPEEDS;
 export const SPEED_CLASSES = Object.keys(SPEEDS) as SpeedClass[];
 
@@ -120,7 +123,7 @@ export interface SpeedDatasetOptions {
   out: string;
   clipsPerClass: number;
   seed: number;
-  /** Frames per clip (default 40: 4 s at 10 fps). */
+  /** Frames per clip (default 60: 6 s at 10 fps). */
   frames?: number;
 }
 
@@ -131,7 +134,7 @@ export async function speedDataset(o: SpeedDatasetOptions): Promise<{ path: stri
     await mkdir(join(o.out, label), { recursive: true });
     for (let i = 0; i < o.clipsPerClass; i++) {
       const path = join(o.out, label, `clip_${String(i).padStart(3, '0')}.mp4`);
-      await writeSpeedClip(path, { speed: SPEEDS[label], frames: o.frames ?? 40, seed: o.seed * 10_000 + c * 1000 + i });
+      await writeSpeedClip(path, { speed: SPEEDS[label], frames: o.frames ?? 60, seed: o.seed * 10_000 + c * 1000 + i });
       clips.push({ path, label });
     }
   }

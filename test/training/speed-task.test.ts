@@ -21,7 +21,7 @@ import { TEST_EMBEDDER } from '../helpers/trained-bundle.ts';
 import { tmpDir } from '../helpers/video.ts';
 
 /** Bump when the generated clips change, so stale ones are not reused. */
-const VERSION = 1;
+const VERSION = 2;
 const CACHE = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
 const CLIPS = join(CACHE, `speed-task-v${VERSION}`);
 /** Frames of each held-out clip not scored: the head has seen nothing move yet. */
@@ -36,7 +36,7 @@ async function clips(): Promise<{ train: string; test: string }> {
   if (existsSync(join(CLIPS, 'done'))) return out;
   await mkdir(CACHE, { recursive: true });
   const tmp = await mkdtemp(`${CLIPS}-build-`);
-  await speedDataset({ out: join(tmp, 'train'), clipsPerClass: 10, seed: 1 });
+  await speedDataset({ out: join(tmp, 'train'), clipsPerClass: 16, seed: 1 });
   await speedDataset({ out: join(tmp, 'test'), clipsPerClass: 6, seed: 2 });
   await mkdir(join(tmp, 'done'));
   try {
