@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { loadEmbeddingEngine, type EngineEmbedder } from '../../models/engine-choice.ts';
 import { loadBundle } from '../../models/recurrent/bundle.ts';
 import { evaluatePass } from '../../models/recurrent/evaluate.ts';
-import { resolveTrainConfig, type TrainConfig } from '../../training/config.ts';
+import { resolveTrainConfig } from '../../training/config.ts';
 import { prepareData, type PreparedData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
 import { MODELS_DIR } from '../helpers/real-models.ts';
@@ -147,12 +147,8 @@ test('on the speed task the default head labels >= 95% of held-out frames after 
 
   // The held-out clips through the same feature path, with the same defaults (only the
   // augmented copies, which nothing here would use, are left out).
-  const heldOut = await prepareData(
-    resolveTrainConfig({ data: dirs.test, out: join(work.path, 'unused'), ...common, augCopies: 0 } satisfies Partial<TrainConfig> &
-      Pick<TrainConfig, 'data' | 'out'>),
-    embedder,
-    log,
-  );
+  const heldOutConfig = resolveTrainConfig({ data: dirs.test, out: join(work.path, 'unused'), ...common, augCopies: 0 });
+  const heldOut = await prepareData(heldOutConfig, embedder, log);
   expect(heldOut.classes).toEqual(data.classes);
   const seqs = heldOut.train.map((views) => views[0]!);
 
