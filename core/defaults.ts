@@ -6,8 +6,12 @@ import type { CropPolicy } from './types.ts';
 export const DEFAULTS = {
   /** Embedder used when none is named: the 1280-d MobileNetV2 (best ImageNet transfer of the three). */
   embedder: 'mobilenet_v2_1.0_224',
-  /** The head's per-frame input: the embedding alone, or with the motion stream appended (models/motion.ts). */
-  features: 'appearance' as 'appearance' | 'appearance+motion',
+  /**
+   * The head's per-frame input: the embedding alone, or with the motion stream appended
+   * (models/motion.ts). With it the default head tells speeds apart that the pooled embedding
+   * hides (the generated speed task: 86.8% of frames against 76.1%); on ud810 it is even.
+   */
+  features: 'appearance+motion' as 'appearance' | 'appearance+motion',
   /** Model input side in pixels (all registered MobileNets are 224). */
   inputSize: 224,
   crop: 'center' as CropPolicy,
