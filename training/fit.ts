@@ -1,5 +1,6 @@
 // The training loop: epochs of truncated-BPTT chunks, an evaluation after each, the best weights
 // kept by validation loss, a checkpoint per epoch (for --resume), and early stopping.
+import { MOTION_DIM } from '../models/motion.ts';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
@@ -61,7 +62,11 @@ export interface FitResult {
   bestValLoss: number;
 }
 
-export function newHead(config: Readonly<TrainConfig>, data: Pick<PreparedData, 'dim' | 'classes'>, weights?: readonly NamedWeight[]): RecurrentHead {
+export function newHead(
+  config: Readonly<TrainConfig>,
+  data: Pick<PreparedData, 'dim' | 'classes' | 'features'>,
+  weights?: readonly NamedWeight[],
+): RecurrentHead {
   return createHead(
     {
       inputDim: data.dim,
@@ -73,6 +78,8 @@ export function newHead(config: Readonly<TrainConfig>, data: Pick<PreparedData, 
       dropout: config.dropout,
       seed: config.seed,
       inputNorm: config.inputNorm,
+      // The motion stream is a change already: only the appearance part is normalised.
+      inputNormDims: data.features === 'appearance+motion' ? data.dim - MOTION_DIM : undefined,
     },
     weights,
   );

@@ -68,6 +68,7 @@ export function specFromMeta(meta: BundleMeta): HeadSpec {
     dropout: meta.dropout,
     seed: meta.seed,
     inputNorm: meta.inputNorm,
+    inputNormDims: meta.inputNormDims,
   };
 }
 
@@ -122,6 +123,10 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
   need(Number.isInteger(m.projection) && m.projection! >= 0, 'projection must be an integer >= 0');
   need(m.fps === null || (typeof m.fps === 'number' && m.fps > 0), 'fps must be a positive number or null');
   need(m.inputNorm === undefined || (typeof m.inputNorm === 'number' && m.inputNorm >= 0 && m.inputNorm <= 1), 'inputNorm must be in [0, 1]');
+  need(
+    m.inputNormDims === undefined || (posInt(m.inputNormDims) && m.inputNormDims <= m.embeddingDim!),
+    'inputNormDims must be an integer in [1, embeddingDim]',
+  );
   need(
     m.unknownFar === undefined ||
       (Array.isArray(m.unknownFar.beyond) &&

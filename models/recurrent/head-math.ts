@@ -43,6 +43,8 @@ export interface HeadSpec {
   seed: number;
   /** Rate α of the running mean subtracted from each input (input-norm.ts); 0 = off. */
   inputNorm: number;
+  /** How many leading input values the running mean is subtracted from (the appearance part when a motion stream follows); absent: all. */
+  inputNormDims?: number;
 }
 
 export type HeadOptions = Partial<HeadSpec> & Pick<HeadSpec, 'inputDim' | 'classes'>;
@@ -119,6 +121,8 @@ export function checkHeadSpec(input: HeadSpec): HeadSpec {
   if (!(spec.dropout >= 0 && spec.dropout < 1)) bad(`dropout must be in [0, 1), got ${spec.dropout}`);
   if (!Number.isInteger(spec.seed)) bad(`seed must be an integer, got ${spec.seed}`);
   if (!(spec.inputNorm >= 0 && spec.inputNorm <= 1)) bad(`inputNorm must be in [0, 1], got ${spec.inputNorm}`);
+  if (spec.inputNormDims !== undefined && !(posInt(spec.inputNormDims) && spec.inputNormDims <= spec.inputDim))
+    bad(`inputNormDims must be an integer in [1, inputDim], got ${spec.inputNormDims}`);
   return Object.freeze(spec);
 }
 
@@ -261,7 +265,7 @@ class Head implements RecurrentHead {
     const means = frames.map((f, b) => {
       const list: Float32Array[] = [];
       forEachFrame(f, D, (v) => list.push(v));
-      return normalizeInto(list, states[b]!.mean, this.spec.inputNorm, x, (t) => (t * B + b) * D);
+      return normalizeInto(list, states[b]!.mean, this.spec.inputNorm, x, (t) => (t * B + b) * D, this.spec.inputNormDims);
     });
     const ragged = lengths.some((n) => n !== T);
     const C = this.spec.classes;

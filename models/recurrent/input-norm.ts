@@ -3,7 +3,9 @@
 // (the person's looks, the room, the lighting) fades from the input and what changes (the motion
 // of the activity) stands out; it is what lets a head trained on one person label another (see
 // the README's real-data results). The mean is part of each stream's recurrent state, so chunked,
-// batched, live and training paths all see the same inputs. α = 0 turns it off.
+// batched, live and training paths all see the same inputs. α = 0 turns it off. Only the first
+// `dims` values are normalised: a motion stream after the embedding is a change already, and its
+// steady level (how fast a person moves) is what tells walking from running.
 
 /**
  * Normalises `frames` (in order) from the running `mean` (undefined at a stream's start).
@@ -13,14 +15,15 @@ export function normalizeFrames(
   frames: readonly Float32Array[],
   mean: Float32Array | undefined,
   alpha: number,
+  dims = Infinity,
 ): { frames: Float32Array[]; mean: Float32Array | undefined } {
   if (alpha <= 0 || frames.length === 0) return { frames: [...frames], mean };
   let m = mean ? Float32Array.from(mean) : undefined;
   const out = frames.map((x) => {
     if (!m) m = Float32Array.from(x);
     else for (let i = 0; i < x.length; i++) m[i] = (1 - alpha) * m[i]! + alpha * x[i]!;
-    const y = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) y[i] = x[i]! - m[i]!;
+    const y = Float32Array.from(x);
+    for (let i = 0; i < Math.min(dims, x.length); i++) y[i] = x[i]! - m[i]!;
     return y;
   });
   return { frames: out, mean: m };
@@ -37,6 +40,7 @@ export function normalizeInto(
   alpha: number,
   out: Float32Array,
   offset: (t: number) => number,
+  dims = Infinity,
 ): Float32Array | undefined {
   if (alpha <= 0 || frames.length === 0) {
     frames.forEach((x, t) => out.set(x, offset(t)));
@@ -47,7 +51,9 @@ export function normalizeInto(
     if (!m) m = Float32Array.from(x);
     else for (let i = 0; i < x.length; i++) m[i] = (1 - alpha) * m[i]! + alpha * x[i]!;
     const o = offset(t);
-    for (let i = 0; i < x.length; i++) out[o + i] = x[i]! - m[i]!;
+    const n = Math.min(dims, x.length);
+    for (let i = 0; i < n; i++) out[o + i] = x[i]! - m[i]!;
+    for (let i = n; i < x.length; i++) out[o + i] = x[i]!;
   });
   return m;
 }

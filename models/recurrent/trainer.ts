@@ -156,6 +156,7 @@ class TbpttTrainer implements Trainer {
         real.map((t) => chunk.inputs.subarray((b * k + t) * D, (b * k + t + 1) * D)),
         slot.mean,
         spec.inputNorm,
+        spec.inputNormDims,
       );
       real.forEach((t, i) => x.set(r.frames[i]!, (t * B + b) * D));
       return r.mean;

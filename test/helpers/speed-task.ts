@@ -1,9 +1,12 @@
-// A generated task that needs memory: one ball moves over a smooth background at one of
-// three speeds. Start position and direction are random per clip and the ball bounces off the
-// edges, so every position occurs at every speed and no single frame tells the speed: only how
-// far the ball moved between frames does. Frames are drawn here (no motion blur, which would give
-// the speed away in one frame) and piped into ffmpeg as rgb24, so the clips are real H.264 videos
-// that go through decode like any other. Same seed, same bytes (x264 on one thread).
+// A generated task that needs memory: one ball moves over a smooth background at one of three
+// speeds. It moves in steps, the way a gait does: STEP pixels on some frames, still on the others,
+// in a rhythm per class (slow: one frame in three, medium: every other frame, fast: two in three;
+// each clip starts at a random point of its rhythm). Start position and direction are random per
+// clip and the ball bounces off the edges, so every position occurs at every speed and no single
+// frame tells the speed, nor does the change from the frame before (a step or no step happens at
+// every speed): only the rhythm over a few frames does. Frames are drawn here (no motion blur,
+// which would give a step away in one frame) and piped into ffmpeg as rgb24, so the clips are real
+// H.264 videos that go through decode like any other. Same seed, same bytes (x264 on one thread).
 //
 //   await speedDataset({ out: DIR, clipsPerClass: 16, seed: 1 });   // DIR/<class>/clip_000.mp4
 import { spawn } from 'node:child_process';
@@ -11,16 +14,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { seededRandom } from '../../core/seeded-random.ts';
 
-/**
- * Pixels per frame at 10 fps, three times apart: the change of MobileNet's embedding from one
- * frame to the next grows more slowly than the distance moved, so closer speeds blur together.
- */
-export const SPEEDS = { slow: 1, medium: 3, fast: 9 } as const;
+/** Per class, the frames of its rhythm on which the ball steps (1) or stays (0): STEP/3, STEP/2, 2 STEP/3 pixels per frame on average. */
+export const SPEEDS = { slow: [1, 0, 0], medium: [1, 0], fast: [1, 1, 0] } as const;
 export type SpeedClass = keyof typeof SPEEDS;
+/** Pixels of one step, at 10 fps. */
+export const STEP = 9;
 export const SPEED_CLASSES = Object.keys(SPEEDS) as SpeedClass[];
 
 export interface SpeedClipOptions {
-  speed: number;
+  /** Steps (1) and pauses (0), repeated. */
+  rhythm: readonly number[];
   frames: number;
   seed: number;
   /** Square side in pixels; 224 is the embedders' input, so decode neither crops nor scales. */
@@ -73,11 +76,13 @@ export function ballPath(o: SpeedClipOptions): { x: number; y: number }[] {
   let x = lo + rand() * (hi - lo);
   let y = lo + rand() * (hi - lo);
   const angle = rand() * 2 * Math.PI;
-  let vx = o.speed * Math.cos(angle);
-  let vy = o.speed * Math.sin(angle);
+  const phase = Math.floor(rand() * o.rhythm.length);
+  let vx = STEP * Math.cos(angle);
+  let vy = STEP * Math.sin(angle);
   const path: { x: number; y: number }[] = [];
   for (let t = 0; t < o.frames; t++) {
     path.push({ x, y });
+    if (!o.rhythm[(t + phase) % o.rhythm.length]) continue;
     x += vx;
     y += vy;
     if (x < lo || x > hi) {
@@ -92,7 +97,7 @@ export function ballPath(o: SpeedClipOptions): { x: number; y: number }[] {
   return path;
 }
 
-/** Writes one clip (H.264 in mp4) of the ball moving at `speed` pixels per frame. */
+/** Writes one clip (H.264 in mp4) of the ball stepping in `rhythm`. */
 export async function writeSpeedClip(path: string, o: SpeedClipOptions): Promise<void> {
   const size = o.size ?? 224;
   const bg = background(size, seededRandom(o.seed ^ 0x5eed));
@@ -134,7 +139,7 @@ export async function speedDataset(o: SpeedDatasetOptions): Promise<{ path: stri
     await mkdir(join(o.out, label), { recursive: true });
     for (let i = 0; i < o.clipsPerClass; i++) {
       const path = join(o.out, label, `clip_${String(i).padStart(3, '0')}.mp4`);
-      await writeSpeedClip(path, { speed: SPEEDS[label], frames: o.frames ?? 60, seed: o.seed * 10_000 + c * 1000 + i });
+      await writeSpeedClip(path, { rhythm: SPEEDS[label], frames: o.frames ?? 60, seed: o.seed * 10_000 + c * 1000 + i });
       clips.push({ path, label });
     }
   }

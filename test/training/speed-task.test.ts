@@ -1,5 +1,5 @@
 // What the recurrent head is for, on a task made so that nothing else can do it: one ball moving
-// at three speeds, any single frame equally likely under each (test/helpers/speed-task.ts). The
+// at three speeds in steps, any single frame (and its motion) likely under each (test/helpers/speed-task.ts). The
 // head is trained with the project's default settings on the default per-frame features (train's
 // own prepareData), scored on held-out clips made with another seed, and compared with a
 // frame-by-frame classifier on the very same feature vectors: the head must label >= 95% of
@@ -21,7 +21,7 @@ import { TEST_EMBEDDER } from '../helpers/trained-bundle.ts';
 import { tmpDir } from '../helpers/video.ts';
 
 /** Bump when the generated clips change, so stale ones are not reused. */
-const VERSION = 2;
+const VERSION = 3;
 const CACHE = process.env.FRAMEWISE_CACHE ?? join(tmpdir(), 'framewise-test-cache');
 const CLIPS = join(CACHE, `speed-task-v${VERSION}`);
 /** Frames of each held-out clip not scored: the head has seen nothing move yet. */

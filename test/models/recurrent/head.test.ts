@@ -152,4 +152,23 @@ describe('input normalisation (running mean subtracted)', () => {
     head.dispose();
     plain.dispose();
   });
+
+  test('inputNormDims: only the leading values are normalised (a motion stream after them is left as it is)', () => {
+    const alpha = 0.1;
+    const keep = D - 2;
+    const head = createHead({ inputDim: D, classes: C, hidden: 8, seed: 3, inputNorm: alpha, inputNormDims: keep });
+    const plain = createHead({ inputDim: D, classes: C, hidden: 8, seed: 3 }, head.getWeights());
+    const seq = frames(20, 4).map((f) => f.map((v) => v + 5));
+    let m = Float32Array.from(seq[0]!);
+    const byHand = seq.map((x, t) => {
+      if (t > 0) m = m.map((v, i) => (1 - alpha) * v + alpha * x[i]!);
+      return x.map((v, i) => (i < keep ? v - m[i]! : v));
+    });
+    const whole = head.predict(seq);
+    expect(maxDiff(plain.predict(byHand), whole)).toBeLessThan(1e-5);
+    expect(maxDiff(head.predict(seq, 3), whole)).toBeLessThan(1e-5);
+    expect(() => createHead({ inputDim: D, classes: C, inputNormDims: D + 1 })).toThrow(/inputNormDims/);
+    head.dispose();
+    plain.dispose();
+  });
 });
