@@ -1,5 +1,6 @@
 // A trained bundle together with the embedder it was trained on: what label, eval, serve and the
 // queue worker all need. Checks that the two agree before any frame is decoded.
+import { featureDim } from './motion.ts';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
 import { ensureBackend, type BackendRequest } from './backend.ts';
 import { DEFAULTS } from '../core/defaults.ts';
@@ -114,12 +115,13 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
     }
     throw err;
   }
-  if (embedder.dim !== meta.embeddingDim) {
+  const features = meta.features ?? 'appearance';
+  if (featureDim(embedder.dim, features) !== meta.embeddingDim) {
     head.dispose();
     embedder.dispose();
     throw new FramewiseError(
       ErrorCodes.MODEL_INVALID,
-      `bundle ${o.bundle} expects ${meta.embeddingDim}-d embeddings but ${embedder.id} gives ${embedder.dim}-d`,
+      `bundle ${o.bundle} expects ${meta.embeddingDim}-d inputs but ${embedder.id} with ${features} gives ${featureDim(embedder.dim, features)}-d`,
     );
   }
   const trainedOn = meta.embeddingPrecision ?? 'fp32';

@@ -1,3 +1,4 @@
+import { MOTION_DIM } from '../../../models/motion.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,12 +39,12 @@ describe('framewise embed', () => {
   const common = () => ['--embedder', 'mobilenet_v1_0.25_224', '--models-dir', MODELS_DIR, '--cache-dir', join(tmp, 'cache')];
 
   test('writes an embedding file in the cache, prints its path, and reuses it on the next run', async () => {
-    const first = await run([clip, '--fps', '5', ...common()]);
+    const first = await run([clip, '--fps', '5', '--features', 'appearance', ...common()]);
     expect(first.code).toBe(0);
     const path = first.out.trim();
     expect(path).toMatch(new RegExp(`^${join(tmp, 'cache', 'embeddings')}/[0-9a-f]{16}\\.mobilenet_v1_0\\.25_224\\.5\\.center\\.emb$`));
     const { header, embeddings } = await readEmbeddingFile(path);
-    expect(header).toMatchObject({ embedder: 'mobilenet_v1_0.25_224', dim: 256, fps: 5, crop: 'center', frames: 10 });
+    expect(header).toMatchObject({ embedder: 'mobilenet_v1_0.25_224', dim: 256, fps: 5, crop: 'center', frames: 10, features: 'appearance' });
     expect(header.source).toMatchObject({ path: clip, bytes: (await stat(clip)).size });
     expect(header.source.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(header.timestampsMs).toEqual([0, 200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800]);
@@ -52,10 +53,18 @@ describe('framewise embed', () => {
     expect(embeddings[0].some((v, i) => Math.abs(v - embeddings[5][i]) > 1e-3)).toBe(true);
 
     const mtime = (await stat(path)).mtimeMs;
-    const again = await run([clip, '--fps', '5', ...common()]);
+    const again = await run([clip, '--fps', '5', '--features', 'appearance', ...common()]);
     expect(again.out.trim()).toBe(path);
     expect(again.err).toContain('up to date');
     expect((await stat(path)).mtimeMs).toBe(mtime);
+
+    // The default features carry the motion stream after the embedding: another file, the same embeddings first.
+    const motion = await run([clip, '--fps', '5', ...common()]);
+    expect(motion.out.trim()).toMatch(/\.mobilenet_v1_0\.25_224\.motion\.5\.center\.emb$/);
+    const withMotion = await readEmbeddingFile(motion.out.trim());
+    expect(withMotion.header).toMatchObject({ dim: 256 + MOTION_DIM, features: 'appearance+motion' });
+    withMotion.embeddings.forEach((e, t) => expect(Array.from(e.subarray(0, 256))).toEqual(Array.from(embeddings[t]!)));
+    expect(withMotion.embeddings.slice(1).some((e) => e.subarray(256).some((v) => v > 0))).toBe(true);
   });
 
   test('--out, --crop pad and --fps source are honoured', async () => {

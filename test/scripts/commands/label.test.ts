@@ -241,7 +241,9 @@ describe('labelVideo', () => {
         .split('\n')
         .map((l) => JSON.parse(l));
       const frames = await lastValueFrom(
-        decodeThrough(video, { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }, embed(embedder), 8).pipe(toArray()),
+        decodeThrough(video, { size: embedder.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }, embed(embedder, { features: meta.features }), 8).pipe(
+          toArray(),
+        ),
       );
       expect(frames.length).toBe(lines.length);
       let state = head.zeroState();
