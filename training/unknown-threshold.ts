@@ -22,9 +22,9 @@ export const FAR_MARGIN_HELD_OUT = 1.5;
 /**
  * On the training frames themselves (closer to their centroid than new video will be): measured on
  * ud810 (train on person 1, MobileNet v2 1.0 and v1 0.25 alike), the other person's frames in the
- * same room lie 1.5-3.5 times as far from the class centroids as the 99% quantile of the training
- * frames, clips of other activities (HMDB51, UCF101, Kinetics) 3.4-10 times. A new person must stay
- * known, so the limit sits at the top of the first range.
+ * same room lie 1.5-3.5 times as far from the nearest class centroid as 99% of the training frames,
+ * clips of other activities (HMDB51, UCF101, Kinetics) 3.4-10 times. A new person must stay known,
+ * so the limit sits at the top of the first range.
  */
 export const FAR_MARGIN_TRAINING = 3.5;
 /**
@@ -40,6 +40,9 @@ export const FAR_FLOOR = 0.1;
  * not train on it), or the head's own training frames ('training', over-confident: stricter quantiles).
  */
 export type CalibratedOn = 'validation' | 'cross-validation' | 'training';
+
+/** A video's per-frame embeddings and class ids (-1: not scored). */
+type Clip = { embeddings: readonly Float32Array[]; labels: ArrayLike<number> };
 
 export interface UnknownCalibration {
   /** The threshold (0 = never unknown). */
@@ -111,7 +114,7 @@ export function thresholdFromProbs(
  * a frame looks is what makes it unlike the training data; models/unknown-rule.ts compares that part).
  */
 export function classCentroids(
-  videos: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[],
+  videos: readonly Clip[],
   classes: number,
   dim = videos.find((v) => v.embeddings.length > 0)?.embeddings[0]!.length ?? 0,
 ): number[][] {
@@ -132,10 +135,7 @@ export function classCentroids(
 }
 
 /** Per class, the cosine distances of the videos' frames (labeled with it) from its centroid. */
-export function distancesByClass(
-  videos: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[],
-  centroids: readonly number[][],
-): number[][] {
+function distancesByClass(videos: readonly Clip[], centroids: readonly number[][]): number[][] {
   const own = centroids.map(() => [] as number[]);
   for (const v of videos) v.embeddings.forEach((e, t) => v.labels[t]! >= 0 && own[v.labels[t]!]!.push(cosineDistance(e, centroids[v.labels[t]!]!)));
   return own;
@@ -152,27 +152,26 @@ function nearestDistances(videos: readonly { embeddings: readonly Float32Array[]
  * class, the training frames themselves the wide margin and one limit (their distances pooled).
  */
 export function farLimits(
-  videos: readonly { embeddings: readonly Float32Array[]; labels: ArrayLike<number> }[],
+  videos: readonly Clip[],
   centroids: number[][],
   heldOut: boolean,
 ): { unknownFar: UnknownFarMeta; farOn: 'held-out' | 'training'; farQuantile: number; farMargin: number; farFloor: number } | undefined {
   const farMargin = heldOut ? FAR_MARGIN_HELD_OUT : FAR_MARGIN_TRAINING;
-  const byClass = distancesByClass(videos, centroids);
   // On the training frames one limit for all classes, from each frame's distance to the NEAREST
   // class mean (what the rule tests): a class whose clips vary more, or frames such as the still
   // start of a clip that sit nearer another class, would otherwise widen the limit until it takes
   // in other activities (measured on ud810, trained on person 2: 11% of them unknown instead of 94%).
+  // On held-out frames one limit per class; a class without frames there gets the largest of the
+  // others (never a tight one).
   const pooled = heldOut ? undefined : quantile(nearestDistances(videos, centroids), FAR_QUANTILE);
-  // A class without frames here gets the largest limit of the others (never a tight one).
-  const q = byClass.map((d) => (pooled !== undefined ? pooled : d.length > 0 ? quantile(d, FAR_QUANTILE) : NaN));
+  const q =
+    pooled !== undefined ? centroids.map(() => pooled) : distancesByClass(videos, centroids).map((d) => (d.length > 0 ? quantile(d, FAR_QUANTILE) : NaN));
   const widest = Math.max(0, ...q.filter((x) => !Number.isNaN(x)));
   if (widest === 0) return undefined;
   // Rounded up, so the written value never moves a calibration frame beyond it.
   const beyond = q.map((x) => Math.max(FAR_FLOOR, Math.ceil((Number.isNaN(x) ? widest : x) * farMargin * 1e4) / 1e4));
   return { unknownFar: { beyond, centroids }, farOn: heldOut ? 'held-out' : 'training', farQuantile: FAR_QUANTILE, farMargin, farFloor: FAR_FLOOR };
 }
-
-type Clip = { embeddings: readonly Float32Array[]; labels: ArrayLike<number> };
 
 /**
  * Both checks: the probability threshold from frames run as labeling runs them (`probs`, `truths`,
