@@ -48,11 +48,17 @@ async function listMedia(path: string, out: string[]): Promise<void> {
   }
 }
 
-/** Up to `count` frames spread over a video (ffmpeg's thumbnail-free fps sampling: one frame each `step` s). */
+/** Up to `count` frames spread over a video: every 4th frame of the first `count * 4` (different poses within a clip, without probing its length). */
 function sampleVideo(path: string, size: number, count: number): Promise<RgbFrame[]> {
+  return rawFrames(path, `select='not(mod(n\\,4))',scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`, size, count);
+}
+
+/**
+ * The first `count` frames of a video through the filter chain `vf` (ending in size x size), as
+ * rgb24. An unreadable file gives no frames (the callers' other files still count).
+ */
+export function rawFrames(path: string, vf: string, size: number, count: number): Promise<RgbFrame[]> {
   return new Promise((resolveFrames) => {
-    // Every 4th frame of the first `count * 4`: different poses within a clip, without probing its length.
-    const vf = `select='not(mod(n\\,4))',scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`;
     const ffmpeg = requireBinary('ffmpeg');
     const ff = spawn(
       ffmpeg,
@@ -67,7 +73,7 @@ function sampleVideo(path: string, size: number, count: number): Promise<RgbFram
       const plane = size * size * 3;
       const frames: RgbFrame[] = [];
       for (let o = 0; o + plane <= all.length; o += plane) frames.push({ rgb: new Uint8Array(all.subarray(o, o + plane)), width: size, height: size });
-      resolveFrames(frames); // an unreadable file gives no frames, the others still count
+      resolveFrames(frames);
     });
   });
 }

@@ -8,12 +8,10 @@
 // of the int8 export's calibration sources, else the run's own inputs, else the shared data next
 // to the models; each run goes through the head from the zero state, as `label` would step it.
 // Both embeddings come from single-threaded ONNX Runtime sessions on this thread.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { passthroughOption, requireBinary } from '../../core/ffmpeg-binaries.ts';
 import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { isVideoFile } from '../../core/video-files.ts';
 import type { CropPolicy } from '../../core/types.ts';
@@ -26,6 +24,7 @@ import { resolveModelsDir } from './layers-source.ts';
 import { embedderInfo } from '../registry.ts';
 import { MotionStream, withMotion, type FeatureSet } from '../motion.ts';
 import { openSession, runSession, type RgbFrame } from './verify.ts';
+import { rawFrames } from './calibration-frames.ts';
 
 /** Bump when what is measured changes, so older records are measured again. */
 const CHECK_VERSION = 1;
@@ -177,31 +176,17 @@ async function listVideos(path: string, out: string[]): Promise<void> {
   for (const name of (await readdir(path)).sort()) await listVideos(join(path, name), out);
 }
 
-/** The first `count` frames of a video at the bundle's rate and crop, as `label` decodes them. */
+/**
+ * The first `count` frames of a video at the bundle's rate and crop. ffmpeg's plain scale and crop,
+ * not label's decode chain (pipeline/, a layer above this one): the same pixels go to both
+ * precisions, which is all the comparison needs.
+ */
 function decodeRun(path: string, size: number, fps: number | null, crop: CropPolicy, count: number): Promise<RgbFrame[]> {
   const fit =
     crop === 'pad'
       ? `scale=${size}:${size}:force_original_aspect_ratio=decrease,pad=${size}:${size}:(ow-iw)/2:(oh-ih)/2`
       : `scale=${size}:${size}:force_original_aspect_ratio=increase,crop=${size}:${size}`;
-  const vf = [...(fps ? [`fps=${fps}`] : []), fit].join(',');
-  const ffmpeg = requireBinary('ffmpeg');
-  return new Promise((done) => {
-    const ff = spawn(
-      ffmpeg,
-      ['-v', 'error', '-i', path, '-vf', vf, ...passthroughOption(ffmpeg), '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    const chunks: Buffer[] = [];
-    ff.stdout.on('data', (c: Buffer) => chunks.push(c));
-    ff.on('error', () => done([]));
-    ff.on('close', () => {
-      const all = Buffer.concat(chunks);
-      const plane = size * size * 3;
-      const frames: RgbFrame[] = [];
-      for (let o = 0; o + plane <= all.length; o += plane) frames.push({ rgb: new Uint8Array(all.subarray(o, o + plane)), width: size, height: size });
-      done(frames); // an unreadable file gives no frames; the others still count
-    });
-  });
+  return rawFrames(path, [...(fps ? [`fps=${fps}`] : []), fit].join(','), size, count);
 }
 
 async function embedAll(session: Awaited<ReturnType<typeof openSession>>, frames: readonly RgbFrame[], size: number): Promise<Float32Array[]> {
