@@ -31,6 +31,11 @@ export function featureDim(embedderDim: number, features: FeatureSet): number {
   return features === 'appearance+motion' ? embedderDim + MOTION_DIM : embedderDim;
 }
 
+/** How many of `inputDim` leading values are the embedder's (the motion stream, when there is one, follows them). */
+export function appearanceDim(inputDim: number, features: FeatureSet): number {
+  return features === 'appearance+motion' ? inputDim - MOTION_DIM : inputDim;
+}
+
 /** Pixels in rgb24 (3 bytes) or rgba (4 bytes, as a canvas gives them). */
 export interface MotionInput {
   rgb: Uint8Array | Uint8ClampedArray;

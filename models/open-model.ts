@@ -116,12 +116,13 @@ export async function openModel(o: OpenModelOptions): Promise<OpenModel> {
     throw err;
   }
   const features = meta.features ?? 'appearance';
-  if (featureDim(embedder.dim, features) !== meta.embeddingDim) {
+  const inputDim = featureDim(embedder.dim, features);
+  if (inputDim !== meta.embeddingDim) {
     head.dispose();
     embedder.dispose();
     throw new FramewiseError(
       ErrorCodes.MODEL_INVALID,
-      `bundle ${o.bundle} expects ${meta.embeddingDim}-d inputs but ${embedder.id} with ${features} gives ${featureDim(embedder.dim, features)}-d`,
+      `bundle ${o.bundle} expects ${meta.embeddingDim}-d inputs but ${embedder.id} with ${features} gives ${inputDim}-d`,
     );
   }
   const trainedOn = meta.embeddingPrecision ?? 'fp32';

@@ -1,6 +1,6 @@
 // The training loop: epochs of truncated-BPTT chunks, an evaluation after each, the best weights
 // kept by validation loss, a checkpoint per epoch (for --resume), and early stopping.
-import { MOTION_DIM } from '../models/motion.ts';
+import { appearanceDim } from '../models/motion.ts';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
@@ -79,7 +79,7 @@ export function newHead(
       seed: config.seed,
       inputNorm: config.inputNorm,
       // The motion stream is a change already: only the appearance part is normalised.
-      inputNormDims: data.features === 'appearance+motion' ? data.dim - MOTION_DIM : undefined,
+      inputNormDims: data.features === 'appearance+motion' ? appearanceDim(data.dim, data.features) : undefined,
     },
     weights,
   );

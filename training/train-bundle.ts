@@ -15,7 +15,7 @@ import { describeScope } from './report-scope.ts';
 import { crossValidateEpochs } from './cross-validate.ts';
 import { checkInitialLoss } from './tuning.ts';
 import { calibrateUnknown, calibrateUnknownFrom } from './unknown-threshold.ts';
-import { MOTION_DIM } from '../models/motion.ts';
+import { appearanceDim as appearanceDimOf } from '../models/motion.ts';
 
 export interface TrainedBundle {
   dir: string;
@@ -81,7 +81,7 @@ export async function trainBundle(
     // The threshold from frames the head did not train on: the validation videos, else every clip as
     // cross-validation's fold heads saw it; only without either from the head's own training frames.
     const trainClips = data.train.map((v) => v[0]!);
-    const appearanceDim = data.dim - (data.features === 'appearance+motion' ? MOTION_DIM : 0);
+    const appearanceDim = appearanceDimOf(data.dim, data.features);
     const unknown =
       !onVal && cv
         ? calibrateUnknownFrom({ ...cv.heldOut, on: 'cross-validation' }, { train: trainClips, classes: data.classes.length, appearanceDim })

@@ -4,7 +4,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { FramewiseError } from '../../core/errors.ts';
 import type { CropPolicy } from '../../core/types.ts';
-import { FEATURE_SETS, MOTION_DIM, type FeatureSet } from '../motion.ts';
+import { appearanceDim, FEATURE_SETS, type FeatureSet } from '../motion.ts';
 import { EMBEDDER_IDS } from '../registry.ts';
 import type { UnknownFarMeta } from '../unknown-rule.ts';
 import { headFromSpec, type HeadSpec, type NamedWeight, type RecurrentHead } from './head-math.ts';
@@ -133,7 +133,7 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
         m.unknownFar.beyond.length === m.classes!.length &&
         Array.isArray(m.unknownFar.centroids) &&
         m.unknownFar.centroids.length === m.classes!.length &&
-        m.unknownFar.centroids.every((c) => Array.isArray(c) && c.length === m.embeddingDim! - (m.features === 'appearance+motion' ? MOTION_DIM : 0))),
+        m.unknownFar.centroids.every((c) => Array.isArray(c) && c.length === appearanceDim(m.embeddingDim!, m.features ?? 'appearance'))),
     "unknownFar must have one distance (beyond) and one centroid per class, of the appearance embedding's length",
   );
   need(m.unknownBelow === undefined || (typeof m.unknownBelow === 'number' && m.unknownBelow >= 0 && m.unknownBelow <= 1), 'unknownBelow must be in [0, 1]');

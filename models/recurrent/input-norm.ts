@@ -18,21 +18,16 @@ export function normalizeFrames(
   dims = Infinity,
 ): { frames: Float32Array[]; mean: Float32Array | undefined } {
   if (alpha <= 0 || frames.length === 0) return { frames: [...frames], mean };
-  let m = mean ? Float32Array.from(mean) : undefined;
-  const out = frames.map((x) => {
-    if (!m) m = Float32Array.from(x);
-    else for (let i = 0; i < x.length; i++) m[i] = (1 - alpha) * m[i]! + alpha * x[i]!;
-    const y = Float32Array.from(x);
-    for (let i = 0; i < Math.min(dims, x.length); i++) y[i] = x[i]! - m[i]!;
-    return y;
-  });
-  return { frames: out, mean: m };
+  const D = frames[0]!.length;
+  const packed = new Float32Array(frames.length * D);
+  const m = normalizeInto(frames, mean, alpha, packed, (t) => t * D, dims);
+  return { frames: frames.map((_, t) => packed.slice(t * D, (t + 1) * D)), mean: m };
 }
 
 /**
- * normalizeFrames writing frame t's normalised values straight into `out` at `offset(t)` (the
- * head's packed input), with the same float32 arithmetic, so no per-frame array is made. Returns
- * the new mean; never writes into `frames` or `mean`.
+ * Normalises `frames` (in order) from the running `mean`, writing frame t's values straight into
+ * `out` at `offset(t)` (the head's packed input), so no per-frame array is made; values past the
+ * first `dims` are copied as they are. Returns the new mean; never writes into `frames` or `mean`.
  */
 export function normalizeInto(
   frames: readonly Float32Array[],
