@@ -12,6 +12,12 @@ export const DEFAULTS = {
    * hides (the generated speed task: 86.8% of frames against 76.1%); on ud810 it is even.
    */
   features: 'appearance+motion' as 'appearance' | 'appearance+motion',
+  /**
+   * What `train --motion-gain auto` scales the motion stream to: this many times the appearance
+   * part's total variance over the training clips (training/motion-gain.ts). Measured (README):
+   * 8 to 50 all beat 1 (equal shares) on ud810 and the speed task; the speed task needs 20+.
+   */
+  motionVariance: 32,
   /** Model input side in pixels (all registered MobileNets are 224). */
   inputSize: 224,
   crop: 'center' as CropPolicy,

@@ -28,6 +28,8 @@ export interface TrainConfig {
   /** Rate α of the causal running mean subtracted from each embedding (0 = off): removes what
    * stays still (person, room) so the head keys on motion; see models/recurrent/input-norm.ts. */
   inputNorm: number;
+  /** Factor on the motion stream before the head ('auto': both parts of the input carry the same variance, training/motion-gain.ts). */
+  motionGain: number | 'auto';
   /** Inverted dropout on the (projected) embedding, training only. */
   dropout: number;
   /** Global-norm gradient clipping threshold (0 = off). */
@@ -80,6 +82,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data' | 'out'> = {
   hidden: DEFAULTS.hidden,
   projection: 0,
   inputNorm: DEFAULTS.inputNorm,
+  motionGain: 'auto',
   dropout: DEFAULTS.dropout,
   clip: DEFAULTS.clip,
   learningRate: DEFAULTS.learningRate,
@@ -123,6 +126,8 @@ export function resolveTrainConfig(partial: Partial<TrainConfig> & Pick<TrainCon
   int(c.warmupSteps, 0, 'warmup');
   int(c.folds, 0, 'folds');
   if (!(c.inputNorm >= 0 && c.inputNorm <= 1)) bad(`--input-norm must be in [0, 1], got ${c.inputNorm}`);
+  if (c.motionGain !== 'auto' && !(c.motionGain > 0 && Number.isFinite(c.motionGain)))
+    bad(`--motion-gain must be "auto" or a positive number, got ${c.motionGain}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) bad(`--dropout must be in [0, 1), got ${c.dropout}`);
   if (!(c.learningRate > 0 && c.learningRate < 10)) bad(`--lr must be in (0, 10), got ${c.learningRate}`);
   if (!(c.clip >= 0)) bad(`--clip must be >= 0, got ${c.clip}`);

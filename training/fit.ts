@@ -1,6 +1,5 @@
 // The training loop: epochs of truncated-BPTT chunks, an evaluation after each, the best weights
 // kept by validation loss, a checkpoint per epoch (for --resume), and early stopping.
-import { appearanceDim } from '../models/motion.ts';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, FramewiseError } from '../core/errors.ts';
@@ -10,6 +9,8 @@ import { chunkBatches } from '../models/recurrent/chunk-feeder.ts';
 import { createHead, type NamedWeight, type RecurrentHead } from '../models/recurrent/head.ts';
 import { createTrainer, type StepRecord, type TrainerState } from '../models/recurrent/trainer.ts';
 import type { TrainConfig } from './config.ts';
+import { appearanceDim } from '../models/motion.ts';
+import { autoMotionGain } from './motion-gain.ts';
 import { evaluate } from './evaluate.ts';
 import { epochSequences, validationSequences, type PreparedData } from './prepare.ts';
 import type { LabeledSequence } from './sequences.ts';
@@ -64,9 +65,10 @@ export interface FitResult {
 
 export function newHead(
   config: Readonly<TrainConfig>,
-  data: Pick<PreparedData, 'dim' | 'classes' | 'features'>,
+  data: Pick<PreparedData, 'dim' | 'classes' | 'features' | 'train'>,
   weights?: readonly NamedWeight[],
 ): RecurrentHead {
+  const motion = data.features === 'appearance+motion';
   return createHead(
     {
       inputDim: data.dim,
@@ -79,7 +81,12 @@ export function newHead(
       seed: config.seed,
       inputNorm: config.inputNorm,
       // The motion stream is a change already: only the appearance part is normalised.
-      inputNormDims: data.features === 'appearance+motion' ? appearanceDim(data.dim, data.features) : undefined,
+      inputNormDims: motion ? appearanceDim(data.dim, data.features) : undefined,
+      motionGain: !motion
+        ? undefined
+        : config.motionGain === 'auto'
+          ? autoMotionGain(data.train, data.dim, data.features, config.inputNorm)
+          : config.motionGain,
     },
     weights,
   );

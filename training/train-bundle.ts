@@ -1,5 +1,6 @@
 // `framewise train` as a program: config, seed, data (embedded once, cached), the initial-loss
 // check, the fit loop, an evaluation of the kept weights, then the bundle and its report.
+import { DEFAULTS } from '../core/defaults.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { saveBundle } from '../models/recurrent/bundle.ts';
@@ -45,6 +46,11 @@ export async function trainBundle(
   const fitConfig: Readonly<TrainConfig> = cv ? { ...config, epochs: cv.epochs, patience: 0 } : config;
   const { head, history, bestEpoch } = await fit(fitConfig, data, { log: o.log, resume: o.resume, onEpoch: o.onEpoch, keepLast: cv !== undefined });
   try {
+    const gain = head.spec.motionGain;
+    if (gain !== undefined) {
+      const why = config.motionGain === 'auto' ? `auto: ${DEFAULTS.motionVariance}x the appearance's variance on the training clips` : '--motion-gain';
+      o.log(`motion stream scaled by ${gain.toFixed(2)} before the head (${why})`);
+    }
     const valSeqs = validationSequences(data, config);
     const onVal = valSeqs.length > 0;
     const clips = data.layout === 'folders' ? (onVal ? data.val : data.train).map((v) => v[0]!) : undefined;

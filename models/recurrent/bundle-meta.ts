@@ -11,7 +11,8 @@ import { headFromSpec, type HeadSpec, type NamedWeight, type RecurrentHead } fro
 
 // Version 2 added `unknownBelow` and `unknownFar`; version 1 bundles (without them) still load and never say unknown.
 // Version 3 added `features`; older bundles load as 'appearance' (the embedding alone).
-export const BUNDLE_FORMAT_VERSION = 3;
+// Version 4 added `motionGain`; version 3 bundles (without it) load with gain 1, as they were trained.
+export const BUNDLE_FORMAT_VERSION = 4;
 /** The oldest format version this framewise still reads. */
 const OLDEST_READABLE_VERSION = 1;
 export const BUNDLE_FILES = { model: 'model.json', weights: 'weights.bin', meta: 'framewise.json' } as const;
@@ -69,6 +70,7 @@ export function specFromMeta(meta: BundleMeta): HeadSpec {
     seed: meta.seed,
     inputNorm: meta.inputNorm,
     inputNormDims: meta.inputNormDims,
+    motionGain: meta.motionGain,
   };
 }
 
@@ -126,6 +128,10 @@ export function parseMeta(raw: unknown, invalid: (what: string) => FramewiseErro
   need(
     m.inputNormDims === undefined || (posInt(m.inputNormDims) && m.inputNormDims <= m.embeddingDim!),
     'inputNormDims must be an integer in [1, embeddingDim]',
+  );
+  need(
+    m.motionGain === undefined || (typeof m.motionGain === 'number' && m.motionGain > 0 && Number.isFinite(m.motionGain) && m.inputNormDims !== undefined),
+    'motionGain must be a positive number, with inputNormDims',
   );
   need(
     m.unknownFar === undefined ||

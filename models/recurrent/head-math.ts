@@ -45,6 +45,8 @@ export interface HeadSpec {
   inputNorm: number;
   /** How many leading input values the running mean is subtracted from (the appearance part when a motion stream follows); absent: all. */
   inputNormDims?: number;
+  /** Factor the values after `inputNormDims` (the motion stream) are multiplied by; absent: 1. */
+  motionGain?: number;
 }
 
 export type HeadOptions = Partial<HeadSpec> & Pick<HeadSpec, 'inputDim' | 'classes'>;
@@ -123,6 +125,8 @@ export function checkHeadSpec(input: HeadSpec): HeadSpec {
   if (!(spec.inputNorm >= 0 && spec.inputNorm <= 1)) bad(`inputNorm must be in [0, 1], got ${spec.inputNorm}`);
   if (spec.inputNormDims !== undefined && !(posInt(spec.inputNormDims) && spec.inputNormDims <= spec.inputDim))
     bad(`inputNormDims must be an integer in [1, inputDim], got ${spec.inputNormDims}`);
+  if (spec.motionGain !== undefined && !(spec.motionGain > 0 && Number.isFinite(spec.motionGain) && spec.inputNormDims !== undefined))
+    bad(`motionGain must be a positive number, with inputNormDims, got ${spec.motionGain}`);
   return Object.freeze(spec);
 }
 
@@ -265,7 +269,7 @@ class Head implements RecurrentHead {
     const means = frames.map((f, b) => {
       const list: Float32Array[] = [];
       forEachFrame(f, D, (v) => list.push(v));
-      return normalizeInto(list, states[b]!.mean, this.spec.inputNorm, x, (t) => (t * B + b) * D, this.spec.inputNormDims);
+      return normalizeInto(list, states[b]!.mean, this.spec, x, (t) => (t * B + b) * D);
     });
     const ragged = lengths.some((n) => n !== T);
     const C = this.spec.classes;

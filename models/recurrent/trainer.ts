@@ -155,8 +155,7 @@ class TbpttTrainer implements Trainer {
       const r = normalizeFrames(
         real.map((t) => chunk.inputs.subarray((b * k + t) * D, (b * k + t + 1) * D)),
         slot.mean,
-        spec.inputNorm,
-        spec.inputNormDims,
+        spec,
       );
       real.forEach((t, i) => x.set(r.frames[i]!, (t * B + b) * D));
       return r.mean;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBackend } from '../../../models/backend.ts';
-import { loadBundle, saveBundle, type BundleInfo } from '../../../models/recurrent/bundle.ts';
+import { BUNDLE_FORMAT_VERSION, loadBundle, saveBundle, type BundleInfo } from '../../../models/recurrent/bundle.ts';
 import { createHead, type HeadOptions } from '../../../models/recurrent/head.ts';
 import { SeededRandom } from '../../../core/seeded-random.ts';
 import { ErrorCodes } from '../../../core/errors.ts';
@@ -73,7 +73,15 @@ describe('model bundle', () => {
 
     const before = tf.memory().numTensors;
     const { head: loaded, meta } = await loadBundle(dir);
-    expect(meta).toMatchObject({ ...info, formatVersion: 3, features: 'appearance', embeddingDim: D, hidden: 6, cell: opts.cell, dropout: 0.2 });
+    expect(meta).toMatchObject({
+      ...info,
+      formatVersion: BUNDLE_FORMAT_VERSION,
+      features: 'appearance',
+      embeddingDim: D,
+      hidden: 6,
+      cell: opts.cell,
+      dropout: 0.2,
+    });
     expect(loaded.spec).toEqual(head.spec);
     expect(maxDiff(loaded.predict(seq, 7), expected)).toBe(0);
     loaded.dispose();
@@ -225,7 +233,7 @@ describe('model bundle', () => {
     await saveBundle(dir, head, { ...info, features: 'appearance+motion' });
     head.dispose();
     const m = JSON.parse(await readFile(join(dir, 'framewise.json'), 'utf8'));
-    expect(m).toMatchObject({ formatVersion: 3, features: 'appearance+motion' });
+    expect(m).toMatchObject({ formatVersion: BUNDLE_FORMAT_VERSION, features: 'appearance+motion' });
     expect((await loadBundle(dir).then((b) => (b.head.dispose(), b.meta))).features).toBe('appearance+motion');
     m.formatVersion = 2;
     delete m.features;
@@ -233,6 +241,36 @@ describe('model bundle', () => {
     const loaded = await loadBundle(dir);
     loaded.head.dispose();
     expect(loaded.meta).toMatchObject({ formatVersion: 2, features: 'appearance' });
+  });
+
+  test("the motion stream's gain is saved and applied after loading; a format-3 bundle (before it) loads with gain 1", async () => {
+    const spec = { inputDim: D, classes: C, hidden: 6, seed: 3, inputNorm: 0.1, inputNormDims: D - 4 };
+    const head = createHead({ ...spec, motionGain: 5 });
+    const seq = sequence(20);
+    const expected = head.predict(seq, 4);
+    const dir = join(root, 'motion-gain');
+    await saveBundle(dir, head, { ...info, features: 'appearance+motion' });
+    const plain = createHead({ ...spec, seed: 3 });
+    plain.setWeights(head.getWeights());
+    const ungained = plain.predict(seq, 4);
+    head.dispose();
+    plain.dispose();
+    // The gain changes what the head computes, so a loader that dropped it would be caught.
+    expect(maxDiff(ungained, expected)).toBeGreaterThan(1e-3);
+
+    const loaded = await loadBundle(dir);
+    expect(loaded.meta.motionGain).toBe(5);
+    expect(maxDiff(loaded.head.predict(seq, 7), expected)).toBe(0);
+    loaded.head.dispose();
+
+    const m = JSON.parse(await readFile(join(dir, 'framewise.json'), 'utf8'));
+    m.formatVersion = 3;
+    delete m.motionGain;
+    await writeFile(join(dir, 'framewise.json'), JSON.stringify(m));
+    const old = await loadBundle(dir);
+    expect(old.head.spec.motionGain).toBeUndefined();
+    expect(maxDiff(old.head.predict(seq, 7), ungained)).toBe(0);
+    old.head.dispose();
   });
 
   test('saving with the wrong number of labels is a usage error', async () => {
