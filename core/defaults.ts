@@ -8,8 +8,7 @@ export const DEFAULTS = {
   embedder: 'mobilenet_v2_1.0_224',
   /**
    * The head's per-frame input: the embedding alone, or with the motion stream appended
-   * (models/motion.ts). With it the default head tells speeds apart that the pooled embedding
-   * hides (the generated speed task: 86.8% of frames against 76.1%); on ud810 it is even.
+   * (models/motion.ts), scaled by `train --motion-gain` (README: "What the head sees per frame").
    */
   features: 'appearance+motion' as 'appearance' | 'appearance+motion',
   /**

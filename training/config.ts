@@ -28,7 +28,7 @@ export interface TrainConfig {
   /** Rate α of the causal running mean subtracted from each embedding (0 = off): removes what
    * stays still (person, room) so the head keys on motion; see models/recurrent/input-norm.ts. */
   inputNorm: number;
-  /** Factor on the motion stream before the head ('auto': both parts of the input carry the same variance, training/motion-gain.ts). */
+  /** Factor on the motion stream before the head ('auto': DEFAULTS.motionVariance times the appearance part's variance on the training clips, training/motion-gain.ts). */
   motionGain: number | 'auto';
   /** Inverted dropout on the (projected) embedding, training only. */
   dropout: number;

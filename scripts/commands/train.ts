@@ -187,7 +187,7 @@ export function configFromOptions(values: OptionValues, request: Pick<ModelReque
     hidden: num(values, 'hidden', 1, 4096),
     projection: num(values, 'projection', 0, 4096),
     inputNorm: num(values, 'input-norm', 0, 1),
-    motionGain: str(values, 'motion-gain') === 'auto' ? 'auto' : num(values, 'motion-gain', Number.MIN_VALUE),
+    motionGain: str(values, 'motion-gain') === 'auto' ? 'auto' : num(values, 'motion-gain'), // resolveTrainConfig checks it is > 0
     dropout: num(values, 'dropout', 0, 0.99),
     clip: num(values, 'clip', 0),
     learningRate: num(values, 'lr', 0),

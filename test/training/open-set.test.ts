@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openModel, type OpenModel } from '../../models/open-model.ts';
+import { BUNDLE_FORMAT_VERSION } from '../../models/recurrent/bundle.ts';
 import { labelVideo } from '../../pipeline/run-label.ts';
 import { resolveTrainConfig } from '../../training/config.ts';
 import { prepareData } from '../../training/prepare.ts';
@@ -73,7 +74,7 @@ const unknownShare = (ls: FrameLabel[]) => ls.filter((l) => l.label === 'unknown
 describe('open set', () => {
   test("training calibrates unknownBelow on the cross-validation folds' held-out frames and writes it in framewise.json", async () => {
     const meta = JSON.parse(await readFile(join(bundle, 'framewise.json'), 'utf8'));
-    expect(meta.formatVersion).toBe(3);
+    expect(meta.formatVersion).toBe(BUNDLE_FORMAT_VERSION);
     expect(meta.unknownBelow).toBeGreaterThan(0);
     expect(meta.unknownBelow).toBeLessThan(1);
     expect(meta.unknownCalibration).toMatchObject({ on: 'cross-validation', quantile: 0.02, frames: 9 * 30 });
