@@ -20,7 +20,7 @@ import { resolveTrainConfig, type TrainConfig } from '../training/config.ts';
 import { embedDataset, embedVideoView } from '../training/embed-dataset.ts';
 import { prepareData } from '../training/prepare.ts';
 import { trainBundle } from '../training/train-bundle.ts';
-import { scoreDataset } from '../training/score.ts';
+import { scoreDataset, segmentEdit } from '../training/score.ts';
 import { isVideoFile } from '../core/video-files.ts';
 import { readRuntimeConfig } from './runtime-config.ts';
 import { groupOf, loadDataset, type DatasetVideo } from '../training/dataset.ts';
@@ -46,6 +46,8 @@ interface Run {
   /** Stitched sequences of the test group's clips (transitions included). */
   frameAccuracy: number;
   edit: number;
+  /** Edit of the segments `label` writes (its default smoothing) on the same sequences. */
+  segmentEdit: number;
   clipAccuracy: number;
   /** Each clip on its own, from a zero state. */
   clipFrameAccuracy: number;
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
               seed,
               frameAccuracy: pct(s.stitched!.accuracy),
               edit: pct(s.stitched!.edit),
+              segmentEdit: pct(mean(s.stitchedSequences!.map((q) => segmentEdit(q.probs, q.truth, meta.classes, meta.fps ?? DEFAULTS.fps)))),
               clipAccuracy: pct(s.clipAccuracy!),
               clipFrameAccuracy: pct(s.report.accuracy),
               bestEpoch: trained.bestEpoch + 1,
@@ -172,7 +175,7 @@ async function main(): Promise<void> {
             }
             runs.push(run);
             process.stderr.write(
-              `${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)}, clips ${run.clipAccuracy.toFixed(1)}%, ` +
+              `${train} -> ${test} seed ${seed}: frames ${run.frameAccuracy.toFixed(1)}%, Edit ${run.edit.toFixed(1)} (segments ${run.segmentEdit.toFixed(1)}), clips ${run.clipAccuracy.toFixed(1)}%, ` +
                 `unknown ${run.unknownOwn.toFixed(1)}% (middle halves; unsure ${run.unknownOwnUnsure.toFixed(1)}%, far ${run.unknownOwnFar.toFixed(1)}%), ` +
                 `other activities ${run.moreShare?.unknown?.toFixed(1) ?? '-'}% unknown (unsure ${run.moreShare?.['unknown: unsure']?.toFixed(1) ?? '-'}%, far ${run.moreShare?.['unknown: far']?.toFixed(1) ?? '-'}%), epoch ${run.bestEpoch}, ${run.trainSeconds.toFixed(1)} s\n`,
             );
@@ -192,14 +195,16 @@ async function main(): Promise<void> {
 function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): void {
   const say = (s: string) => process.stdout.write(`${s}\n`);
   say(`dataset ${basename(args.data)}, embedder ${config.embedder}, seeds ${args.seeds}, overrides ${args.config}`);
-  say('train -> test | frames % (stitched) | Edit | clip acc % | frames % (per clip) | unknown % (middle halves) | of which unsure / far | epochs | train s');
-  say('---|---|---|---|---|---|---|---|---');
+  say(
+    'train -> test | frames % (stitched) | Edit | Edit of segments | clip acc % | frames % (per clip) | unknown % (middle halves) | of which unsure / far | epochs | train s',
+  );
+  say('---|---|---|---|---|---|---|---|---|---');
   const pairs = [...new Set(runs.map((r) => `${r.train} -> ${r.test}`))];
   for (const pair of pairs) {
     const rs = runs.filter((r) => `${r.train} -> ${r.test}` === pair);
     const col = (f: (r: Run) => number) => spread(rs.map(f));
     say(
-      `${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${col((r) => r.unknownOwn)} | ${col((r) => r.unknownOwnUnsure)} / ${col((r) => r.unknownOwnFar)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`,
+      `${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.segmentEdit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${col((r) => r.unknownOwn)} | ${col((r) => r.unknownOwnUnsure)} / ${col((r) => r.unknownOwnFar)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`,
     );
   }
   if (moreClips > 0) {

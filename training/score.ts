@@ -1,7 +1,10 @@
 // Scores a head on an embedded dataset the way `framewise eval` reports it: every video streamed
 // from a zero state (views averaged when there are several), and for folder-per-class data also
 // clip accuracy by majority of frames and stitched sequences (transitions and carried state).
-import { argmaxLabels, evaluateSequences, type EvaluationReport } from '../models/metrics.ts';
+import { argmaxLabels, editScore, evaluateSequences, type EvaluationReport } from '../models/metrics.ts';
+import type { UnknownRule } from '../models/unknown-rule.ts';
+import { toFrameLabel } from '../pipeline/frame-label.ts';
+import { segmentLabels } from '../pipeline/segment.ts';
 import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
 import { DEFAULTS } from '../core/defaults.ts';
@@ -24,6 +27,8 @@ export interface DatasetScore {
   clipAccuracy?: number;
   /** Folder-per-class data: clips stitched 4 to a sequence with a fixed seed. */
   stitched?: EvaluationReport;
+  /** Those sequences' per-frame probabilities and truths. */
+  stitchedSequences?: { probs: Float32Array[]; truth: Int32Array }[];
 }
 
 /** Per-frame probabilities of one video, averaged over its views. */
@@ -57,11 +62,12 @@ export function scoreDataset(head: RecurrentHead, classes: readonly string[], em
     head,
     seqs.map((s) => ({ frames: s.embeddings })),
   );
+  const stitchedSequences = pass.probs.map((probs, i) => ({ probs, truth: seqs[i]!.labels }));
   const stitched = evaluateSequences(
-    pass.probs.map((p, i) => ({ pred: argmaxLabels(p), truth: seqs[i]!.labels, probs: p })),
+    stitchedSequences.map((s) => ({ ...s, pred: argmaxLabels(s.probs) })),
     classes,
   );
-  return { videos, report, clipAccuracy, stitched };
+  return { videos, report, clipAccuracy, stitched, stitchedSequences };
 }
 
 /** The class most frames of a clip got (ties: the lower class id). */
@@ -69,4 +75,28 @@ export function majority(pred: ArrayLike<number>, classes: number): number {
   const votes = new Array<number>(classes).fill(0);
   for (let i = 0; i < pred.length; i++) votes[pred[i]!]!++;
   return votes.indexOf(Math.max(...votes));
+}
+
+/**
+ * Edit score of the segments `label` writes for one sequence (its default smoothing, the unknown
+ * rule if given): each frame takes its segment's class (`unknown` is an error), then the usual
+ * Edit against the truth. The per-frame Edit scores raw labels, which flicker where label's
+ * hysteresis and shortest segment would not.
+ */
+export function segmentEdit(
+  probs: readonly Float32Array[],
+  truth: ArrayLike<number>,
+  classes: readonly string[],
+  fps: number,
+  unknown?: { rule: UnknownRule; embeddings: readonly Float32Array[] },
+): number {
+  const frames = probs.map((p, t) =>
+    toFrameLabel({ streamId: 'scored', index: t, timestampMs: (t * 1000) / fps, embedding: unknown?.embeddings[t] }, p, classes, unknown?.rule),
+  );
+  const pred = new Int32Array(probs.length).fill(classes.length);
+  for (const seg of segmentLabels(frames, classes, { frameDurationMs: 1000 / fps })) {
+    const c = classes.indexOf(seg.label);
+    pred.fill(c < 0 ? classes.length : c, seg.startFrame, seg.endFrame);
+  }
+  return editScore(pred, truth);
 }

@@ -6,6 +6,7 @@ import { evaluateSequences, predictLabels } from '../../models/metrics.ts';
 import { openModel } from '../../models/open-model.ts';
 import { unknownRuleOf } from '../../models/unknown-rule.ts';
 import { ttaViews } from '../../training/augment.ts';
+import { segmentEdit } from '../../training/score.ts';
 import { embedDataset } from '../../training/embed-dataset.ts';
 import { clipAccuracyOf, perVideoRows } from '../../training/per-video.ts';
 import { writeReport, type ReportData } from '../../training/report.ts';
@@ -119,6 +120,10 @@ export const command: CommandSpec = {
       const mainName = heldOut.length === 0 ? `the bundle's own training ${unit}` : ownClips.length > 0 ? `held-out ${unit}` : unit;
       const primary = score(main);
       const own = heldOut.length > 0 && ownClips.length > 0 ? score(ownClips) : undefined;
+      const fps = meta.fps ?? DEFAULTS.fps;
+      const meanSegmentEdit = (seqs: readonly { probs: Float32Array[]; truth: ArrayLike<number>; embeddings: readonly Float32Array[] }[]) =>
+        seqs.reduce((sum, q) => sum + segmentEdit(q.probs, q.truth, meta.classes, fps, { rule, embeddings: q.embeddings }), 0) / Math.max(1, seqs.length);
+      const segmentEdits = { main: meanSegmentEdit(main.map((s) => ({ ...s, embeddings: s.perView[0]!.embeddings }))), stitched: NaN };
       let stitched: ReturnType<typeof evaluateSequences> | undefined;
       if (folders) {
         // Stitched sequences score transitions and carried state, as `train` validates them.
@@ -133,6 +138,7 @@ export const command: CommandSpec = {
           pass.probs.map((p, i) => ({ pred: predictLabels(p, rule, seqs[i]!.embeddings), truth: seqs[i]!.labels, probs: p })),
           meta.classes,
         );
+        segmentEdits.stitched = meanSegmentEdit(pass.probs.map((p, i) => ({ probs: p, truth: seqs[i]!.labels, embeddings: seqs[i]!.embeddings })));
       }
       const pct = (x: number) => (x * 100).toFixed(1);
       const line = (name: string, r: ReturnType<typeof evaluateSequences>) =>
@@ -154,6 +160,11 @@ export const command: CommandSpec = {
       if (primary.report.clipAccuracy !== undefined)
         stdout.write(`clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips\n`);
       if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');
+      stdout.write(
+        `Edit of the segments label writes (default smoothing): ${pct(segmentEdits.main)} on ${mainName}` +
+          (stitched ? `, ${pct(segmentEdits.stitched)} stitched` : '') +
+          ' (the Edit figures above score raw per-frame labels)\n',
+      );
       if (own)
         stdout.write(
           line(`the bundle's own training ${unit} (optimistic)`, own.report) +
