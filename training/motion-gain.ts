@@ -10,7 +10,7 @@
 // applies it.
 import { DEFAULTS } from '../core/defaults.ts';
 import { appearanceDim, type FeatureSet } from '../models/motion.ts';
-import { normalizeFrames } from '../models/recurrent/input-norm.ts';
+import { normalizeInto } from '../models/recurrent/input-norm.ts';
 import type { EmbeddedVideo } from './embed-dataset.ts';
 
 /**
@@ -37,13 +37,16 @@ export function autoMotionGain(
   const sq = new Float64Array(dim);
   let n = 0;
   for (const views of videos) {
-    for (const x of normalizeFrames(views[0]!.embeddings, undefined, { inputNorm, inputNormDims: A }).frames) {
+    const frames = views[0]!.embeddings;
+    const x = new Float32Array(frames.length * dim);
+    normalizeInto(frames, undefined, { inputNorm, inputNormDims: A }, x, (t) => t * dim);
+    for (let o = 0; o < x.length; o += dim) {
       for (let i = 0; i < dim; i++) {
-        sum[i]! += x[i]!;
-        sq[i]! += x[i]! * x[i]!;
+        sum[i]! += x[o + i]!;
+        sq[i]! += x[o + i]! * x[o + i]!;
       }
-      n++;
     }
+    n += frames.length;
   }
   let appearance = 0;
   let motion = 0;

@@ -20,22 +20,6 @@ export interface InputPrep {
 }
 
 /**
- * Normalises `frames` (in order) from the running `mean` (undefined at a stream's start).
- * Returns new arrays and the new mean; never writes into its arguments.
- */
-export function normalizeFrames(
-  frames: readonly Float32Array[],
-  mean: Float32Array | undefined,
-  prep: InputPrep,
-): { frames: Float32Array[]; mean: Float32Array | undefined } {
-  if (frames.length === 0) return { frames: [], mean };
-  const D = frames[0]!.length;
-  const packed = new Float32Array(frames.length * D);
-  const m = normalizeInto(frames, mean, prep, packed, (t) => t * D);
-  return { frames: frames.map((_, t) => packed.slice(t * D, (t + 1) * D)), mean: m };
-}
-
-/**
  * Normalises `frames` (in order) from the running `mean`, writing frame t's values straight into
  * `out` at `offset(t)` (the head's packed input), so no per-frame array is made; values past the
  * first `inputNormDims` are multiplied by `motionGain`. Returns the new mean; never writes into

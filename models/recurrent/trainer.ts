@@ -12,7 +12,7 @@ import { DEFAULTS } from '../../core/defaults.ts';
 import { chunkGradients } from './backprop.ts';
 import { clipByGlobalNorm } from './clip.ts';
 import { withMeans, type RecurrentHead } from './head.ts';
-import { normalizeFrames } from './input-norm.ts';
+import { normalizeInto } from './input-norm.ts';
 import { AdamW, type AdamWState } from './optimizer.ts';
 import { learningRateSchedule, type LearningRateSchedule, type ScheduleOptions } from './schedule.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
@@ -152,13 +152,13 @@ class TbpttTrainer implements Trainer {
     const means = this.slots.map((slot, b) => {
       const real: number[] = [];
       for (let t = 0; t < k; t++) if (!chunk.mask || Number(chunk.mask[b * k + t]) > 0) real.push(t);
-      const r = normalizeFrames(
+      return normalizeInto(
         real.map((t) => chunk.inputs.subarray((b * k + t) * D, (b * k + t + 1) * D)),
         slot.mean,
         spec,
+        x,
+        (i) => (real[i]! * B + b) * D,
       );
-      real.forEach((t, i) => x.set(r.frames[i]!, (t * B + b) * D));
-      return r.mean;
     });
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < k; t++) {
