@@ -19,7 +19,7 @@ import { EXPORTER_VERSION, exportLayersModel } from './export.ts';
 import { assertAgreement, describeAgreement, measureAgreement, type Int8Agreement } from './int8-agreement.ts';
 import { loadLayersModel, readLayersArtifacts, resolveModelsDir } from './layers-source.ts';
 import { encodeModel } from './proto.ts';
-import { foldBatchNorms, quantizationTargets, quantizeQdq } from './quantize.ts';
+import { foldBatchNorms, QUANTIZER_VERSION, quantizationTargets, quantizeQdq } from './quantize.ts';
 import { defaultImagesDir, openSession, runSession, verificationFrames, type RgbFrame } from './verify.ts';
 
 export interface Int8Speed {
@@ -41,9 +41,14 @@ export interface Int8Sidecar extends Sidecar {
   calibration: { fingerprint: string; frames: number; checkFrames: number; sources: string[]; files: number };
   /** 7-bit weights (x86 without VNNI). */
   reduceRange: boolean;
+  /** QUANTIZER_VERSION of the rewrite that made the file (absent: version 1). */
+  quantizerVersion?: number;
   agreement: Int8Agreement;
   speed: Int8Speed;
 }
+
+/** A cached export made by this exporter and this quantizer (older ones are made again, not used). */
+const isCurrent = (s: Int8Sidecar): boolean => s.exporterVersion === EXPORTER_VERSION && (s.quantizerVersion ?? 1) === QUANTIZER_VERSION;
 
 export const int8CachePath = (id: string, fingerprint: string, cacheDir: string = DEFAULTS.cacheDir): string =>
   join(cacheDir, 'onnx', `${id}.int8-${fingerprint.slice(0, 12)}.onnx`);
@@ -113,7 +118,7 @@ export async function findInt8(id: string, cacheDir: string = DEFAULTS.cacheDir,
   for (const n of names) {
     const path = join(dir, n);
     const sidecar = await readInt8Sidecar(path);
-    if (!sidecar?.agreement?.ok || sidecar.exporterVersion !== EXPORTER_VERSION || (sourceHash && sidecar.sourceSha256 !== sourceHash)) continue;
+    if (!sidecar?.agreement?.ok || !isCurrent(sidecar) || (sourceHash && sidecar.sourceSha256 !== sourceHash)) continue;
     const bytes = new Uint8Array(await readFile(path).catch(() => new Uint8Array()));
     if (sha256(bytes) === sidecar.onnxSha256) found.push({ path, bytes, sidecar, how: 'sidecar' });
   }
@@ -214,6 +219,7 @@ export async function makeInt8(opts: Int8Options & { sample?: FrameSample }): Pr
     fp32Sha256: sha256(fp32.bytes),
     calibration: { fingerprint: sample.fingerprint, frames: sample.calibration.length, checkFrames: sample.check.length, sources, files: sample.files.length },
     reduceRange,
+    quantizerVersion: QUANTIZER_VERSION,
     agreement,
     speed,
   };
@@ -304,8 +310,14 @@ export async function ensureInt8(opts: Int8Options): Promise<ReadyInt8> {
     }
     if (bytes) {
       const sidecar = await readInt8Sidecar(path);
-      if (sidecar?.onnxSha256 === sha256(bytes) && sidecar.agreement?.ok && sidecar.exporterVersion === EXPORTER_VERSION && sidecar.id === opts.id) {
+      // A file the user names is judged by its agreement; a cached one made by an older quantizer is remade.
+      const current = sidecar && (opts.file ? sidecar.exporterVersion === EXPORTER_VERSION : isCurrent(sidecar));
+      if (sidecar?.onnxSha256 === sha256(bytes) && sidecar.agreement?.ok && current && sidecar.id === opts.id) {
         return { path, bytes, sidecar, how: 'sidecar' };
+      }
+      if (!opts.file && sidecar && !current) {
+        opts.log?.(`framewise: int8 file ${basename(path)} was made by an older exporter or quantizer: making it again`);
+        return makeInt8({ ...opts, cacheDir, ...(sample ? { sample } : {}) });
       }
       opts.log?.(`framewise: int8 file ${basename(path)} has no record vouching for these bytes: measuring its agreement with fp32`);
       return verifyInt8File(opts, path, bytes, sidecar);

@@ -20,6 +20,12 @@ import { ErrorCodes, FramewiseError } from '../../core/errors.ts';
 import { EMBEDDING_NAME } from './export.ts';
 import { AttrType, DataType, type OnnxModel, type OnnxNode, type OnnxTensor } from './proto.ts';
 
+/**
+ * Bumped when the rewrite's output changes for the same inputs, so cached int8 files are made again.
+ * 2: weight scales floored so every int32 bias fits (biasScaleFloor).
+ */
+export const QUANTIZER_VERSION = 2;
+
 export interface ActivationRange {
   min: number;
   max: number;
@@ -166,8 +172,9 @@ export function activationQuant(range: ActivationRange): ActivationQuant {
  * int8 symmetric per-channel weights: the quantized values and one scale per output channel. The
  * scale is the one of max|w| * r, r in 0.5..1, with the least squared error: a few outlying weights
  * (common after BatchNormalization is folded in) otherwise stretch the grid for all the others.
+ * `minScales` (per channel) is a floor on the scale: see biasScaleFloor.
  */
-export function quantizeWeights(w: Float32Array, channels: number, reduceRange: boolean): { q: Int8Array; scales: Float32Array } {
+export function quantizeWeights(w: Float32Array, channels: number, reduceRange: boolean, minScales?: Float32Array): { q: Int8Array; scales: Float32Array } {
   const per = w.length / channels;
   const qmax = reduceRange ? 63 : 127;
   const q = new Int8Array(w.length);
@@ -185,10 +192,11 @@ export function quantizeWeights(w: Float32Array, channels: number, reduceRange: 
     let m = 0;
     for (let k = 0; k < per; k++) m = Math.max(m, Math.abs(w[c * per + k]!));
     // An all-zero channel still needs a positive scale (QLinearConv's requantisation multiplies by it).
-    let best = m > 0 ? m / qmax : 1;
-    if (m > 0) {
+    const floor = minScales?.[c] ?? 0;
+    let best = Math.max(m > 0 ? m / qmax : 1, floor);
+    if (m / qmax > floor) {
       let bestErr = err(c, best);
-      for (let r = 0.98; r >= 0.5; r -= 0.02) {
+      for (let r = 0.98; r >= 0.5 && (m * r) / qmax >= floor; r -= 0.02) {
         const e = err(c, (m * r) / qmax);
         if (e < bestErr) ((bestErr = e), (best = (m * r) / qmax));
       }
@@ -197,6 +205,20 @@ export function quantizeWeights(w: Float32Array, channels: number, reduceRange: 
     for (let k = 0; k < per; k++) q[c * per + k] = Math.max(-qmax, Math.min(qmax, Math.round(w[c * per + k]! / best)));
   }
   return { q, scales };
+}
+
+/** Largest int32 bias value used: a margin below 2^31 - 1. */
+const BIAS_INT32_LIMIT = 2 ** 31 - 2 ** 20;
+
+/**
+ * The smallest weight scale per channel at which the bias still fits in int32. The bias is stored
+ * as round(b / (x_scale * w_scale)); a channel whose weights BatchNormalization folded to almost
+ * nothing (MobileNetV2 has such dead channels) gets a tiny w_scale, and its bias, large beside it,
+ * wraps around int32 into a wrong constant (ONNX Runtime's quantizer raises such scales the same
+ * way). Raising the scale costs nothing there: the channel's weights are about 0 at any scale.
+ */
+export function biasScaleFloor(bias: Float32Array, inputScale: number): Float32Array {
+  return bias.map((b) => Math.abs(b) / (inputScale * BIAS_INT32_LIMIT));
 }
 
 /**
@@ -283,7 +305,8 @@ export function quantizeQdq(folded: OnnxModel, opts: QuantizeOptions): OnnxModel
       const w = inits.get(n.input[1]!)!;
       const co = w.dims[0]!;
       const wFloat = floatsOf(w);
-      const { q, scales } = quantizeWeights(wFloat, co, opts.reduceRange ?? false);
+      const bias = n.input[2] ? floatsOf(inits.get(n.input[2])!) : undefined;
+      const { q, scales } = quantizeWeights(wFloat, co, opts.reduceRange ?? false, bias && biasScaleFloor(bias, x.scale));
       const means = opts.inputMeans?.get(n.input[0]!);
       const shift = means ? biasCorrection(wFloat, w.dims, q, scales, attr(n, 'group') ?? 1, means) : undefined;
       const wq = scalarInit(`${n.name}/W_q`, DataType.INT8, bytesOf(q), w.dims);
@@ -297,8 +320,8 @@ export function quantizeQdq(folded: OnnxModel, opts: QuantizeOptions): OnnxModel
         attribute: [{ name: 'axis', type: AttrType.INT, i: 0 }],
       });
       node.input[1] = `${n.name}/W_dq`;
-      if (n.input[2]) {
-        const b = floatsOf(inits.get(n.input[2])!).map((v, c) => v - (shift?.[c] ?? 0));
+      if (bias) {
+        const b = bias.map((v, c) => v - (shift?.[c] ?? 0));
         const bs = scales.map((s) => s * x.scale);
         const bq = Int32Array.from(b, (v, c) => Math.round(v / bs[c]!));
         const bqName = scalarInit(`${n.name}/B_q`, DataType.INT32, bytesOf(bq), [co]);

@@ -1,8 +1,9 @@
 // The int8 export (QDQ, calibrated on real frames of the shared clips): its embeddings agree with
-// fp32's on the photos within the documented bounds, a file with one wrong scale is refused, and
-// the precision choice (and why fp32 was kept) is printed. v1 0.25 keeps it to tens of seconds.
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+// fp32's on the photos within the documented bounds, a file with one wrong scale is refused, a
+// cached file from an older quantizer is made again, and the precision choice (and why fp32 was
+// kept) is printed. v1 0.25 keeps it to tens of seconds.
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ErrorCodes, FramewiseError } from '../../../core/errors.ts';
 import { ensureBackend } from '../../../models/backend.ts';
@@ -12,10 +13,10 @@ import { sampleFrames } from '../../../models/onnx/calibration-frames.ts';
 import { sidecarPath } from '../../../models/onnx/cache.ts';
 import { exportLayersModel } from '../../../models/onnx/export.ts';
 import { cosine, INT8_THRESHOLDS } from '../../../models/onnx/int8-agreement.ts';
-import { ensureInt8, makeInt8, type Int8Sidecar, type ReadyInt8 } from '../../../models/onnx/int8-cache.ts';
+import { ensureInt8, findInt8, makeInt8, type Int8Sidecar, type ReadyInt8 } from '../../../models/onnx/int8-cache.ts';
 import { loadLayersModel, readLayersArtifacts } from '../../../models/onnx/layers-source.ts';
 import { DataType, encodeModel } from '../../../models/onnx/proto.ts';
-import { foldBatchNorms, quantizationTargets, quantizeQdq } from '../../../models/onnx/quantize.ts';
+import { foldBatchNorms, QUANTIZER_VERSION, quantizationTargets, quantizeQdq } from '../../../models/onnx/quantize.ts';
 import { openSession, runSession, verificationFrames } from '../../../models/onnx/verify.ts';
 import { chooseAutoPrecision } from '../../../models/precision.ts';
 import { rejection } from '../../helpers/errors.ts';
@@ -93,6 +94,32 @@ describe('int8 export', () => {
     expect((err as FramewiseError).code).toBe(ErrorCodes.MODEL_INVALID);
     expect((err as Error).message).toMatch(/refusing int8 ONNX file .*corrupt\.int8\.onnx.*median cosine to fp32 0\.\d+ < 0\.985/);
     expect((err as Error).message).toContain('framewise models export-onnx mobilenet_v1_0.25_224 --precision int8');
+  }, 120_000);
+
+  test('a cached export made by an older quantizer is not used: found again, it is made anew', async () => {
+    // The fixture's file as an older version would have left it: same bytes, a record without the version.
+    const old = dir.file('old-cache');
+    const path = resolve(old, 'onnx', basename(ready.path));
+    mkdirSync(dirname(path), { recursive: true });
+    copyFileSync(ready.path, path);
+    const { quantizerVersion, ...sidecar } = ready.sidecar;
+    expect(quantizerVersion).toBe(QUANTIZER_VERSION);
+    writeFileSync(sidecarPath(path), JSON.stringify(sidecar));
+    expect(await findInt8(ID, old, MODELS_DIR)).toBeUndefined();
+    const lines: string[] = [];
+    const again = await ensureInt8({
+      id: ID,
+      modelsDir: MODELS_DIR,
+      cacheDir: old,
+      imagesDir: IMAGES_DIR,
+      calibrate: [CLIPS],
+      maxFrames: 32,
+      log: (l) => lines.push(l),
+    });
+    expect(again.how).toBe('exported');
+    expect(again.path).toBe(path);
+    expect(again.sidecar.quantizerVersion).toBe(QUANTIZER_VERSION);
+    expect(lines.join('\n')).toContain('made by an older exporter or quantizer: making it again');
   }, 120_000);
 });
 
