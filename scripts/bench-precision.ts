@@ -9,7 +9,6 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { lastValueFrom, toArray } from 'rxjs';
-import { DEFAULTS } from '../core/defaults.ts';
 import { isVideoFile } from '../core/video-files.ts';
 import type { Frame } from '../core/types.ts';
 import type { Embedder } from '../models/embedder.ts';
@@ -34,6 +33,8 @@ export interface PrecisionFigures {
 export interface PrecisionBenchOptions {
   id: string;
   modelsDir: string | undefined;
+  /** Where the ONNX exports and the agreement bundle are kept (FRAMEWISE_CACHE). */
+  cacheDir: string;
   workers: number;
   rounds: number;
   embedSeconds: number;
@@ -101,14 +102,14 @@ async function labelAgreement(bundleDir: string, clips: readonly string[], fp32:
 }
 
 export async function benchPrecision(o: PrecisionBenchOptions): Promise<PrecisionFigures> {
-  const common = { id: o.id, engine: 'onnx' as const, modelsDir: o.modelsDir, workers: o.workers, log: o.note, onProgress: o.note };
+  const common = { id: o.id, engine: 'onnx' as const, modelsDir: o.modelsDir, cacheDir: o.cacheDir, workers: o.workers, log: o.note, onProgress: o.note };
   const fp32 = await loadEmbeddingEngine({ ...common, precision: 'fp32' });
   let int8: EngineEmbedder | undefined;
   try {
     // Made on first use, calibrated on the shared data next to the models (never on the bench clip).
     int8 = await loadEmbeddingEngine({ ...common, precision: 'int8' });
     const { findInt8 } = await import('../models/onnx/int8-cache.ts');
-    const record = (await findInt8(o.id, undefined, o.modelsDir))!;
+    const record = (await findInt8(o.id, o.cacheDir, o.modelsDir))!;
     const per: Record<string, number[]> = {};
     const push = (k: string, v: number) => (per[k] ??= []).push(v);
     for (let r = 0; r < o.rounds; r++) {
@@ -133,16 +134,28 @@ export async function benchPrecision(o: PrecisionBenchOptions): Promise<Precisio
     }
     let labelShare: { share: number; frames: number } | undefined;
     if (o.agreementData && existsSync(o.agreementData)) {
-      let bundle = o.agreementBundle;
-      if (!bundle) {
-        // Kept in the cache: training it takes minutes, and the same data gives the same bundle.
-        bundle = join(DEFAULTS.cacheDir, 'bench', `agreement-${o.id}`);
-      }
+      // Kept in the cache: training it takes minutes, and the same data gives the same bundle.
+      const bundle = o.agreementBundle ?? join(o.cacheDir, 'bench', `agreement-${o.id}`);
       if (!existsSync(join(bundle, 'framewise.json'))) {
         o.note(`training a bundle on fp32 embeddings of ${o.agreementData} for the label agreement (${bundle})`);
         await run(
           process.execPath,
-          [o.bin, 'train', '--data', o.agreementData, '--out', bundle, '--embedder', o.id, '--precision', 'fp32', '--engine', 'onnx'],
+          [
+            o.bin,
+            'train',
+            '--data',
+            o.agreementData,
+            '--out',
+            bundle,
+            '--embedder',
+            o.id,
+            '--precision',
+            'fp32',
+            '--engine',
+            'onnx',
+            '--cache-dir',
+            o.cacheDir,
+          ],
           { maxBuffer: 64 << 20 },
         );
       }

@@ -271,6 +271,7 @@ export const command: CommandSpec = {
             const f = await benchPrecision({
               id,
               modelsDir,
+              cacheDir,
               workers,
               rounds,
               embedSeconds,
