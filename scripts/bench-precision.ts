@@ -5,17 +5,14 @@
 // real clips whichever precision embeds them.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { lastValueFrom, toArray } from 'rxjs';
-import { isVideoFile } from '../core/video-files.ts';
 import type { Frame } from '../core/types.ts';
 import type { Embedder } from '../models/embedder.ts';
 import { loadEmbeddingEngine, type EngineEmbedder } from '../models/engine-choice.ts';
 import { loadBundle, type BundleMeta } from '../models/recurrent/bundle.ts';
 import type { RecurrentHead } from '../models/recurrent/head.ts';
-import { decode } from '../pipeline/decode.ts';
+import { int8LabelAgreement } from '../models/onnx/int8-label-check.ts';
 
 const run = promisify(execFile);
 
@@ -63,43 +60,6 @@ const median = (xs: readonly number[]) => {
   const h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 };
-
-async function videosUnder(dir: string, out: string[] = []): Promise<string[]> {
-  for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) await videosUnder(p, out);
-    else if (isVideoFile(e.name)) out.push(p);
-  }
-  return out;
-}
-
-function argmax(p: Float32Array): number {
-  let k = 0;
-  for (let i = 1; i < p.length; i++) if (p[i]! > p[k]!) k = i;
-  return k;
-}
-
-/** Share of frames (all clips, each from the zero state) whose label is the same with both embedders. */
-async function labelAgreement(bundleDir: string, clips: readonly string[], fp32: Embedder, int8: Embedder): Promise<{ share: number; frames: number }> {
-  const { head, meta } = await loadBundle(bundleDir);
-  let same = 0;
-  let total = 0;
-  try {
-    for (const clip of clips) {
-      const frames = await lastValueFrom(decode(clip, { size: fp32.inputSize, crop: meta.crop, fps: meta.fps ?? undefined }).pipe(toArray()));
-      if (frames.length === 0) continue;
-      // Copies per embedder: the pool takes ownership of (detaches) the pixel buffers it is given.
-      const copy = () => frames.map((f) => ({ ...f, rgb: f.rgb.slice() }));
-      const a = head.predict(await fp32.embed(copy()));
-      const b = head.predict(await int8.embed(copy()));
-      for (let i = 0; i < a.length; i++) if (argmax(a[i]!) === argmax(b[i]!)) same++;
-      total += a.length;
-    }
-  } finally {
-    head.dispose();
-  }
-  return { share: total ? same / total : NaN, frames: total };
-}
 
 export async function benchPrecision(o: PrecisionBenchOptions): Promise<PrecisionFigures> {
   const common = { id: o.id, engine: 'onnx' as const, modelsDir: o.modelsDir, cacheDir: o.cacheDir, workers: o.workers, log: o.note, onProgress: o.note };
@@ -159,7 +119,25 @@ export async function benchPrecision(o: PrecisionBenchOptions): Promise<Precisio
           { maxBuffer: 64 << 20 },
         );
       }
-      labelShare = await labelAgreement(bundle, await videosUnder(o.agreementData), fp32, int8);
+      // The check `label` runs on a bundle's first use with int8 (the same head inputs, motion
+      // included, and the same unknown rule), here on every frame of every clip and never cached.
+      const { head, meta } = await loadBundle(bundle);
+      try {
+        const r = await int8LabelAgreement({
+          bundleDir: bundle,
+          head,
+          meta,
+          int8File: record.path,
+          sources: [o.agreementData],
+          modelsDir: o.modelsDir,
+          cacheDir: join(o.work, 'label-check'),
+          clips: Number.MAX_SAFE_INTEGER,
+          framesPerClip: Number.MAX_SAFE_INTEGER,
+        });
+        labelShare = { share: r.agreement ?? NaN, frames: r.frames };
+      } finally {
+        head.dispose();
+      }
     }
     const m = (k: string) => median(per[k]!);
     return {
