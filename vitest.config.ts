@@ -6,6 +6,10 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',
+    // Vitest's default is one worker per core but one: on two cores every file in turn, though many
+    // of them mostly wait (on ffmpeg, sockets, a browser). Two at a time; the heavy ones share the
+    // cached fixtures (test/helpers), built once whichever file comes first.
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
