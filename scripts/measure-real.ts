@@ -4,7 +4,7 @@
 // share of their frames each class gets (what a user sees on video unlike the training data).
 //
 //   npx tsx scripts/measure-real.ts [--data DIR] [--group-by REGEX] [--seeds 42,43,44]
-//       [--more DIR] [--config JSON] [--verbose]
+//       [--more DIR] [--config JSON] [--precision fp32|int8|auto] [--verbose]
 //
 // --config overrides training settings as JSON (e.g. '{"epochs":20}'), for experiments; without it
 // the defaults are measured. Embeddings are cached ($FRAMEWISE_CACHE), so repeated runs are cheap.
@@ -13,14 +13,15 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEmbeddingEngine, type EngineEmbedder } from '../models/engine-choice.ts';
-import { argmaxLabels } from '../models/metrics.ts';
+import { PRECISIONS, type PrecisionRequest } from '../models/precision.ts';
+import { argmaxLabels, editScore } from '../models/metrics.ts';
 import { loadBundle } from '../models/recurrent/bundle.ts';
 import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import { resolveTrainConfig, type TrainConfig } from '../training/config.ts';
 import { embedDataset, embedVideoView } from '../training/embed-dataset.ts';
 import { prepareData } from '../training/prepare.ts';
 import { trainBundle } from '../training/train-bundle.ts';
-import { scoreDataset, segmentEdit } from '../training/score.ts';
+import { averageProbs, scoreDataset, segmentEdit } from '../training/score.ts';
 import { isVideoFile } from '../core/video-files.ts';
 import { readRuntimeConfig } from './runtime-config.ts';
 import { groupOf, loadDataset, type DatasetVideo } from '../training/dataset.ts';
@@ -35,6 +36,8 @@ const { values: args } = parseArgs({
     seeds: { type: 'string', default: '42,43,44' },
     more: { type: 'string', default: join(SHARED, 'more') },
     config: { type: 'string', default: '{}' },
+    // fp32 by default, so the figures do not depend on whether an int8 export sits in the cache.
+    precision: { type: 'string', default: 'fp32' },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -57,6 +60,8 @@ interface Run {
   unknownOwn: number;
   unknownOwnUnsure: number;
   unknownOwnFar: number;
+  /** The stitched sequences' probabilities, for the seeds' ensemble. */
+  stitched: { probs: Float32Array[]; truth: Int32Array }[];
   /** Share of frames of the other-activity clips given to each class and to `unknown`. */
   moreShare?: Record<string, number>;
 }
@@ -99,6 +104,7 @@ const pct = (x: number) => x * 100;
 
 async function main(): Promise<void> {
   const seeds = args.seeds.split(',').map(Number);
+  if (!(PRECISIONS as readonly string[]).includes(args.precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}`);
   const overrides = JSON.parse(args.config) as Partial<TrainConfig>;
   const work = await mkdtemp(join(tmpdir(), 'measure-real-'));
   const ds = await loadDataset(args.data);
@@ -114,7 +120,12 @@ async function main(): Promise<void> {
 
   const runtime = readRuntimeConfig();
   const base = resolveTrainConfig({ data: '', out: '', modelsDir: runtime.modelsDir, cacheDir: runtime.cacheDir, ...overrides });
-  const embedder: EngineEmbedder = await loadEmbeddingEngine({ id: base.embedder, modelsDir: base.modelsDir, cacheDir: base.cacheDir });
+  const embedder: EngineEmbedder = await loadEmbeddingEngine({
+    id: base.embedder,
+    modelsDir: base.modelsDir,
+    cacheDir: base.cacheDir,
+    precision: args.precision as PrecisionRequest,
+  });
   const log = args.verbose ? (m: string) => process.stderr.write(`${m}\n`) : () => {};
   const moreFiles = args.more ? await videoFiles(args.more) : [];
   const runs: Run[] = [];
@@ -165,6 +176,7 @@ async function main(): Promise<void> {
               unknownOwn: own.unknown!,
               unknownOwnUnsure: own['unknown: unsure']!,
               unknownOwnFar: own['unknown: far']!,
+              stitched: s.stitchedSequences!,
             };
             if (moreEmbeddings.length > 0) {
               const pass = evaluatePass(
@@ -194,7 +206,7 @@ async function main(): Promise<void> {
 
 function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): void {
   const say = (s: string) => process.stdout.write(`${s}\n`);
-  say(`dataset ${basename(args.data)}, embedder ${config.embedder}, seeds ${args.seeds}, overrides ${args.config}`);
+  say(`dataset ${basename(args.data)}, embedder ${config.embedder} (${args.precision}), seeds ${args.seeds}, overrides ${args.config}`);
   say(
     'train -> test | frames % (stitched) | Edit | Edit of segments | clip acc % | frames % (per clip) | unknown % (middle halves) | of which unsure / far | epochs | train s',
   );
@@ -206,6 +218,26 @@ function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): 
     say(
       `${pair} | ${col((r) => r.frameAccuracy)} | ${col((r) => r.edit)} | ${col((r) => r.segmentEdit)} | ${col((r) => r.clipAccuracy)} | ${col((r) => r.clipFrameAccuracy)} | ${col((r) => r.unknownOwn)} | ${col((r) => r.unknownOwnUnsure)} / ${col((r) => r.unknownOwnFar)} | ${rs.map((r) => r.bestEpoch).join(',')} | ${col((r) => r.trainSeconds)}`,
     );
+  }
+  // What averaging the seeds' heads would give (the same stitched sequences for every seed): a
+  // measure of how much of the spread an ensemble in the bundle would remove.
+  if (args.seeds.split(',').length > 1) {
+    say('\nensemble of the seeds (their probabilities averaged), stitched frames % / Edit:');
+    for (const pair of pairs) {
+      const rs = runs.filter((r) => `${r.train} -> ${r.test}` === pair);
+      const seqs = rs[0]!.stitched.map((q, i) => ({
+        truth: q.truth,
+        pred: argmaxLabels(
+          averageProbs(
+            rs.map((r) => r.stitched[i]!.probs),
+            q.probs[0]!.length,
+          ),
+        ),
+      }));
+      const right = seqs.reduce((n, q) => n + q.pred.filter((p, t) => p === q.truth[t]).length, 0);
+      const frames = seqs.reduce((n, q) => n + q.truth.length, 0);
+      say(`${pair}: ${pct(right / frames).toFixed(1)} / ${pct(mean(seqs.map((q) => editScore(q.pred, q.truth)))).toFixed(1)}`);
+    }
   }
   if (moreClips > 0) {
     say(`\nshare of frames per label on ${moreClips} clips of other activities (mean over runs; unknown as label gives it):`);

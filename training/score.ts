@@ -37,6 +37,11 @@ function probsOf(head: RecurrentHead, perView: readonly EmbeddedVideo[], classes
     head,
     perView.map((v) => ({ frames: v.embeddings })),
   ).probs;
+  return averageProbs(passes, classes);
+}
+
+/** Frame by frame, the mean of several passes' probabilities (views of a video, or several heads). */
+export function averageProbs(passes: readonly (readonly Float32Array[])[], classes: number): Float32Array[] {
   const n = Math.min(...passes.map((p) => p.length));
   return Array.from({ length: n }, (_, t) => {
     const avg = new Float32Array(classes);
