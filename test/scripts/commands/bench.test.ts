@@ -3,27 +3,9 @@
 // trained bundle's labels that int8 embeddings leave unchanged. The bundle is the shared test
 // bundle, whose head reads appearance and motion, so the agreement must feed the head what label
 // feeds it (it once fed embeddings alone and the bench stopped with E_USAGE). About a minute.
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
-import { afterAll, expect, test } from 'vitest';
-import { MODELS_DIR, REPO_ROOT } from '../../helpers/real-models.ts';
+import { expect, test } from 'vitest';
+import { runCli } from '../../helpers/cli.ts';
 import { TEST_EMBEDDER, trainedBundle } from '../../helpers/trained-bundle.ts';
-import { tmpDir } from '../../helpers/video.ts';
-
-const BIN = resolve(REPO_ROOT, 'bin/framewise.js');
-const dir = tmpDir('framewise-bench-cli-');
-afterAll(() => dir.cleanup());
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FRAMEWISE_MODELS: MODELS_DIR } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 interface EmbedderFigures {
   embedOnly: { fp32: number; int8: number };
@@ -33,7 +15,7 @@ interface EmbedderFigures {
 
 test('bench --json prints every figure per embedder, the label agreement of a motion bundle included', async () => {
   const fixture = await trainedBundle();
-  const r = await cli([
+  const r = await runCli([
     'bench',
     '--quick',
     '--skip-engines',

@@ -3,7 +3,7 @@
 // codes. The bundle comes from test/helpers/trained-bundle.ts (built once per machine).
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadEmbedder, type Embedder } from '../../../models/embedder.ts';
@@ -14,26 +14,10 @@ import { labelVideo } from '../../../pipeline/run-label.ts';
 import { randomSegments, writeSegmentsVideo } from '../../../scripts/synth-dataset.ts';
 import { seededRandom } from '../../../core/seeded-random.ts';
 import { expectActivityNet, parseVtt } from '../../helpers/output-shapes.ts';
-import { MODELS_DIR, REPO_ROOT } from '../../helpers/real-models.ts';
+import { runCli as cli } from '../../helpers/cli.ts';
+import { MODELS_DIR } from '../../helpers/real-models.ts';
 import { trainedBundle, TEST_EMBEDDER, type TrainedBundleFixture } from '../../helpers/trained-bundle.ts';
 import { countFramesAtFps, makeTextFile, tmpDir, truncateCopy, type TmpDir } from '../../helpers/video.ts';
-
-const BIN = resolve(REPO_ROOT, 'bin/framewise.js');
-
-function cli(args: string[], o: { onStderr?: (s: string) => void; kill?: (p: ReturnType<typeof spawn>) => void } = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((ok) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FRAMEWISE_MODELS: MODELS_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b) => (stdout += b));
-    p.stderr.on('data', (b) => {
-      stderr += b;
-      o.onStderr?.(stderr);
-    });
-    o.kill?.(p);
-    p.on('close', (code) => ok({ code, stdout, stderr }));
-  });
-}
 
 let fx: TrainedBundleFixture;
 let dir: TmpDir;
