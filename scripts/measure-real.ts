@@ -14,7 +14,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEmbeddingEngine, type EngineEmbedder } from '../models/engine-choice.ts';
 import { PRECISIONS, type PrecisionRequest } from '../models/precision.ts';
-import { argmaxLabels, editScore } from '../models/metrics.ts';
+import { argmaxLabels, evaluateSequences } from '../models/metrics.ts';
 import { loadBundle } from '../models/recurrent/bundle.ts';
 import { evaluatePass } from '../models/recurrent/evaluate.ts';
 import { resolveTrainConfig, type TrainConfig } from '../training/config.ts';
@@ -60,7 +60,8 @@ interface Run {
   unknownOwn: number;
   unknownOwnUnsure: number;
   unknownOwnFar: number;
-  /** The stitched sequences' probabilities, for the seeds' ensemble. */
+  /** The head's classes and the stitched sequences' probabilities, for the seeds' ensemble. */
+  classes: readonly string[];
   stitched: { probs: Float32Array[]; truth: Int32Array }[];
   /** Share of frames of the other-activity clips given to each class and to `unknown`. */
   moreShare?: Record<string, number>;
@@ -176,6 +177,7 @@ async function main(): Promise<void> {
               unknownOwn: own.unknown!,
               unknownOwnUnsure: own['unknown: unsure']!,
               unknownOwnFar: own['unknown: far']!,
+              classes: meta.classes,
               stitched: s.stitchedSequences!,
             };
             if (moreEmbeddings.length > 0) {
@@ -234,9 +236,8 @@ function report(runs: Run[], config: Readonly<TrainConfig>, moreClips: number): 
           ),
         ),
       }));
-      const right = seqs.reduce((n, q) => n + q.pred.filter((p, t) => p === q.truth[t]).length, 0);
-      const frames = seqs.reduce((n, q) => n + q.truth.length, 0);
-      say(`${pair}: ${pct(right / frames).toFixed(1)} / ${pct(mean(seqs.map((q) => editScore(q.pred, q.truth)))).toFixed(1)}`);
+      const e = evaluateSequences(seqs, rs[0]!.classes);
+      say(`${pair}: ${pct(e.accuracy).toFixed(1)} / ${pct(e.edit).toFixed(1)}`);
     }
   }
   if (moreClips > 0) {
