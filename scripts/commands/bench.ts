@@ -1,4 +1,4 @@
-// `framewise bench`: throughput in one run, against the machine's own limits (issues 2, 4, 7).
+// `framewise bench`: throughput in one run, against the machine's own limits.
 // Prints numbers and ratios measured side by side, never asserts (it is not a test). Sections:
 //   spine   (10 s clip): decode-only, embed-only on tfjs (this thread, batch 8) and decode+embed
 //           (in rounds, like the engines);
@@ -151,7 +151,7 @@ export const command: CommandSpec = {
         }
       }
 
-      // ---- issues 7 and 4: engines and end to end ----
+      // ---- engines and end to end ----
       const clip = await makeClip(seconds, 25, note);
       say(
         `\n== engines: ${seconds} s 640x480 clip at 25 fps (${clip}); embed-only on pre-decoded frames, calls of ${DEFAULTS.embedBatch}, ${DEFAULTS.embedConcurrency} in flight (as the pipeline makes them); pool = ${workers} workers ==`,
