@@ -25,6 +25,8 @@ export interface PerVideoRow {
   accuracy: number;
   /** Its true label when it has one (folder-per-class clips). */
   truth?: string;
+  /** Folder-per-class clips: fraction of the frames in its middle half labeled right. */
+  middleAccuracy?: number;
   /** The label of most of its frames. */
   majority: string;
   /** Which data it belongs to, e.g. 'held out' or 'training'. */
@@ -111,16 +113,19 @@ function confusionTable(ev: ScoredReport): string {
 function perVideoTable(rows: readonly PerVideoRow[]): string {
   const hasTruth = rows.some((r) => r.truth !== undefined);
   const hasGroup = rows.some((r) => r.group !== undefined);
+  const hasMiddle = rows.some((r) => r.middleAccuracy !== undefined);
   const th = (label: string, type: 'text' | 'num') => `<th data-type="${type}" tabindex="0">${label}</th>`;
-  const head = `<tr>${th('video', 'text')}${hasGroup ? th('data', 'text') : ''}${hasTruth ? th('true label', 'text') : ''}${th('most frames labeled', 'text')}${th('frames', 'num')}${th('frame accuracy', 'num')}</tr>`;
+  const head = `<tr>${th('video', 'text')}${hasGroup ? th('data', 'text') : ''}${hasTruth ? th('true label', 'text') : ''}${th('most frames labeled', 'text')}${th('frames', 'num')}${th('frame accuracy', 'num')}${hasMiddle ? th('middle half', 'num') : ''}</tr>`;
   const body = rows.map((r) => {
     const wrong = r.truth !== undefined && r.truth !== r.majority;
     return (
       `<tr${wrong ? ' class="wrong"' : ''}><td class="name">${esc(r.name)}</td>${hasGroup ? `<td class="name">${esc(r.group ?? '')}</td>` : ''}${hasTruth ? `<td class="name">${esc(r.truth ?? '')}</td>` : ''}` +
-      `<td class="name">${esc(r.majority)}</td><td data-v="${r.frames}">${r.frames}</td><td data-v="${Number.isFinite(r.accuracy) ? r.accuracy : -1}">${pct(r.accuracy)}%</td></tr>`
+      `<td class="name">${esc(r.majority)}</td><td data-v="${r.frames}">${r.frames}</td><td data-v="${Number.isFinite(r.accuracy) ? r.accuracy : -1}">${pct(r.accuracy)}%</td>` +
+      (hasMiddle ? `<td data-v="${r.middleAccuracy ?? -1}">${pct(r.middleAccuracy)}%</td>` : '') +
+      '</tr>'
     );
   });
-  return `<table class="sortable"><thead>${head}</thead><tbody>${body.join('')}</tbody></table><p class="note">Click a column to sort.${hasTruth ? " Rows in red: the majority of frames got another label than the clip's." : ''}</p>`;
+  return `<table class="sortable"><thead>${head}</thead><tbody>${body.join('')}</tbody></table><p class="note">Click a column to sort.${hasTruth ? " Rows in red: the majority of frames got another label than the clip's." : ''}${hasMiddle ? ' Middle half: the frames from a quarter to three quarters of the clip, away from its first frames, where a labeler that sees only the past cannot know the action yet.' : ''}</p>`;
 }
 
 /** Short key/value table of a plain object; nested objects and long arrays are summarised. */

@@ -8,7 +8,7 @@ import { unknownRuleOf } from '../../models/unknown-rule.ts';
 import { ttaViews } from '../../training/augment.ts';
 import { segmentEdit } from '../../training/score.ts';
 import { embedDataset } from '../../training/embed-dataset.ts';
-import { clipAccuracyOf, perVideoRows } from '../../training/per-video.ts';
+import { clipAccuracyOf, middleAccuracyOf, perVideoRows } from '../../training/per-video.ts';
 import { writeReport, type ReportData } from '../../training/report.ts';
 import { stitchClips } from '../../training/sequences.ts';
 import { evaluatePass } from '../../models/recurrent/evaluate.ts';
@@ -158,7 +158,10 @@ export const command: CommandSpec = {
       if (skipped.length > 0) stdout.write(`skipped (no decodable frame, not scored): ${skipped.join(', ')}\n`);
       stdout.write(line(mainName, primary.report) + '\n');
       if (primary.report.clipAccuracy !== undefined)
-        stdout.write(`clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips\n`);
+        stdout.write(
+          `clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips; ` +
+            `frames in the middle half of each clip: ${pct(middleAccuracyOf(primary.rows).mean)}% (mean over clips, lowest ${pct(middleAccuracyOf(primary.rows).lowest)}%)\n`,
+        );
       if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');
       stdout.write(
         `Edit of the segments label writes (default smoothing): ${pct(segmentEdits.main)} on ${mainName}` +

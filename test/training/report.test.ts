@@ -7,7 +7,7 @@ import { chromium } from 'playwright-core';
 import { afterAll, expect, test } from 'vitest';
 import { evaluateSequences } from '../../models/metrics.ts';
 import type { EpochRecord } from '../../training/fit.ts';
-import { perVideoRows } from '../../training/per-video.ts';
+import { middleAccuracyOf, middleHalf, perVideoRows } from '../../training/per-video.ts';
 import { renderReportHtml, writeReport } from '../../training/report.ts';
 import { tmpDir } from '../helpers/video.ts';
 
@@ -60,6 +60,24 @@ test('per-video rows: accuracy, majority label and the clip truth', () => {
     ['swing/P2T1', 3, 1 / 3, 'swing', 'hold'],
     ['hold/P2T1', 2, 1, 'hold', 'hold'],
   ]);
+});
+
+test("the middle half of a clip: its first and last quarter's frames do not count", () => {
+  expect(middleHalf(8)).toEqual([2, 6]);
+  expect(middleHalf(3)).toEqual([0, 3]);
+  // Wrong only at the start (a causal labeler's late decision) and at the very end: the middle is all right.
+  const late = { name: 'wave/P1', truth: new Int32Array(8).fill(0), pred: Int32Array.of(1, 1, 0, 0, 0, 0, 0, 2) };
+  // Wrong in the middle.
+  const middle = { name: 'hold/P1', truth: new Int32Array(8).fill(2), pred: Int32Array.of(2, 2, 2, 0, 0, 2, 2, 2) };
+  const rows = perVideoRows([late, middle], classes, { singleLabel: true });
+  expect(rows.map((r) => [r.accuracy, r.middleAccuracy])).toEqual([
+    [5 / 8, 1],
+    [6 / 8, 0.5],
+  ]);
+  expect(middleAccuracyOf(rows)).toEqual({ mean: 0.75, lowest: 0.5 });
+  expect(renderReportHtml({ ...report, perVideo: rows })).toMatch(/<th[^>]*>middle half<\/th>.*<td data-v="0.5">50.0%<\/td>/s);
+  // Videos labeled frame by frame (no single truth) have no middle-half figure.
+  expect(perVideoRows([late], classes)[0]!.middleAccuracy).toBeUndefined();
 });
 
 test('the page is one file: uPlot inlined, no external reference, raw JSON folded away', async () => {
