@@ -157,11 +157,13 @@ export const command: CommandSpec = {
       stdout.write(`scored on: ${scope}${views ? '; test-time augmentation averages 10 views per frame' : ''}\n`);
       if (skipped.length > 0) stdout.write(`skipped (no decodable frame, not scored): ${skipped.join(', ')}\n`);
       stdout.write(line(mainName, primary.report) + '\n');
-      if (primary.report.clipAccuracy !== undefined)
+      if (primary.report.clipAccuracy !== undefined) {
+        const middle = middleAccuracyOf(primary.rows);
         stdout.write(
           `clip accuracy (majority of frames): ${pct(primary.report.clipAccuracy)}% of ${main.length} clips; ` +
-            `frames in the middle half of each clip: ${pct(middleAccuracyOf(primary.rows).mean)}% (mean over clips, lowest ${pct(middleAccuracyOf(primary.rows).lowest)}%)\n`,
+            `frames in the middle half of each clip: ${pct(middle.mean)}% (mean over clips, lowest ${pct(middle.lowest)}%)\n`,
         );
+      }
       if (stitched) stdout.write(line(`${mainName} stitched 4 per sequence (transitions scored)`, stitched) + '\n');
       stdout.write(
         `Edit of the segments label writes (default smoothing): ${pct(segmentEdits.main)} on ${mainName}` +
