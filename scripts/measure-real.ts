@@ -10,7 +10,7 @@
 // the defaults are measured. Embeddings are cached ($FRAMEWISE_CACHE), so repeated runs are cheap.
 import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadEmbeddingEngine, type EngineEmbedder } from '../models/engine-choice.ts';
 import { PRECISIONS, type PrecisionRequest } from '../models/precision.ts';
@@ -90,7 +90,7 @@ async function groupFolder(videos: readonly DatasetVideo[], root: string, dest: 
   for (const v of videos) {
     const link = join(dest, relative(root, v.path));
     await mkdir(dirname(link), { recursive: true });
-    await symlink(v.path, link);
+    await symlink(resolve(v.path), link); // absolute: a relative --data would leave the link dangling
   }
 }
 
