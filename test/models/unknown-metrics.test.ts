@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { evaluateSequences, predictLabels, UNKNOWN_PRED } from '../../models/metrics.ts';
 import { isUnknown, unknownRuleOf } from '../../models/unknown-rule.ts';
-import { quantile, thresholdFromProbs } from '../../training/unknown-threshold.ts';
+import { quantile, thresholdFromProbs, UNKNOWN_QUANTILE_HELD_OUT } from '../../training/unknown-threshold.ts';
 
 const U = UNKNOWN_PRED;
 
@@ -73,7 +73,7 @@ describe('the unknown rule', () => {
     const probs = [Array.from({ length: 110 }, (_, t) => (t < 100 ? [0.5 + t * 0.005, 0.5 - t * 0.005] : [0.2, 0.8]))];
     const truths = [Int32Array.from({ length: 110 }, () => 0)];
     const c = thresholdFromProbs(probs, truths, 'validation');
-    expect(c.record).toMatchObject({ on: 'validation', quantile: 0.02, correctFrames: 100, frames: 110 });
+    expect(c.record).toMatchObject({ on: 'validation', quantile: UNKNOWN_QUANTILE_HELD_OUT, correctFrames: 100, frames: 110 });
     const below = probs[0]!.slice(0, 100).filter((p) => p[0]! < c.unknownBelow).length;
     expect(below).toBeGreaterThanOrEqual(1);
     expect(below).toBeLessThanOrEqual(3);

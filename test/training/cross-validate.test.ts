@@ -7,6 +7,7 @@ import { crossValidateEpochs } from '../../training/cross-validate.ts';
 import type { EmbeddedVideo } from '../../training/embed-dataset.ts';
 import type { PreparedData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
+import { UNKNOWN_QUANTILE_HELD_OUT } from '../../training/unknown-threshold.ts';
 import { SeededRandom } from '../../core/seeded-random.ts';
 
 const dirs: string[] = [];
@@ -70,6 +71,12 @@ test('the final fit on all clips is repeatable: same seed, same weights and reco
   expect(runs[0]!.epochs).toBe(cv.epochs);
   expect(runs[0]!.meta.training.epochs).toBe(cv.epochs);
   // The unknown rule is calibrated on the folds' held-out clips, not on the head's own training frames.
-  expect(runs[0]!.meta.unknownCalibration).toMatchObject({ on: 'cross-validation', quantile: 0.02, frames: 108, farOn: 'training', farMargin: 3.5 });
+  expect(runs[0]!.meta.unknownCalibration).toMatchObject({
+    on: 'cross-validation',
+    quantile: UNKNOWN_QUANTILE_HELD_OUT,
+    frames: 108,
+    farOn: 'training',
+    farMargin: 3.5,
+  });
   expect(runs[1]!.meta.unknownBelow).toBe(runs[0]!.meta.unknownBelow);
 });

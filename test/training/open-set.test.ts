@@ -12,6 +12,7 @@ import { labelVideo } from '../../pipeline/run-label.ts';
 import { resolveTrainConfig } from '../../training/config.ts';
 import { prepareData } from '../../training/prepare.ts';
 import { trainBundle } from '../../training/train-bundle.ts';
+import { UNKNOWN_QUANTILE_HELD_OUT } from '../../training/unknown-threshold.ts';
 import { loadEmbedder } from '../../models/embedder.ts';
 import { writeSegmentsVideo, type SynthClass } from '../../scripts/synth-dataset.ts';
 import { MODELS_DIR } from '../helpers/real-models.ts';
@@ -77,7 +78,7 @@ describe('open set', () => {
     expect(meta.formatVersion).toBe(BUNDLE_FORMAT_VERSION);
     expect(meta.unknownBelow).toBeGreaterThan(0);
     expect(meta.unknownBelow).toBeLessThan(1);
-    expect(meta.unknownCalibration).toMatchObject({ on: 'cross-validation', quantile: 0.02, frames: 9 * 30 });
+    expect(meta.unknownCalibration).toMatchObject({ on: 'cross-validation', quantile: UNKNOWN_QUANTILE_HELD_OUT, frames: 9 * 30 });
     expect(model.meta.unknownBelow).toBe(meta.unknownBelow);
     expect(meta.unknownFar.centroids).toHaveLength(KNOWN.length);
     expect(meta.unknownFar.beyond).toHaveLength(KNOWN.length);
