@@ -162,6 +162,17 @@ async function main(): Promise<void> {
             const s = scoreDataset(head, meta.classes, embedded, true);
             const rule = unknownRuleOf(meta);
             const middle = <T>(xs: T[]) => xs.slice(...middleHalf(xs.length));
+            // The middle halves' accuracy, mean over clips, for one way of turning probabilities into labels.
+            const middleOf = (predict: (v: (typeof s.videos)[number], i: number) => Int32Array) =>
+              pct(
+                middleAccuracyOf(
+                  perVideoRows(
+                    s.videos.map((v, i) => ({ ...v, pred: predict(v, i) })),
+                    meta.classes,
+                    { singleLabel: true },
+                  ),
+                ).mean,
+              );
             const own = labelShares(
               s.videos.flatMap((v) => middle(v.probs)),
               embedded.flatMap((v) => middle(v[0]!.embeddings)),
@@ -177,16 +188,8 @@ async function main(): Promise<void> {
               segmentEdit: pct(mean(s.stitchedSequences!.map((q) => segmentEdit(q.probs, q.truth, meta.classes, meta.fps ?? DEFAULTS.fps)))),
               clipAccuracy: pct(s.clipAccuracy!),
               clipFrameAccuracy: pct(s.report.accuracy),
-              middleAccuracy: pct(middleAccuracyOf(perVideoRows(s.videos, meta.classes, { singleLabel: true })).mean),
-              middleAccuracyWithUnknown: pct(
-                middleAccuracyOf(
-                  perVideoRows(
-                    s.videos.map((v, i) => ({ ...v, pred: predictLabels(v.probs, rule, embedded[i]![0]!.embeddings) })),
-                    meta.classes,
-                    { singleLabel: true },
-                  ),
-                ).mean,
-              ),
+              middleAccuracy: middleOf((v) => v.pred),
+              middleAccuracyWithUnknown: middleOf((v, i) => predictLabels(v.probs, rule, embedded[i]![0]!.embeddings)),
               bestEpoch: trained.bestEpoch + 1,
               trainSeconds: trained.seconds,
               unknownOwn: own.unknown!,
